@@ -1,0 +1,523 @@
+"""The destination's configuration: one pydantic model that is both the parser and the spec.
+
+The keys of `../shared/CONFIG.md` are a public interface (`base_url`, `client_id`,
+`client_secret`, `journal`, `ownership`, `deletions`, `orders_as`, `dry_run`); every other key
+has a default, so a config of the connection and a journal path works untouched.
+
+Parsing is lenient about keys it does not know (they are ignored) and strict about the values
+of keys it does know: a wrong type or an out-of-range value is a `ConfigError` that names the
+field, never a silent coercion. Secret values never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+Owner = Literal["commercetools", "crm_one", "most_recent"]
+Channel = Literal["email", "sms", "phone", "post", "push"]
+IdentityField = Literal["id", "key", "externalId", "customerNumber"]
+
+# Dotted paths of fields whose values are secrets: never echoed in an error.
+SECRET_FIELDS = frozenset({"client_secret", "journal.dsn"})
+
+LOCAL_MOUNT = Path("/local")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names every offending field."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        self.fields = tuple(field for field, _ in problems)
+        super().__init__(
+            "Invalid configuration: " + "; ".join(f"{field}: {why}" for field, why in problems)
+        )
+
+
+def default_journal_path() -> str:
+    """`/local/crmone/journal.db` when Airbyte's `/local` mount exists, else the user data dir."""
+    if LOCAL_MOUNT.is_dir():
+        return str(LOCAL_MOUNT / "crmone" / "journal.db")
+    return str(Path(platformdirs.user_data_dir("destination-crmone")) / "journal.db")
+
+
+def _ui(order: int, **extra: Any) -> dict[str, Any]:
+    """The Airbyte UI hints of one field (`order` fixes its place in the form)."""
+    return {"order": order, **extra}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- journal -------------------------------------------------------------------------------
+
+
+class SqliteJournal(_Model):
+    model_config = ConfigDict(title="SQLite file")
+
+    type: Literal["sqlite"] = Field(default="sqlite", json_schema_extra=_ui(0))
+    path: str = Field(
+        default_factory=default_journal_path,
+        min_length=1,
+        title="Path",
+        description=(
+            "File of the sync log and retry queue. Default: /local/crmone/journal.db when the "
+            "/local mount exists, else the user's data directory."
+        ),
+        json_schema_extra=_ui(1, examples=["/local/crmone/journal.db"]),
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _expand_home(cls, path: str) -> str:
+        if not path.strip():
+            raise ValueError("must not be blank")
+        return os.path.expanduser(path)
+
+
+class PostgresJournal(_Model):
+    model_config = ConfigDict(title="PostgreSQL")
+
+    type: Literal["postgres"] = Field(default="postgres", json_schema_extra=_ui(0))
+    dsn: SecretStr = Field(
+        title="DSN",
+        description="libpq connection string, e.g. postgresql://user:password@host:5432/db.",
+        json_schema_extra=_ui(1, airbyte_secret=True),
+    )
+
+    @field_validator("dsn")
+    @classmethod
+    def _postgres_dsn(cls, dsn: SecretStr) -> SecretStr:
+        text = dsn.get_secret_value().strip()
+        if not text:
+            raise ValueError("must not be blank")
+        if "://" in text and not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL or a key=value connection string")
+        return SecretStr(text)
+
+
+Journal = Annotated[SqliteJournal | PostgresJournal, Field(discriminator="type")]
+
+
+# --- mapping pieces ------------------------------------------------------------------------
+
+
+class Identity(_Model):
+    model_config = ConfigDict(title="Contact identity")
+
+    source_field: IdentityField = Field(
+        default="id",
+        title="Customer field",
+        description="commercetools customer field that becomes the contact's external_id.",
+        json_schema_extra=_ui(0),
+    )
+    prefix: str = Field(
+        default="",
+        max_length=128,
+        title="Prefix",
+        description='Put before the value, e.g. "ct-eu:" when several projects share one CRM.',
+        json_schema_extra=_ui(1),
+    )
+
+
+class FieldMapping(_Model):
+    model_config = ConfigDict(title="Field mapping")
+
+    source: str = Field(
+        pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
+        title="commercetools field",
+        description=(
+            "Dotted path in the customer, e.g. custom.fields.loyaltyTier; address.* is the "
+            "default billing (else first) address."
+        ),
+        json_schema_extra=_ui(0),
+    )
+    target: str = Field(
+        pattern=r"^\S+$",
+        max_length=128,
+        title="CRM One property",
+        json_schema_extra=_ui(1),
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _not_the_match_key(cls, target: str) -> str:
+        if target == "external_id":
+            raise ValueError("external_id is set by `identity`, not by a field mapping")
+        return target
+
+
+class OwnershipRule(_Model):
+    model_config = ConfigDict(title="Ownership rule")
+
+    property: str = Field(min_length=1, title="CRM One property", json_schema_extra=_ui(0))
+    owner: Owner = Field(
+        title="Owner",
+        description=(
+            "commercetools: send when different; crm_one: send only while CRM One has no value; "
+            "most_recent: send when the customer changed after the CRM value."
+        ),
+        json_schema_extra=_ui(1),
+    )
+
+
+class ConsentMapping(_Model):
+    model_config = ConfigDict(title="Consent mapping")
+
+    flag_field: str = Field(
+        min_length=1,
+        title="Opt-in flag field",
+        description="Boolean field of the customer, e.g. custom.fields.newsletterOptIn.",
+        json_schema_extra=_ui(0),
+    )
+    timestamp_field: str | None = Field(
+        default=None,
+        title="Opt-in time field",
+        description="DateTime field; when absent the customer's lastModifiedAt is used.",
+        json_schema_extra=_ui(1),
+    )
+    channel: Channel = Field(title="Channel", json_schema_extra=_ui(2))
+    purpose: str = Field(min_length=1, max_length=64, title="Purpose", json_schema_extra=_ui(3))
+
+
+DEFAULT_CONSENTS = (
+    ConsentMapping(
+        flag_field="custom.fields.newsletterOptIn",
+        timestamp_field="custom.fields.newsletterOptInAt",
+        channel="email",
+        purpose="marketing",
+    ),
+    ConsentMapping(
+        flag_field="custom.fields.smsOptIn",
+        timestamp_field="custom.fields.smsOptInAt",
+        channel="sms",
+        purpose="marketing",
+    ),
+)
+
+
+class StoreRoute(_Model):
+    model_config = ConfigDict(title="Store route")
+
+    store_key: str = Field(min_length=1, title="Store key", json_schema_extra=_ui(0))
+    list_ids: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        title="CRM One list ids",
+        description="Contacts of this store are added to these lists.",
+        json_schema_extra=_ui(1),
+    )
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        title="Properties",
+        description='Set on contacts of this store, e.g. {"sales_region": "EU"}.',
+        json_schema_extra=_ui(2),
+    )
+
+    @field_validator("properties")
+    @classmethod
+    def _not_the_match_key(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        if "external_id" in properties:
+            raise ValueError("must not set external_id (that is `identity`'s job)")
+        return properties
+
+
+def _unique(items: list[Any], key: Any, what: str) -> None:
+    seen: set[Any] = set()
+    for item in items:
+        value = key(item)
+        if value in seen:
+            raise ValueError(f"{what} {value!r} appears more than once")
+        seen.add(value)
+
+
+# --- the configuration ---------------------------------------------------------------------
+
+
+class DestinationConfig(_Model):
+    model_config = ConfigDict(title="CRM One Destination Spec", extra="ignore", frozen=True)
+
+    base_url: str = Field(
+        title="CRM One API URL",
+        description="Root of the API, e.g. https://acme.crmone.example/api (https; http only "
+        "for localhost).",
+        json_schema_extra=_ui(0, examples=["https://acme.crmone.example/api"]),
+    )
+    client_id: str = Field(min_length=1, title="Client ID", json_schema_extra=_ui(1))
+    client_secret: SecretStr = Field(
+        title="Client secret", json_schema_extra=_ui(2, airbyte_secret=True)
+    )
+    identity: Identity = Field(
+        default_factory=Identity,
+        title="Contact identity",
+        description="Which customer field matches contacts (external_id).",
+        json_schema_extra=_ui(3),
+    )
+    field_mappings: list[FieldMapping] = Field(
+        default_factory=list,
+        title="Field mappings",
+        description="Added to the default mapping; a target of the default replaces its source.",
+        json_schema_extra=_ui(4),
+    )
+    ownership: list[OwnershipRule] = Field(
+        default_factory=list,
+        title="Property ownership",
+        description="Who owns each CRM One property; unlisted properties: commercetools.",
+        json_schema_extra=_ui(5),
+    )
+    consents: list[ConsentMapping] = Field(
+        default_factory=lambda: list(DEFAULT_CONSENTS),
+        title="Consent mappings",
+        description="Customer opt-in fields that become CRM One consents.",
+        json_schema_extra=_ui(6),
+    )
+    orders_as: Literal["activities", "objects", "both"] = Field(
+        default="activities",
+        title="Orders as",
+        description="Timeline activities, records of the standard `orders` object, or both.",
+        json_schema_extra=_ui(7),
+    )
+    guest_orders: Literal["match_by_email", "skip"] = Field(
+        default="match_by_email",
+        title="Guest orders",
+        description="Orders without a customer: attach by customerEmail, or skip.",
+        json_schema_extra=_ui(8),
+    )
+    store_routing: list[StoreRoute] = Field(
+        default_factory=list,
+        title="Store routing",
+        description="Lists and properties for contacts of a commercetools store.",
+        json_schema_extra=_ui(9),
+    )
+    deletions: Literal["archive", "erase", "ignore"] = Field(
+        default="archive",
+        title="Deleted customers",
+        description="What a CustomerDeleted message does: archive, erase (GDPR) or nothing.",
+        json_schema_extra=_ui(10),
+    )
+    invalid_values: Literal["omit_field", "reject_record"] = Field(
+        default="omit_field",
+        title="Invalid optional values",
+        description="omit_field writes the record without the value and journals a warning.",
+        json_schema_extra=_ui(11),
+    )
+    journal: Journal = Field(
+        default_factory=SqliteJournal,
+        title="Journal",
+        description="Where the sync log and the retry queue are kept.",
+        json_schema_extra=_ui(12),
+    )
+    sync_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        strict=True,
+        title="Sync log retention (days)",
+        json_schema_extra=_ui(13),
+    )
+    redact_pii: bool = Field(
+        default=True,
+        strict=True,
+        title="Redact personal data in the sync log",
+        json_schema_extra=_ui(14),
+    )
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        strict=True,
+        title="Batch size",
+        description="Records per CRM One batch call (capped by the account's batch_max).",
+        json_schema_extra=_ui(15),
+    )
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        strict=True,
+        title="Concurrency",
+        description="Parallel calls (capped by the account's max_concurrency).",
+        json_schema_extra=_ui(16),
+    )
+    dry_run: bool = Field(
+        default=False,
+        strict=True,
+        title="Dry run",
+        description="Read CRM One and journal what would change; write nothing.",
+        json_schema_extra=_ui(17),
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_unless_loopback(cls, url: str) -> str:
+        url = url.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host, e.g. https://acme.crmone.example")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; use client_id and client_secret")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError("must use https (http is allowed only for localhost/127.0.0.0/8/::1)")
+        return url.rstrip("/")
+
+    @field_validator("client_id")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("journal", mode="before")
+    @classmethod
+    def _journal_type_from_keys(cls, value: Any) -> Any:
+        """A journal without `type` is postgres when it has a `dsn`, else sqlite."""
+        if isinstance(value, Mapping) and "type" not in value:
+            return {**value, "type": "postgres" if "dsn" in value else "sqlite"}
+        return value
+
+    @field_validator("ownership")
+    @classmethod
+    def _one_owner_per_property(cls, rules: list[OwnershipRule]) -> list[OwnershipRule]:
+        _unique(rules, lambda rule: rule.property, "property")
+        return rules
+
+    @field_validator("field_mappings")
+    @classmethod
+    def _one_source_per_target(cls, mappings: list[FieldMapping]) -> list[FieldMapping]:
+        _unique(mappings, lambda mapping: mapping.target, "target")
+        return mappings
+
+    @field_validator("consents")
+    @classmethod
+    def _one_mapping_per_consent(cls, consents: list[ConsentMapping]) -> list[ConsentMapping]:
+        _unique(consents, lambda c: (c.channel, c.purpose), "channel/purpose")
+        return consents
+
+    @field_validator("store_routing")
+    @classmethod
+    def _one_route_per_store(cls, routes: list[StoreRoute]) -> list[StoreRoute]:
+        _unique(routes, lambda route: route.store_key, "store_key")
+        return routes
+
+    # --- entry points ----------------------------------------------------------------------
+
+    @classmethod
+    def parse_config(cls, config: Mapping[str, Any]) -> DestinationConfig:
+        """The validated config; `ConfigError` naming every bad field otherwise."""
+        if not isinstance(config, Mapping):
+            raise ConfigError([("config", "must be a JSON object")])
+        try:
+            return cls.model_validate(dict(config))
+        except ValidationError as error:
+            raise ConfigError(_problems(error)) from None
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (brackets already removed by urlsplit)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors(include_url=False):
+        field = _field_name(item["loc"])
+        reason = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            reason = "is required"
+        elif field not in SECRET_FIELDS and _printable(item.get("input")):
+            reason = f"{reason} (got {item['input']!r})"
+        problems.append((field, reason))
+    return problems
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """`('journal', 'postgres', 'dsn')` → `journal.dsn`; `('ownership', 0, 'owner')` →
+    `ownership[0].owner` (the union tag pydantic adds is not a field)."""
+    name = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif index > 0 and loc[index - 1] == "journal" and part in ("sqlite", "postgres"):
+            continue
+        else:
+            name += f".{part}" if name else part
+    return name or "config"
+
+
+def _printable(value: Any) -> bool:
+    if isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, str) and len(value) <= 200 and "@" not in value
+
+
+# --- the spec ------------------------------------------------------------------------------
+
+
+def spec_schema() -> dict[str, Any]:
+    """The connector's `connectionSpecification`: plain JSON Schema the Airbyte UI renders
+    (references inlined, the journal as a `oneOf` keyed by a `type` const, no `anyOf`)."""
+    schema = DestinationConfig.model_json_schema(mode="validation")
+    definitions = schema.pop("$defs", {})
+    schema = _airbyte_shape(schema, definitions)
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["required"] = ["base_url", "client_id", "client_secret"]
+    return schema
+
+
+def _airbyte_shape(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_airbyte_shape(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = copy.deepcopy(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    node = {key: value for key, value in node.items() if key != "discriminator"}
+    if "anyOf" in node:
+        branches = [branch for branch in node["anyOf"] if branch != {"type": "null"}]
+        rest = {key: value for key, value in node.items() if key != "anyOf"}
+        if len(branches) == 1:  # Optional[X] → X (absent means "not set")
+            node = {**branches[0], **rest}
+            if node.get("default", "") is None:
+                node.pop("default")
+        else:
+            node = {**rest, "oneOf": branches}
+    shaped = {key: _airbyte_shape(value, definitions) for key, value in node.items()}
+    if "oneOf" in shaped:  # each option carries its discriminator as a default const
+        if all(option.get("type") == "object" for option in shaped["oneOf"]):
+            shaped.setdefault("type", "object")
+        for option in shaped["oneOf"]:
+            type_field = option.get("properties", {}).get("type")
+            if type_field and "const" in type_field:
+                type_field.setdefault("default", type_field["const"])
+                option.setdefault("required", [])
+                if "type" not in option["required"]:
+                    option["required"].insert(0, "type")
+    return shaped

@@ -1,0 +1,659 @@
+"""commercetools records → CRM One payloads (contacts, consents, list memberships, activities,
+`orders` objects, deletions). Pure functions: no I/O, every problem returned as an `Issue`.
+
+Records are commercetools resources exactly as the source emits them (see docs/internals.md):
+a customer's `stores` are key references, its addresses a list with `defaultBillingAddressId`,
+consent flags live in `custom.fields`; orders carry `customerId`/`customerEmail`, `totalPrice`
+as commercetools Money and an optional `store` key reference. Records read through an in-store
+endpoint also carry `_ab_store_key`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from destination_crmone.config import ConsentMapping, DestinationConfig, Identity, StoreRoute
+from destination_crmone.timefmt import try_normalize_rfc3339
+from destination_crmone.validate import (
+    ContactSchema,
+    Invalid,
+    Issue,
+    check_match_key,
+    is_country,
+    money_amount,
+    normalize_boolean,
+    normalize_currency,
+    normalize_email,
+    shown,
+    validate_properties,
+)
+
+CONSENT_SOURCE = "commercetools"
+ORDER_OBJECT_TYPE = "orders"
+DeletionAction = Literal["archive", "erase", "ignore"]
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+
+def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ConsentPayload:
+    """One record of `POST /v1/consents/batch`."""
+
+    contact_external_id: str
+    channel: str
+    purpose: str
+    status: Literal["granted", "withdrawn"]
+    updated_at: str
+    evidence: Mapping[str, str]
+    source: str = CONSENT_SOURCE
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "contact_external_id": self.contact_external_id,
+            "channel": self.channel,
+            "purpose": self.purpose,
+            "status": self.status,
+            "updated_at": self.updated_at,
+            "source": self.source,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass
+class MappedContact:
+    """A customer as CRM One will see it: the contact upsert, its consents and its lists.
+
+    `properties` holds only valid, normalised values (None = "no value"); whether to send each
+    one is `merge.decide`'s call. `rejected` means nothing of this record may be sent.
+    """
+
+    source_id: str | None
+    source_version: int | None
+    external_id: str | None
+    email: str | None
+    properties: dict[str, Any]
+    source_updated_at: str | None
+    consents: list[ConsentPayload] = field(default_factory=list)
+    list_ids: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return any(issue.severity == "error" for issue in self.issues)
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity == "warning"]
+
+    def upsert_record(self, properties: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One record of `POST /v1/contacts/batch/upsert` (by default with every property)."""
+        record: dict[str, Any] = {
+            "external_id": self.external_id,
+            "properties": dict(self.properties if properties is None else properties),
+        }
+        if self.source_updated_at is not None:
+            record["source_updated_at"] = self.source_updated_at
+        return record
+
+
+ContactPayload = MappedContact
+
+
+@dataclass(frozen=True)
+class ActivityPayload:
+    """One record of `POST /v1/activities/batch`."""
+
+    external_id: str
+    type: str
+    occurred_at: str
+    subject: str
+    contact_external_id: str | None = None
+    contact_email: str | None = None
+    amount: Mapping[str, str] | None = None
+    store: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "external_id": self.external_id,
+                "contact_external_id": self.contact_external_id,
+                "contact_email": self.contact_email,
+                "type": self.type,
+                "occurred_at": self.occurred_at,
+                "subject": self.subject,
+                "amount": dict(self.amount) if self.amount is not None else None,
+                "store": self.store,
+                "properties": dict(self.properties),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ObjectPayload:
+    """One record of `POST /v1/objects/{type}/batch/upsert`.
+
+    The contract names only `contact_external_id` for objects; a guest order carries
+    `contact_email` instead, as activities do (our choice where the contract is silent).
+    """
+
+    external_id: str
+    properties: Mapping[str, Any]
+    contact_external_id: str | None = None
+    contact_email: str | None = None
+    type: str = ORDER_OBJECT_TYPE
+
+    def to_api(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "external_id": self.external_id,
+                "contact_external_id": self.contact_external_id,
+                "contact_email": self.contact_email,
+                "properties": dict(self.properties),
+            }
+        )
+
+
+@dataclass
+class MappedOrder:
+    """An order's activities and/or `orders` object, attached to one contact.
+
+    `skipped_reason` is set when policy says not to write the order (a guest order under
+    `guest_orders: skip`, or one without an email); that is not an error.
+    """
+
+    source_id: str | None
+    source_version: int | None
+    customer_id: str | None
+    contact_external_id: str | None = None
+    contact_email: str | None = None
+    activities: list[ActivityPayload] = field(default_factory=list)
+    object: ObjectPayload | None = None
+    issues: list[Issue] = field(default_factory=list)
+    skipped_reason: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return any(issue.severity == "error" for issue in self.issues)
+
+    @property
+    def skipped(self) -> bool:
+        return self.skipped_reason is not None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A `CustomerDeleted` message: what to do with that customer's contact.
+
+    `external_id` is None when the identity is not the customer id (a deleted customer's
+    `key`/`externalId`/`customerNumber` is not in the message): look it up by `customer_id`.
+    """
+
+    customer_id: str
+    external_id: str | None
+    action: DeletionAction
+    occurred_at: str | None = None
+    message_id: str | None = None
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def rejected(self) -> bool:
+        return any(issue.severity == "error" for issue in self.issues)
+
+
+# --- reading records -----------------------------------------------------------------------
+
+
+def get_path(record: Any, path: str) -> Any:
+    """The value at a dotted path (`custom.fields.loyaltyTier`, `addresses.0.city`), or None."""
+    value = record
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def customer_address(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The default billing address, else the first address, else an empty one."""
+    addresses = [address for address in record.get("addresses") or [] if isinstance(address, dict)]
+    billing_id = record.get("defaultBillingAddressId")
+    for address in addresses:
+        if billing_id is not None and address.get("id") == billing_id:
+            return address
+    return addresses[0] if addresses else {}
+
+
+def customer_store_keys(record: Mapping[str, Any]) -> list[str]:
+    """`stores[].key` in order; for a global customer read in a store, that store."""
+    keys: list[str] = []
+    for reference in record.get("stores") or []:
+        key = reference.get("key") if isinstance(reference, Mapping) else None
+        if isinstance(key, str) and key and key not in keys:
+            keys.append(key)
+    if not keys and isinstance(record.get("_ab_store_key"), str):
+        keys.append(record["_ab_store_key"])
+    return keys
+
+
+def _source_value(record: Mapping[str, Any], address: Mapping[str, Any], path: str) -> Any:
+    """A field of the customer; `address.*` reads the chosen address."""
+    if path.startswith("address."):
+        return get_path(address, path.removeprefix("address."))
+    return get_path(record, path)
+
+
+def _street(address: Mapping[str, Any]) -> str | None:
+    parts = [address.get("streetName"), address.get("streetNumber")]
+    text = " ".join(str(part).strip() for part in parts if part not in (None, ""))
+    return text or None
+
+
+def _customer_group(record: Mapping[str, Any]) -> str | None:
+    reference = record.get("customerGroup")
+    if not isinstance(reference, Mapping):
+        return None
+    expanded = reference.get("obj") if isinstance(reference.get("obj"), Mapping) else {}
+    return expanded.get("key") or reference.get("key") or reference.get("id")
+
+
+def _first_store(record: Mapping[str, Any]) -> str | None:
+    keys = customer_store_keys(record)
+    return keys[0] if keys else None
+
+
+def _path(path: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    return lambda record, address: _source_value(record, address, path)
+
+
+# The default mapping: CRM One property ← (customer, chosen address) → raw value.
+DEFAULT_CUSTOMER_FIELDS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Any]] = {
+    "email": _path("email"),
+    "first_name": _path("firstName"),
+    "last_name": _path("lastName"),
+    "salutation": _path("salutation"),
+    "title": _path("title"),
+    "birth_date": _path("dateOfBirth"),
+    "company": _path("companyName"),
+    "vat_id": _path("vatId"),
+    "street": lambda record, address: _street(address),
+    "postal_code": _path("address.postalCode"),
+    "city": _path("address.city"),
+    "region": lambda record, address: address.get("region") or address.get("state"),
+    "country": _path("address.country"),
+    "phone": _path("address.phone"),
+    "mobile_phone": _path("address.mobile"),
+    "locale": _path("locale"),
+    "stores": lambda record, address: customer_store_keys(record),
+    "store": lambda record, address: _first_store(record),
+    "customer_group": lambda record, address: _customer_group(record),
+    "source_created_at": _path("createdAt"),
+    "source_updated_at": _path("lastModifiedAt"),
+}
+
+
+def mapped_property_names(config: DestinationConfig) -> list[str]:
+    """Every CRM One property the config may write (for `check` against the schema)."""
+    names = list(DEFAULT_CUSTOMER_FIELDS)
+    extra = [mapping.target for mapping in config.field_mappings]
+    extra += [name for route in config.store_routing for name in route.properties]
+    return names + [name for name in dict.fromkeys(extra) if name not in names]
+
+
+def configured_list_ids(config: DestinationConfig) -> list[str]:
+    """Every CRM One list the store routing adds contacts to (for `check`)."""
+    return list(dict.fromkeys(i for route in config.store_routing for i in route.list_ids))
+
+
+def routes_for(config: DestinationConfig, store_keys: list[str]) -> list[StoreRoute]:
+    """The store routes that apply to a record in these stores, in config order."""
+    return [route for route in config.store_routing if route.store_key in store_keys]
+
+
+def contact_external_id(identity: Identity, value: Any) -> str | None:
+    """prefix + the identity value, or None when the value is missing."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return identity.prefix + value
+
+
+# --- customers -----------------------------------------------------------------------------
+
+
+def map_customer(
+    record: Mapping[str, Any], config: DestinationConfig, schema: ContactSchema
+) -> MappedContact:
+    """A commercetools customer → contact properties, consents and list memberships."""
+    source_field = config.identity.source_field
+    identity_value = record.get(source_field)
+    external_id = contact_external_id(config.identity, identity_value)
+    issues = check_match_key(external_id, source_field)
+    address = customer_address(record)
+    store_keys = customer_store_keys(record)
+    routes = routes_for(config, store_keys)
+
+    raw = {target: extract(record, address) for target, extract in DEFAULT_CUSTOMER_FIELDS.items()}
+    for mapping in config.field_mappings:
+        raw[mapping.target] = _source_value(record, address, mapping.source)
+    routed: dict[str, Any] = {}
+    for route in routes:  # the first route of the config wins a property two routes set
+        for name, value in route.properties.items():
+            routed.setdefault(name, value)
+    raw.update(routed)
+
+    country = address.get("country")
+    default_region = country.strip().upper() if is_country(country) else None
+    properties, property_issues = validate_properties(raw, schema, default_region=default_region)
+    for issue in property_issues:
+        issues.append(_apply_policy(issue, config, required=schema.is_required(issue.field)))
+
+    source_updated_at = try_normalize_rfc3339(record.get("lastModifiedAt"))
+    consents: list[ConsentPayload] = []
+    if external_id is not None:
+        fallback_time = source_updated_at or try_normalize_rfc3339(record.get("createdAt"))
+        store = store_keys[0] if store_keys else None
+        for mapping in config.consents:
+            consent, consent_issues = _consent(record, mapping, external_id, fallback_time, store)
+            issues.extend(_apply_policy(issue, config) for issue in consent_issues)
+            if consent is not None:
+                consents.append(consent)
+
+    list_ids = list(dict.fromkeys(list_id for route in routes for list_id in route.list_ids))
+    return MappedContact(
+        source_id=record.get("id"),
+        source_version=record.get("version"),
+        external_id=external_id,
+        email=properties.get("email"),
+        properties=properties,
+        source_updated_at=source_updated_at,
+        consents=consents,
+        list_ids=list_ids,
+        issues=issues,
+    )
+
+
+def _apply_policy(issue: Issue, config: DestinationConfig, *, required: bool = False) -> Issue:
+    """Under `omit_field` an invalid optional value is left out with a warning; a required
+    one, the match key, or anything under `reject_record` stays an error."""
+    if issue.severity == "error" and config.invalid_values == "omit_field" and not required:
+        return issue.as_warning("; left out of the record")
+    return issue
+
+
+def _consent(
+    record: Mapping[str, Any],
+    mapping: ConsentMapping,
+    external_id: str,
+    fallback_time: str | None,
+    store: str | None,
+) -> tuple[ConsentPayload | None, list[Issue]]:
+    flag = get_path(record, mapping.flag_field)
+    if flag is None:
+        return None, []  # no opt-in field: the customer said nothing; send nothing
+    where = mapping.flag_field
+    try:
+        granted = normalize_boolean(flag)
+    except Invalid as error:
+        return None, [Issue(where, "invalid_consent", f"{where}: consent flag {error}")]
+    issues: list[Issue] = []
+    updated_at = None
+    if mapping.timestamp_field is not None:
+        stamp = get_path(record, mapping.timestamp_field)
+        updated_at = try_normalize_rfc3339(stamp)
+        if stamp is not None and updated_at is None:
+            reason = (
+                f"{mapping.timestamp_field}: {shown(stamp)} is not an RFC 3339 date-time; "
+                "the consent uses the customer's lastModifiedAt"
+            )
+            issues.append(Issue(mapping.timestamp_field, "invalid_value", reason))
+    updated_at = updated_at or fallback_time
+    if updated_at is None:
+        reason = f"{where}: no timestamp field and no lastModifiedAt to date the consent"
+        return None, [*issues, Issue(where, "invalid_consent", reason)]
+    evidence = {"field": mapping.flag_field.rsplit(".", 1)[-1]}
+    if store is not None:
+        evidence["store"] = store
+    consent = ConsentPayload(
+        contact_external_id=external_id,
+        channel=mapping.channel,
+        purpose=mapping.purpose,
+        status="granted" if granted else "withdrawn",
+        updated_at=updated_at,
+        evidence=evidence,
+    )
+    return consent, issues
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def order_amount(money: Any) -> dict[str, str] | None:
+    """commercetools Money → `{"amount": "59.90", "currency": "EUR"}`; None when absent."""
+    if not isinstance(money, Mapping):
+        return None
+    return {
+        "amount": money_amount(money),
+        "currency": normalize_currency(money.get("currencyCode")),
+    }
+
+
+def order_store(record: Mapping[str, Any]) -> str | None:
+    store = record.get("store")
+    key = store.get("key") if isinstance(store, Mapping) else None
+    return key if isinstance(key, str) and key else record.get("_ab_store_key")
+
+
+def _subtotal(record: Mapping[str, Any], total: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Sum of the line items' totals in the order's currency; None when it cannot be summed."""
+    items = [*(record.get("lineItems") or []), *(record.get("customLineItems") or [])]
+    if total is None or not items:
+        return None
+    amounts = []
+    for item in items:
+        price = order_amount(item.get("totalPrice") if isinstance(item, Mapping) else None)
+        if price is None or price["currency"] != total["currency"]:
+            return None
+        amounts.append(Decimal(price["amount"]))
+    places = Decimal(total["amount"]).as_tuple().exponent
+    return {
+        "amount": str(sum(amounts, Decimal(0)).quantize(Decimal(1).scaleb(places))),
+        "currency": total["currency"],
+    }
+
+
+def map_order(
+    record: Mapping[str, Any],
+    config: DestinationConfig,
+    resolve_external_id: Callable[[str], str | None],
+) -> MappedOrder:
+    """An order → `order_placed` (and `order_cancelled`) activities and/or an `orders` object.
+
+    `occurred_at` is `createdAt` for `order_placed` and `lastModifiedAt` (the last change, the
+    best time the order resource gives for a cancellation) for `order_cancelled`.
+    `resolve_external_id(customer_id)` returns the contact's external_id (prefix included) when
+    the identity is not the customer id; it is not called when it is.
+    """
+    order_id = record.get("id")
+    customer_id = record.get("customerId") or None
+    mapped = MappedOrder(
+        source_id=order_id, source_version=record.get("version"), customer_id=customer_id
+    )
+    if not isinstance(order_id, str) or not order_id:
+        mapped.issues.append(Issue("id", "missing_order_id", "id: the order has no id"))
+        return mapped
+
+    _attach_contact(mapped, record, config, resolve_external_id)
+    if mapped.skipped or mapped.rejected:
+        return mapped
+
+    try:
+        total = order_amount(record.get("totalPrice"))
+    except Invalid as error:
+        total = None
+        issue = Issue("totalPrice", "invalid_value", f"totalPrice: {error}")
+        mapped.issues.append(_apply_policy(issue, config))
+        if mapped.rejected:
+            return mapped
+    else:
+        if total is None:
+            reason = "totalPrice: the order has no total; it is written without an amount"
+            mapped.issues.append(Issue("totalPrice", "missing_value", reason, "warning"))
+
+    created_at = try_normalize_rfc3339(record.get("createdAt"))
+    modified_at = try_normalize_rfc3339(record.get("lastModifiedAt"))
+    placed_at = created_at or modified_at
+    if placed_at is None:
+        reason = f"createdAt: {shown(record.get('createdAt'))} is not an RFC 3339 date-time"
+        mapped.issues.append(Issue("createdAt", "invalid_value", reason))
+        return mapped
+
+    store = order_store(record)
+    line_items = len(record.get("lineItems") or [])
+    states = {
+        "order_state": record.get("orderState"),
+        "payment_state": record.get("paymentState"),
+        "shipment_state": record.get("shipmentState"),
+    }
+    if config.orders_as in ("activities", "both"):
+        number = record.get("orderNumber") or order_id
+        common = {
+            "subject": f"Order {number}",
+            "contact_external_id": mapped.contact_external_id,
+            "contact_email": mapped.contact_email,
+            "amount": total,
+            "store": store,
+            "properties": _without_none({**states, "line_items": line_items}),
+        }
+        mapped.activities.append(
+            ActivityPayload(
+                external_id=f"order:{order_id}:placed",
+                type="order_placed",
+                occurred_at=placed_at,
+                **common,
+            )
+        )
+        if record.get("orderState") == "Cancelled":
+            mapped.activities.append(
+                ActivityPayload(
+                    external_id=f"order:{order_id}:cancelled",
+                    type="order_cancelled",
+                    occurred_at=modified_at or placed_at,
+                    **common,
+                )
+            )
+    if config.orders_as in ("objects", "both"):
+        properties = {
+            "order_number": record.get("orderNumber"),
+            **states,
+            "store": store,
+            "currency": total["currency"] if total else None,
+            "total": total,
+            "subtotal": _subtotal(record, total),
+            "line_items": line_items,
+            "placed_at": placed_at,
+            "completed_at": try_normalize_rfc3339(record.get("completedAt")),
+            "source_created_at": created_at,
+            "source_updated_at": modified_at,
+        }
+        mapped.object = ObjectPayload(
+            external_id=f"order:{order_id}",
+            contact_external_id=mapped.contact_external_id,
+            contact_email=mapped.contact_email,
+            properties=_without_none(properties),
+        )
+    return mapped
+
+
+def _attach_contact(
+    mapped: MappedOrder,
+    record: Mapping[str, Any],
+    config: DestinationConfig,
+    resolve_external_id: Callable[[str], str | None],
+) -> None:
+    """Set the contact an order belongs to, or why it is skipped or rejected."""
+    customer_id = mapped.customer_id
+    if customer_id is not None:
+        if config.identity.source_field == "id":
+            mapped.contact_external_id = contact_external_id(config.identity, customer_id)
+            return
+        resolved = resolve_external_id(customer_id)
+        if resolved is not None:
+            mapped.contact_external_id = resolved
+            return
+        email = _order_email(mapped, record)
+        if email is not None:
+            mapped.contact_email = email
+            reason = (
+                f"customerId: customer {customer_id!r} has no known external_id; "
+                "attached by customerEmail"
+            )
+            mapped.issues.append(Issue("customerId", "contact_unresolved", reason, "warning"))
+        elif not mapped.rejected:
+            reason = f"customerId: customer {customer_id!r} has no known external_id or email"
+            mapped.issues.append(Issue("customerId", "contact_unresolved", reason))
+        return
+
+    if config.guest_orders == "skip":
+        mapped.skipped_reason = "guest order (no customerId) and guest_orders is skip"
+        return
+    email = _order_email(mapped, record)
+    if email is not None:
+        mapped.contact_email = email
+    elif not mapped.rejected:
+        mapped.skipped_reason = "guest order without customerEmail: no contact to attach it to"
+
+
+def _order_email(mapped: MappedOrder, record: Mapping[str, Any]) -> str | None:
+    """The order's valid customerEmail; an invalid one is an error on the order."""
+    value = record.get("customerEmail")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return normalize_email(value)
+    except Invalid as error:
+        mapped.issues.append(Issue("customerEmail", error.code, f"customerEmail: {error}"))
+        return None
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def map_message(record: Mapping[str, Any], config: DestinationConfig) -> Deletion | None:
+    """A `CustomerDeleted` message → a `Deletion` (action from `deletions`); else None.
+
+    A `CustomerDeleted` without a customer id comes back `rejected`, not dropped."""
+    if record.get("type") != "CustomerDeleted":
+        return None
+    resource = record.get("resource")
+    customer_id = resource.get("id") if isinstance(resource, Mapping) else None
+    if not isinstance(customer_id, str) or not customer_id:
+        reason = f"resource.id: the CustomerDeleted message names no customer ({shown(resource)})"
+        issue = Issue("resource.id", "missing_customer_id", reason)
+        return Deletion("", None, config.deletions, message_id=record.get("id"), issues=(issue,))
+    external_id = (
+        contact_external_id(config.identity, customer_id)
+        if config.identity.source_field == "id"
+        else None
+    )
+    return Deletion(
+        customer_id=customer_id,
+        external_id=external_id,
+        action=config.deletions,
+        occurred_at=try_normalize_rfc3339(record.get("createdAt")),
+        message_id=record.get("id"),
+    )

@@ -1,0 +1,380 @@
+"""Validation and normalisation of contact properties against CRM One's contact schema.
+
+Everything here runs before anything is sent: a value CRM One would refuse is caught with a
+reason a person can act on ("phone '0301234' is not a valid number for region DE"). The
+functions are pure; deciding whether an invalid value drops the field or the whole record is
+the mapping's job (`invalid_values` in the config).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+import langcodes
+import phonenumbers
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+
+from destination_crmone.timefmt import normalize_rfc3339
+
+Severity = Literal["error", "warning"]
+
+STRING_MAX = 1024
+EXTERNAL_ID_MAX = 1024
+STORE_PROPERTIES = ("store", "stores")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with one field of one record; `reason` is written for people."""
+
+    field: str
+    code: str
+    reason: str
+    severity: Severity = "error"
+
+    def as_warning(self, reason_suffix: str = "") -> Issue:
+        return Issue(self.field, self.code, self.reason + reason_suffix, "warning")
+
+
+# --- the tenant's schema -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PropertyDef:
+    name: str
+    type: str
+    options: tuple[str, ...] = ()
+    read_only: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ContactSchema:
+    """`GET /v1/schema/contacts`, keyed by property name."""
+
+    properties: Mapping[str, PropertyDef] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, payload: Mapping[str, Any]) -> ContactSchema:
+        definitions: dict[str, PropertyDef] = {}
+        for item in payload.get("properties") or []:
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                continue  # a malformed definition describes nothing we could check against
+            definitions[item["name"]] = PropertyDef(
+                name=item["name"],
+                type=str(item.get("type") or "string"),
+                options=tuple(str(option) for option in item.get("options") or ()),
+                read_only=bool(item.get("read_only", False)),
+                required=bool(item.get("required", False)),
+            )
+        return cls(definitions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.properties
+
+    def get(self, name: str) -> PropertyDef | None:
+        return self.properties.get(name)
+
+    def is_required(self, name: str) -> bool:
+        definition = self.properties.get(name)
+        return definition is not None and definition.required
+
+    @property
+    def store_options(self) -> frozenset[str]:
+        """The tenant's store keys: the options of `store` and `stores`."""
+        return frozenset(
+            option
+            for name in STORE_PROPERTIES
+            if (definition := self.properties.get(name)) is not None
+            for option in definition.options
+        )
+
+
+# --- value checks --------------------------------------------------------------------------
+
+
+class Invalid(ValueError):
+    """A value that cannot be written; `code` is CRM One's error code for it."""
+
+    def __init__(self, reason: str, code: str = "invalid_value") -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as it appears in a reason: repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"expected {what} as a string, got {type(value).__name__} {shown(value)}")
+    return value.strip()
+
+
+def normalize_email(value: Any) -> str:
+    text = _text(value, "an email address").lower()
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        reason = f"{shown(text)} is not a valid email address: {error}"
+        raise Invalid(reason, "invalid_email") from None
+
+
+def normalize_phone(value: Any, default_region: str | None) -> str:
+    text = _text(value, "a phone number")
+    region = default_region.upper() if default_region else None
+    where = f"region {region}" if region else "no address country"
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        reason = f"{shown(text)} is not a phone number ({where}): {error.args[0]}"
+        raise Invalid(reason, "invalid_phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise Invalid(f"{shown(text)} is not a valid phone number ({where})", "invalid_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_country(value: Any) -> str:
+    code = _text(value, "an ISO 3166-1 alpha-2 country code").upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise Invalid(f"{shown(value)} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def is_country(code: str | None) -> bool:
+    try:
+        return code is not None and normalize_country(code) == code.strip().upper()
+    except Invalid:
+        return False
+
+
+def normalize_locale(value: Any) -> str:
+    """BCP 47 in its canonical case: `de_de` → `de-DE`, `zh-hant-tw` → `zh-Hant-TW`."""
+    text = _text(value, "a BCP 47 locale")
+    try:
+        tag = langcodes.standardize_tag(text.replace("_", "-"))
+    except (langcodes.LanguageTagError, ValueError) as error:
+        raise Invalid(f"{shown(value)} is not a BCP 47 locale: {error}") from None
+    territory = langcodes.Language.get(tag).territory
+    valid_territory = territory is None or territory.isdigit() or is_country(territory)
+    if not langcodes.tag_is_valid(tag) or not valid_territory:
+        raise Invalid(f"{shown(value)} is not a BCP 47 locale with a known language and region")
+    return tag
+
+
+def normalize_currency(value: Any) -> str:
+    code = _text(value, "an ISO 4217 currency code").upper()
+    if len(code) != 3 or pycountry.currencies.get(alpha_3=code) is None:
+        raise Invalid(f"{shown(value)} is not an ISO 4217 currency code")
+    return code
+
+
+_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def cents_to_decimal(cents: int, fraction_digits: int) -> str:
+    """5990, 2 → "59.90"; 5990, 0 → "5990"; -5, 2 → "-0.05"."""
+    return f"{Decimal(cents).scaleb(-fraction_digits):.{fraction_digits}f}"
+
+
+def money_amount(money: Mapping[str, Any]) -> str:
+    """The decimal amount of a commercetools Money (cent or high precision)."""
+    digits = money.get("fractionDigits", 2)
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 20:
+        raise Invalid(f"fractionDigits {shown(digits)} is not a small non-negative integer")
+    if money.get("type") == "highPrecision" and "preciseAmount" in money:
+        cents = money["preciseAmount"]
+    else:
+        cents = money.get("centAmount")
+    if isinstance(cents, bool) or not isinstance(cents, int):
+        raise Invalid(f"amount {shown(cents)} is not an integer number of cents")
+    return cents_to_decimal(cents, digits)
+
+
+def normalize_money(value: Any) -> dict[str, str]:
+    """`{"amount": "12.34", "currency": "EUR"}` from that shape or from a commercetools Money."""
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected money as {{amount, currency}}, got {shown(value)}")
+    if "centAmount" in value or "preciseAmount" in value:
+        return {
+            "amount": money_amount(value),
+            "currency": normalize_currency(value.get("currencyCode")),
+        }
+    amount = value.get("amount")
+    if isinstance(amount, int | float) and not isinstance(amount, bool) and math.isfinite(amount):
+        amount = str(Decimal(str(amount)))
+    if not isinstance(amount, str) or not _DECIMAL.match(amount.strip()):
+        raise Invalid(f"money amount {shown(amount)} is not a decimal number")
+    return {"amount": amount.strip(), "currency": normalize_currency(value.get("currency"))}
+
+
+def normalize_date(value: Any) -> str:
+    text = _text(value, "a date (YYYY-MM-DD)")
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise Invalid(f"{shown(value)} is not a date (YYYY-MM-DD)") from None
+
+
+def normalize_datetime(value: Any) -> str:
+    text = _text(value, "an RFC 3339 date-time")
+    try:
+        return normalize_rfc3339(text)
+    except ValueError:
+        raise Invalid(f"{shown(value)} is not an RFC 3339 date-time with a time zone") from None
+
+
+def normalize_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise Invalid(f"{shown(value)} is a boolean, not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value.strip())
+    raise Invalid(f"{shown(value)} is not an integer")
+
+
+def normalize_number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise Invalid(f"{shown(value)} is a boolean, not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and _DECIMAL.match(value.strip()):
+        return float(value.strip())
+    raise Invalid(f"{shown(value)} is not a finite number")
+
+
+def normalize_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise Invalid(f"{shown(value)} is not a boolean")
+
+
+def normalize_string(value: Any, limit: int | None = STRING_MAX) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise Invalid(f"expected text, got {type(value).__name__} {shown(value)}")
+    text = value if isinstance(value, str) else str(value)
+    if limit is not None and len(text) > limit:
+        raise Invalid(f"{shown(text, 40)} is {len(text)} characters long, over {limit}")
+    return text
+
+
+def normalize_enum(value: Any, options: Iterable[str], what: str = "the allowed options") -> str:
+    allowed = tuple(options)
+    text = _text(value, "an option")
+    if text not in allowed:
+        raise Invalid(f"{shown(text)} is not one of {what} {list(allowed)}", "invalid_enum")
+    return text
+
+
+def _options_name(definition: PropertyDef) -> str:
+    return "the tenant's stores" if definition.name in STORE_PROPERTIES else "the options"
+
+
+def _validate_value(definition: PropertyDef, value: Any, default_region: str | None) -> Any:
+    """The normalised value of one property; `Invalid` when it cannot be written."""
+    kind = definition.type
+    checks: dict[str, Callable[[Any], Any]] = {
+        "email": normalize_email,
+        "phone": lambda v: normalize_phone(v, default_region),
+        "country": normalize_country,
+        "locale": normalize_locale,
+        "currency": normalize_currency,
+        "money": normalize_money,
+        "date": normalize_date,
+        "datetime": normalize_datetime,
+        "integer": normalize_integer,
+        "number": normalize_number,
+        "boolean": normalize_boolean,
+        "string": normalize_string,
+        "text": lambda v: normalize_string(v, limit=None),
+        "enum": lambda v: normalize_enum(v, definition.options, _options_name(definition)),
+    }
+    check = checks.get(kind)
+    return value if check is None else check(value)  # a type we do not know: CRM One decides
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def validate_properties(
+    props: Mapping[str, Any], schema: ContactSchema, *, default_region: str | None
+) -> tuple[dict[str, Any], list[Issue]]:
+    """Cleaned values of the valid properties, and an error `Issue` for each invalid one.
+
+    A blank value (None or whitespace) is kept as None ("no value": clears it in CRM One).
+    A `multi_enum` keeps its valid members (de-duplicated) and reports each invalid one.
+    """
+    clean: dict[str, Any] = {}
+    issues: list[Issue] = []
+    for name, value in props.items():
+        definition = schema.get(name)
+        if definition is None:
+            issues.append(
+                Issue(name, "unknown_property", f"{name}: CRM One has no contact property {name!r}")
+            )
+            continue
+        if definition.read_only:
+            issues.append(
+                Issue(name, "read_only_property", f"{name}: the property is read-only in CRM One")
+            )
+            continue
+        if _is_blank(value):
+            clean[name] = None
+            continue
+        if definition.type == "multi_enum":
+            members, member_issues = _validate_multi_enum(definition, value)
+            clean[name] = members
+            issues.extend(member_issues)
+            continue
+        try:
+            clean[name] = _validate_value(definition, value, default_region)
+        except Invalid as error:
+            issues.append(Issue(name, error.code, f"{name}: {error}"))
+    return clean, issues
+
+
+def _validate_multi_enum(definition: PropertyDef, value: Any) -> tuple[list[str], list[Issue]]:
+    name = definition.name
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return [], [Issue(name, "invalid_value", f"{name}: expected a list, got {shown(value)}")]
+    members: list[str] = []
+    issues: list[Issue] = []
+    for member in value:
+        try:
+            option = normalize_enum(member, definition.options, _options_name(definition))
+        except Invalid as error:
+            issues.append(Issue(name, error.code, f"{name}: {error}"))
+            continue
+        if option not in members:
+            members.append(option)
+    return members, issues
+
+
+def check_match_key(external_id: Any, source_field: str) -> list[Issue]:
+    """The record-level rule: the contact's match key must be present and writable."""
+    if _is_blank(external_id):
+        reason = f"external_id: the customer has no {source_field!r}, the configured match key"
+        return [Issue("external_id", "missing_external_id", reason)]
+    if not isinstance(external_id, str) or len(external_id) > EXTERNAL_ID_MAX:
+        reason = f"external_id: {shown(external_id)} is not a string of at most {EXTERNAL_ID_MAX}"
+        return [Issue("external_id", "invalid_external_id", reason)]
+    return []
