@@ -1,0 +1,337 @@
+"""DestinationConfig: the fixed keys, defaults, errors that name the field, the https rule and
+the spec the Airbyte UI renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from destination_crmone import config as config_module
+from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+
+MINIMAL = {"base_url": "https://acme.crmone.example/api", "client_id": "id", "client_secret": "s3"}
+
+# The example of ../shared/CONFIG.md, verbatim.
+CONFIG_MD_EXAMPLE = {
+    "base_url": "http://127.0.0.1:8082",
+    "client_id": "…",
+    "client_secret": "…",
+    "journal": {"type": "sqlite", "path": "/local/crmone/journal.db"},
+    "ownership": [{"property": "phone", "owner": "crm_one"}],
+    "deletions": "archive",
+    "orders_as": "activities",
+    "dry_run": False,
+}
+
+
+def parse(**overrides: Any) -> DestinationConfig:
+    return DestinationConfig.parse_config({**MINIMAL, **overrides})
+
+
+def config_error(**overrides: Any) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        parse(**overrides)
+    return caught.value
+
+
+def test_minimal_config_gets_every_default():
+    config = parse()
+    assert config.base_url == "https://acme.crmone.example/api"
+    assert config.client_secret.get_secret_value() == "s3"
+    assert (config.identity.source_field, config.identity.prefix) == ("id", "")
+    assert config.field_mappings == [] and config.ownership == [] and config.store_routing == []
+    assert [(c.flag_field, c.timestamp_field, c.channel, c.purpose) for c in config.consents] == [
+        ("custom.fields.newsletterOptIn", "custom.fields.newsletterOptInAt", "email", "marketing"),
+        ("custom.fields.smsOptIn", "custom.fields.smsOptInAt", "sms", "marketing"),
+    ]
+    assert config.deletions == "archive"
+    assert config.orders_as == "activities"
+    assert config.guest_orders == "match_by_email"
+    assert config.invalid_values == "omit_field"
+    assert config.journal.type == "sqlite"
+    assert config.journal.path.endswith("journal.db")
+    assert (config.sync_log_retention_days, config.redact_pii) == (30, True)
+    assert (config.batch_size, config.concurrency, config.dry_run) == (100, 4, False)
+
+
+def test_config_md_example_parses_as_written():
+    config = DestinationConfig.parse_config(CONFIG_MD_EXAMPLE)
+    assert config.journal.type == "sqlite"
+    assert config.journal.path == "/local/crmone/journal.db"
+    assert [(rule.property, rule.owner) for rule in config.ownership] == [("phone", "crm_one")]
+    assert (config.deletions, config.orders_as, config.dry_run) == ("archive", "activities", False)
+
+
+def test_every_optional_key_is_read():
+    config = parse(
+        identity={"source_field": "customerNumber", "prefix": "ct-eu:"},
+        field_mappings=[{"source": "custom.fields.loyaltyTier", "target": "loyalty_tier"}],
+        consents=[{"flag_field": "custom.fields.postOk", "channel": "post", "purpose": "catalog"}],
+        guest_orders="skip",
+        store_routing=[
+            {"store_key": "eu-web", "list_ids": ["l_eu"], "properties": {"sales_region": "EU"}}
+        ],
+        invalid_values="reject_record",
+        sync_log_retention_days=7,
+        redact_pii=False,
+        batch_size=50,
+        concurrency=2,
+        orders_as="both",
+        deletions="erase",
+        dry_run=True,
+    )
+    assert config.identity.source_field == "customerNumber" and config.identity.prefix == "ct-eu:"
+    assert config.field_mappings[0].target == "loyalty_tier"
+    assert config.consents[0].timestamp_field is None and config.consents[0].channel == "post"
+    assert config.store_routing[0].properties == {"sales_region": "EU"}
+    assert (config.guest_orders, config.invalid_values) == ("skip", "reject_record")
+    assert (config.sync_log_retention_days, config.redact_pii) == (7, False)
+    assert (config.batch_size, config.concurrency) == (50, 2)
+    assert (config.orders_as, config.deletions, config.dry_run) == ("both", "erase", True)
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        {"type": "postgres", "dsn": "postgresql://crm:pw@db:5432/journal"},
+        {"dsn": "host=db dbname=journal user=crm"},  # no type: a dsn means postgres
+    ],
+)
+def test_postgres_journal(journal):
+    config = parse(journal=journal)
+    assert config.journal.type == "postgres"
+    assert config.journal.dsn.get_secret_value() == journal["dsn"]
+
+
+def test_sqlite_journal_without_type_or_path(monkeypatch, tmp_path):
+    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path)
+    assert parse(journal={}).journal.path == str(tmp_path / "crmone" / "journal.db")
+    assert parse(journal={"path": "~/j.db"}).journal.path == str(Path.home() / "j.db")
+
+
+def test_default_journal_path_uses_local_mount_when_it_exists(monkeypatch, tmp_path):
+    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path)
+    assert parse().journal.path == str(tmp_path / "crmone" / "journal.db")
+    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path / "absent")
+    monkeypatch.setattr(config_module.platformdirs, "user_data_dir", lambda app: f"/data/{app}")
+    assert parse().journal.path == "/data/destination-crmone/journal.db"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acme.crmone.example/api",
+        "https://acme.crmone.example:8443/api/",
+        "http://localhost:8082",
+        "http://LOCALHOST",
+        "http://127.0.0.1:8082",
+        "http://127.8.9.10/api",
+        "http://[::1]:8082",
+    ],
+)
+def test_https_or_loopback_urls_are_accepted(url):
+    assert parse(base_url=url).base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://acme.crmone.example/api", "https"),
+        ("http://10.0.0.1:8082", "https"),
+        ("http://localhost.evil.example", "https"),
+        ("http://128.0.0.1", "https"),
+        ("ftp://acme.crmone.example", "http(s) URL"),
+        ("acme.crmone.example", "http(s) URL"),
+        ("https://", "http(s) URL"),
+        ("https://acme.crmone.example/api?tenant=1", "query"),
+    ],
+)
+def test_other_urls_are_refused_naming_base_url(url, why):
+    error = config_error(base_url=url)
+    assert error.fields == ("base_url",)
+    assert why in str(error)
+
+
+def test_credentials_in_the_url_are_refused_without_echoing_them():
+    error = config_error(base_url="https://crm:hunter2@acme.crmone.example")
+    assert error.fields == ("base_url",)
+    assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"deletions": "remove"}, "deletions"),
+        ({"orders_as": "events"}, "orders_as"),
+        ({"guest_orders": "ignore"}, "guest_orders"),
+        ({"invalid_values": "drop"}, "invalid_values"),
+        ({"ownership": [{"property": "phone", "owner": "me"}]}, "ownership[0].owner"),
+        ({"ownership": [{"owner": "crm_one"}]}, "ownership[0].property"),
+        (
+            {
+                "ownership": [
+                    {"property": "phone", "owner": "crm_one"},
+                    {"property": "phone", "owner": "commercetools"},
+                ]
+            },
+            "ownership",
+        ),
+        ({"identity": {"source_field": "email"}}, "identity.source_field"),
+        ({"field_mappings": [{"source": "a..b", "target": "x"}]}, "field_mappings[0].source"),
+        (
+            {"field_mappings": [{"source": "key", "target": "external_id"}]},
+            "field_mappings[0].target",
+        ),
+        (
+            {"consents": [{"flag_field": "custom.fields.faxOk", "channel": "fax", "purpose": "m"}]},
+            "consents[0].channel",
+        ),
+        (
+            {"consents": [{"flag_field": "f", "channel": "sms", "purpose": "x" * 65}]},
+            "consents[0].purpose",
+        ),
+        ({"store_routing": [{"list_ids": ["l"]}]}, "store_routing[0].store_key"),
+        (
+            {"store_routing": [{"store_key": "eu-web"}, {"store_key": "eu-web"}]},
+            "store_routing",
+        ),
+        ({"journal": {"type": "mysql", "path": "x"}}, "journal"),
+        ({"journal": {"type": "postgres"}}, "journal.dsn"),
+        ({"journal": {"type": "sqlite", "path": "  "}}, "journal.path"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": "5"}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"concurrency": -1}, "concurrency"),
+        ({"sync_log_retention_days": 0}, "sync_log_retention_days"),
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"redact_pii": "false"}, "redact_pii"),
+        ({"client_id": "  "}, "client_id"),
+        ({"client_secret": ""}, "client_secret"),
+    ],
+)
+def test_a_bad_value_is_an_error_naming_its_field(overrides, field):
+    error = config_error(**overrides)
+    assert error.fields == (field,)
+    assert str(error).startswith("Invalid configuration: ")
+    assert f"{field}: " in str(error)
+
+
+@pytest.mark.parametrize("missing", ["base_url", "client_id", "client_secret"])
+def test_required_keys(missing):
+    raw = {key: value for key, value in MINIMAL.items() if key != missing}
+    with pytest.raises(ConfigError) as caught:
+        DestinationConfig.parse_config(raw)
+    assert caught.value.fields == (missing,)
+    assert f"{missing}: is required" in str(caught.value)
+
+
+def test_every_problem_is_named_in_one_message():
+    error = config_error(base_url="http://crm.example", deletions="drop", batch_size=0)
+    assert set(error.fields) == {"base_url", "deletions", "batch_size"}
+    assert "(got 'drop')" in str(error)
+
+
+def test_not_a_mapping():
+    with pytest.raises(ConfigError, match="config: must be a JSON object"):
+        DestinationConfig.parse_config(["base_url"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "secret"),
+    [
+        ({"client_secret": 987654321}, "987654321"),
+        ({"journal": {"type": "postgres", "dsn": "mysql://u:hunter2@db/x"}}, "hunter2"),
+        ({"journal": {"type": "postgres", "dsn": 424242}}, "424242"),
+    ],
+)
+def test_secrets_never_appear_in_errors(overrides, secret):
+    assert secret not in str(config_error(**overrides))
+
+
+def test_secrets_do_not_appear_in_repr():
+    config = parse(client_secret="hunter2", journal={"dsn": "postgresql://u:hunter3@db/x"})
+    assert "hunter2" not in repr(config) and "hunter3" not in repr(config)
+
+
+def test_unknown_keys_are_ignored():
+    config = DestinationConfig.parse_config({**MINIMAL, "legacy_option": 1, "journal": {"x": 1}})
+    assert not hasattr(config, "legacy_option")
+    assert config.journal.type == "sqlite"
+
+
+# --- spec ------------------------------------------------------------------------------------
+
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def test_spec_is_plain_json_schema_the_ui_renders():
+    spec = spec_schema()
+    assert json.loads(json.dumps(spec)) == spec
+    keys = {key for node in _walk(spec) for key in node}
+    assert not keys & {"$ref", "$defs", "definitions", "anyOf", "allOf", "discriminator"}
+    assert spec["required"] == ["base_url", "client_id", "client_secret"]
+    fixed = {"base_url", "client_id", "client_secret", "journal", "ownership", "deletions"}
+    assert fixed | {"orders_as", "dry_run"} <= set(spec["properties"])
+    orders = [field["order"] for field in spec["properties"].values()]
+    assert len(set(orders)) == len(orders)
+    assert all(field.get("title") for field in spec["properties"].values())
+
+
+def test_spec_marks_secrets():
+    spec = spec_schema()
+    secrets = {
+        name
+        for node in _walk(spec)
+        for name, field in node.get("properties", {}).items()
+        if isinstance(field, dict) and field.get("airbyte_secret")
+    }
+    assert secrets == {"client_secret", "dsn"}
+
+
+def test_spec_journal_is_one_of_keyed_by_a_type_const():
+    journal = spec_schema()["properties"]["journal"]
+    assert journal["type"] == "object"
+    options = {option["properties"]["type"]["const"]: option for option in journal["oneOf"]}
+    assert set(options) == {"sqlite", "postgres"}
+    for kind, option in options.items():
+        assert option["properties"]["type"]["default"] == kind
+        assert "type" in option["required"]
+    assert "dsn" in options["postgres"]["required"]
+    assert options["postgres"]["properties"]["dsn"]["airbyte_secret"] is True
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        CONFIG_MD_EXAMPLE,
+        MINIMAL,
+        {**MINIMAL, "journal": {"type": "postgres", "dsn": "postgresql://db/j"}},
+        {**MINIMAL, "consents": [{"flag_field": "f", "channel": "sms", "purpose": "m"}]},
+    ],
+)
+def test_configs_the_parser_accepts_pass_the_spec(raw):
+    DestinationConfig.parse_config(raw)
+    jsonschema.Draft7Validator(spec_schema()).validate(raw)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"deletions": "remove"}, {"batch_size": 0}, {"journal": {"type": "postgres"}}],
+)
+def test_configs_the_parser_refuses_fail_the_spec_too(overrides):
+    raw = {**MINIMAL, **overrides}
+    with pytest.raises(ConfigError):
+        DestinationConfig.parse_config(raw)
+    assert not jsonschema.Draft7Validator(spec_schema()).is_valid(raw)
