@@ -1,0 +1,361 @@
+"""Property validation against the tenant's contact schema: each type's normal form, and a
+reason naming the field and the bad value for each failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from destination_crmone.timefmt import normalize_rfc3339, parse_rfc3339
+from destination_crmone.validate import (
+    ContactSchema,
+    Issue,
+    cents_to_decimal,
+    check_match_key,
+    validate_properties,
+)
+from unit_tests.destination.crm_schema import STORES, contact_schema
+
+SCHEMA = contact_schema()
+
+
+def check(name: str, value: Any, region: str | None = "DE") -> tuple[dict[str, Any], list[Issue]]:
+    return validate_properties({name: value}, SCHEMA, default_region=region)
+
+
+def valid(name: str, value: Any, region: str | None = "DE") -> Any:
+    clean, issues = check(name, value, region)
+    assert issues == []
+    return clean[name]
+
+
+def invalid(name: str, value: Any, region: str | None = "DE") -> Issue:
+    clean, issues = check(name, value, region)
+    assert name not in clean
+    assert len(issues) == 1
+    issue = issues[0]
+    assert (issue.field, issue.severity) == (name, "error")
+    assert issue.reason.startswith(f"{name}: ")
+    return issue
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def test_schema_from_api():
+    schema = ContactSchema.from_api(
+        {
+            "properties": [
+                {"name": "email", "type": "email", "required": True, "unique": True},
+                {"name": "external_id", "type": "string", "read_only": True},
+                {"name": "store", "type": "enum", "options": ["eu-web", "us-web"]},
+                {"name": "stores", "type": "multi_enum", "options": ["eu-web", "ch-web"]},
+                {"name": "tier", "type": "enum", "options": ["gold"]},
+                {"type": "string"},  # no name: skipped
+                "garbage",
+            ]
+        }
+    )
+    assert set(schema.properties) == {"email", "external_id", "store", "stores", "tier"}
+    assert schema.is_required("email") and not schema.is_required("store")
+    assert schema.get("external_id").read_only
+    assert schema.get("tier").options == ("gold",)
+    assert schema.store_options == {"eu-web", "us-web", "ch-web"}
+    assert "email" in schema and "nope" not in schema
+    assert ContactSchema.from_api({}).properties == {}
+
+
+# --- per type --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ana@example.com", "ana@example.com"),
+        ("  Ana.Silva@Example.COM \n", "ana.silva@example.com"),
+        ("o'brien+tag@sub.example.co.uk", "o'brien+tag@sub.example.co.uk"),
+    ],
+)
+def test_email_is_trimmed_and_lower_cased(value, expected):
+    assert valid("email", value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["ana@@example.com", "ana", "ana@localhost", "ana @example.com", "ana@exa_mple.com"]
+)
+def test_invalid_email(value):
+    issue = invalid("email", value)
+    assert issue.code == "invalid_email"
+    assert repr(value.strip().lower()) in issue.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "expected"),
+    [
+        ("030 12345678", "DE", "+493012345678"),
+        ("0151 12345678", "DE", "+4915112345678"),
+        ("+49 151 12345678", "US", "+4915112345678"),
+        ("(650) 253-0000", "US", "+16502530000"),
+        ("650.253.0000", "US", "+16502530000"),
+        ("0044 20 7946 0958", "DE", "+442079460958"),
+        ("+1 650 253 0000", None, "+16502530000"),
+    ],
+)
+def test_phone_to_e164_with_the_address_country_as_default(value, region, expected):
+    assert valid("phone", value, region) == expected
+    assert valid("mobile_phone", value, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "hint"),
+    [
+        ("12345", "DE", "region DE"),
+        ("030 12345678", None, "no address country"),
+        ("call me", "DE", "region DE"),
+        ("+999 123", "US", "region US"),
+    ],
+)
+def test_invalid_phone(value, region, hint):
+    issue = invalid("phone", value, region)
+    assert issue.code == "invalid_phone"
+    assert repr(value) in issue.reason and hint in issue.reason
+
+
+@pytest.mark.parametrize(("value", "expected"), [("DE", "DE"), ("de", "DE"), (" gb ", "GB")])
+def test_country(value, expected):
+    assert valid("country", value) == expected
+
+
+@pytest.mark.parametrize("value", ["XX", "DEU", "Germany", "ZZ", 49])
+def test_invalid_country(value):
+    issue = invalid("country", value)
+    assert issue.code == "invalid_value"
+    assert repr(value) in issue.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("de-DE", "de-DE"),
+        ("de_de", "de-DE"),
+        ("EN-us", "en-US"),
+        ("fr", "fr"),
+        ("zh-hant-tw", "zh-Hant-TW"),
+        ("es-419", "es-419"),
+    ],
+)
+def test_locale_is_bcp47_canonical(value, expected):
+    assert valid("locale", value) == expected
+
+
+@pytest.mark.parametrize("value", ["german", "xx-QQ", "de-XX", "de--DE", "12"])
+def test_invalid_locale(value):
+    issue = invalid("locale", value)
+    assert repr(value) in issue.reason and "BCP 47" in issue.reason
+
+
+def test_store_keys_must_be_the_tenants_stores():
+    assert valid("store", "eu-web") == "eu-web"
+    issue = invalid("store", "asia-web")
+    assert issue.code == "invalid_enum"
+    assert "'asia-web'" in issue.reason and "tenant's stores" in issue.reason
+    assert str(STORES) in issue.reason
+
+
+def test_multi_enum_keeps_valid_members_and_reports_each_invalid_one():
+    clean, issues = check("stores", ["eu-web", "asia-web", "eu-web", "us-web", "mars"])
+    assert clean["stores"] == ["eu-web", "us-web"]
+    assert [issue.code for issue in issues] == ["invalid_enum", "invalid_enum"]
+    assert "'asia-web'" in issues[0].reason and "'mars'" in issues[1].reason
+    clean, issues = check("stores", "eu-web")
+    assert clean["stores"] == [] and issues[0].code == "invalid_value"
+
+
+def test_enum_options():
+    assert valid("loyalty_tier", "gold") == "gold"
+    assert "'Gold'" in invalid("loyalty_tier", "Gold").reason
+
+
+@pytest.mark.parametrize("value", ["1990-04-12", "2024-02-29"])
+def test_date(value):
+    assert valid("birth_date", value) == value
+
+
+@pytest.mark.parametrize("value", ["12.04.1990", "1990-02-30", "1990-4-12", "1990-04-12T00:00:00Z"])
+def test_invalid_date(value):
+    assert repr(value) in invalid("birth_date", value).reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-26T18:40:00.123Z", "2026-11-26T18:40:00.123Z"),
+        ("2026-11-26T18:40:00Z", "2026-11-26T18:40:00.000Z"),
+        ("2026-11-26t18:40:00.1z", "2026-11-26T18:40:00.100Z"),
+        ("2026-11-26T19:40:00.123456+01:00", "2026-11-26T18:40:00.123Z"),
+        ("2026-11-26 18:40:00.123456789Z", "2026-11-26T18:40:00.123Z"),
+        ("2026-11-27T00:10:00-05:30", "2026-11-27T05:40:00.000Z"),
+    ],
+)
+def test_datetime_is_normalised_to_utc_milliseconds(value, expected):
+    assert valid("source_updated_at", value) == expected
+    assert normalize_rfc3339(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-11-26T18:40:00", "2026-11-26", "2026-11-26T18:40:00+0000", "yesterday"]
+)
+def test_invalid_datetime(value):
+    assert repr(value) in invalid("last_order_at", value).reason
+    with pytest.raises(ValueError):
+        parse_rfc3339(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("order_count", 3, 3),
+        ("order_count", 3.0, 3),
+        ("order_count", " -7 ", -7),
+        ("score", 2.5, 2.5),
+        ("score", 4, 4),
+        ("score", "12.25", 12.25),
+        ("newsletter", True, True),
+        ("newsletter", "FALSE", False),
+        ("first_name", "Ana", "Ana"),
+        ("postal_code", 10115, "10115"),
+        ("first_name", "x" * 1024, "x" * 1024),
+        ("notes", "y" * 5000, "y" * 5000),
+        ("preferred_currency", "eur", "EUR"),
+    ],
+)
+def test_scalar_types(name, value, expected):
+    result = valid(name, value)
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("order_count", 2.5),
+        ("order_count", True),
+        ("order_count", "3 orders"),
+        ("score", float("nan")),
+        ("score", False),
+        ("newsletter", 1),
+        ("newsletter", "yes"),
+        ("first_name", {"en": "Ana"}),
+        ("first_name", ["Ana"]),
+        ("preferred_currency", "EURO"),
+        ("preferred_currency", "ABC"),
+    ],
+)
+def test_invalid_scalars(name, value):
+    issue = invalid(name, value)
+    assert issue.code == "invalid_value"
+
+
+def test_string_longer_than_1024_characters():
+    issue = invalid("first_name", "x" * 1025)
+    assert "1025 characters" in issue.reason and "1024" in issue.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"amount": "12.34", "currency": "eur"}, {"amount": "12.34", "currency": "EUR"}),
+        ({"amount": 12.5, "currency": "USD"}, {"amount": "12.5", "currency": "USD"}),
+        (
+            {
+                "type": "centPrecision",
+                "currencyCode": "EUR",
+                "centAmount": 5990,
+                "fractionDigits": 2,
+            },
+            {"amount": "59.90", "currency": "EUR"},
+        ),
+        (
+            {
+                "type": "centPrecision",
+                "currencyCode": "JPY",
+                "centAmount": 5990,
+                "fractionDigits": 0,
+            },
+            {"amount": "5990", "currency": "JPY"},
+        ),
+    ],
+)
+def test_money(value, expected):
+    assert valid("total_spent", value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"amount": "12,34", "currency": "EUR"},
+        {"amount": "12.34", "currency": "EURO"},
+        {"amount": "12.34"},
+        "12.34 EUR",
+        {"centAmount": "5990", "currencyCode": "EUR", "fractionDigits": 2},
+    ],
+)
+def test_invalid_money(value):
+    invalid("total_spent", value)
+
+
+@pytest.mark.parametrize(
+    ("cents", "digits", "expected"),
+    [(5990, 2, "59.90"), (5990, 0, "5990"), (5, 2, "0.05"), (-1250, 2, "-12.50"), (7, 3, "0.007")],
+)
+def test_cents_to_decimal(cents, digits, expected):
+    assert cents_to_decimal(cents, digits) == expected
+
+
+# --- record-level rules ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "\t"])
+def test_blank_means_no_value(value):
+    clean, issues = check("city", value)
+    assert clean == {"city": None} and issues == []
+
+
+def test_unknown_and_read_only_properties():
+    clean, issues = validate_properties(
+        {"favourite_colour": "teal", "external_id": "x", "city": "Berlin"},
+        SCHEMA,
+        default_region=None,
+    )
+    assert clean == {"city": "Berlin"}
+    assert [(i.field, i.code) for i in issues] == [
+        ("favourite_colour", "unknown_property"),
+        ("external_id", "read_only_property"),
+    ]
+    assert "'favourite_colour'" in issues[0].reason
+
+
+def test_unknown_types_pass_through():
+    schema = contact_schema({"name": "geo", "type": "geo_point"})
+    clean, issues = validate_properties({"geo": [52.5, 13.4]}, schema, default_region=None)
+    assert clean == {"geo": [52.5, 13.4]} and issues == []
+
+
+@pytest.mark.parametrize(
+    ("external_id", "code"),
+    [
+        (None, "missing_external_id"),
+        ("", "missing_external_id"),
+        ("  ", "missing_external_id"),
+        ("x" * 1025, "invalid_external_id"),
+    ],
+)
+def test_match_key_must_be_present(external_id, code):
+    [issue] = check_match_key(external_id, "key")
+    assert (issue.field, issue.code, issue.severity) == ("external_id", code, "error")
+    if code == "missing_external_id":
+        assert "'key'" in issue.reason
+
+
+def test_match_key_present():
+    assert check_match_key("ct:3f1c", "id") == []
