@@ -212,6 +212,11 @@ class Deletion:
 # --- reading records -----------------------------------------------------------------------
 
 
+def _items(value: Any) -> list[Any]:
+    """A list field of a record; anything else (absent, malformed) reads as empty."""
+    return value if isinstance(value, list) else []
+
+
 def get_path(record: Any, path: str) -> Any:
     """The value at a dotted path (`custom.fields.loyaltyTier`, `addresses.0.city`), or None."""
     value = record
@@ -229,7 +234,9 @@ def get_path(record: Any, path: str) -> Any:
 
 def customer_address(record: Mapping[str, Any]) -> Mapping[str, Any]:
     """The default billing address, else the first address, else an empty one."""
-    addresses = [address for address in record.get("addresses") or [] if isinstance(address, dict)]
+    addresses = [
+        address for address in _items(record.get("addresses")) if isinstance(address, dict)
+    ]
     billing_id = record.get("defaultBillingAddressId")
     for address in addresses:
         if billing_id is not None and address.get("id") == billing_id:
@@ -240,7 +247,7 @@ def customer_address(record: Mapping[str, Any]) -> Mapping[str, Any]:
 def customer_store_keys(record: Mapping[str, Any]) -> list[str]:
     """`stores[].key` in order; for a global customer read in a store, that store."""
     keys: list[str] = []
-    for reference in record.get("stores") or []:
+    for reference in _items(record.get("stores")):
         key = reference.get("key") if isinstance(reference, Mapping) else None
         if isinstance(key, str) and key and key not in keys:
             keys.append(key)
@@ -460,7 +467,7 @@ def order_store(record: Mapping[str, Any]) -> str | None:
 
 def _subtotal(record: Mapping[str, Any], total: Mapping[str, str] | None) -> dict[str, str] | None:
     """Sum of the line items' totals in the order's currency; None when it cannot be summed."""
-    items = [*(record.get("lineItems") or []), *(record.get("customLineItems") or [])]
+    items = [*_items(record.get("lineItems")), *_items(record.get("customLineItems"))]
     if total is None or not items:
         return None
     amounts = []
@@ -490,6 +497,14 @@ def map_order(
     """
     order_id = record.get("id")
     customer_id = record.get("customerId") or None
+    if customer_id is not None and not isinstance(customer_id, str):
+        reason = f"customerId: {shown(customer_id)} is not a customer id"
+        return MappedOrder(
+            source_id=order_id,
+            source_version=record.get("version"),
+            customer_id=None,
+            issues=[Issue("customerId", "invalid_value", reason)],
+        )
     mapped = MappedOrder(
         source_id=order_id, source_version=record.get("version"), customer_id=customer_id
     )
@@ -523,7 +538,7 @@ def map_order(
         return mapped
 
     store = order_store(record)
-    line_items = len(record.get("lineItems") or [])
+    line_items = len(_items(record.get("lineItems")))
     states = {
         "order_state": record.get("orderState"),
         "payment_state": record.get("paymentState"),

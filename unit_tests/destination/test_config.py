@@ -335,3 +335,21 @@ def test_configs_the_parser_refuses_fail_the_spec_too(overrides):
     with pytest.raises(ConfigError):
         DestinationConfig.parse_config(raw)
     assert not jsonschema.Draft7Validator(spec_schema()).is_valid(raw)
+
+
+def test_the_cdk_reads_the_spec_and_finds_both_secrets():
+    """airbyte-cdk validates configs against the spec and masks what it marks as secret."""
+    from airbyte_cdk.models import ConnectorSpecification, DestinationSyncMode
+    from airbyte_cdk.sources.utils.schema_helpers import check_config_against_spec_or_exit
+    from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets
+
+    spec = ConnectorSpecification(
+        connectionSpecification=spec_schema(),
+        supported_destination_sync_modes=[DestinationSyncMode.append],
+    )
+    raw = {**MINIMAL, "journal": {"type": "postgres", "dsn": "postgresql://u:pw@db/j"}}
+    check_config_against_spec_or_exit(raw, spec)
+    assert sorted(get_secrets(spec.connectionSpecification, raw)) == [
+        "postgresql://u:pw@db/j",
+        "s3",
+    ]

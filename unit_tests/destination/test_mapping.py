@@ -717,3 +717,34 @@ def test_customer_deleted_without_id_is_rejected_not_dropped():
 @pytest.mark.parametrize("kind", ["OrderDeleted", "CustomerCreated", "CustomerEmailChanged", None])
 def test_other_messages_are_not_deletions(kind):
     assert map_message(customer_deleted(type=kind), make_config()) is None
+
+
+# --- malformed input -------------------------------------------------------------------------
+
+GARBAGE = [None, 5, -1.5, "x", "", [], {}, [1, "a", None], {"a": 1}, True, [{"key": None}]]
+STRICT = {
+    "identity": {"source_field": "key"},
+    "orders_as": "both",
+    "invalid_values": "reject_record",
+}
+
+
+@pytest.mark.parametrize("config", [{}, STRICT], ids=["defaults", "strict"])
+def test_malformed_fields_never_crash_and_never_vanish(config):
+    """Every field of a customer, an order and a message replaced by junk: the mapping returns
+    an answer each time, and an order is either written to a contact, skipped or rejected."""
+    cfg = make_config(**config)
+    for key in make_customer():
+        for junk in GARBAGE:
+            contact = map_customer(make_customer(**{key: junk}), cfg, SCHEMA)
+            assert contact.rejected or contact.external_id
+    for key in make_order():
+        for junk in GARBAGE:
+            mapped = map_order(make_order(**{key: junk}), cfg, lambda customer_id: None)
+            if not (mapped.rejected or mapped.skipped):
+                payloads = [*mapped.activities, *([mapped.object] if mapped.object else [])]
+                assert payloads
+                assert all(p.contact_external_id or p.contact_email for p in payloads)
+    for key in customer_deleted():
+        for junk in GARBAGE:
+            map_message(customer_deleted(**{key: junk}), cfg)
