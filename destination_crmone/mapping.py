@@ -320,6 +320,15 @@ def mapped_property_names(config: DestinationConfig) -> list[str]:
     return names + [name for name in dict.fromkeys(extra) if name not in names]
 
 
+def unwritable_properties(config: DestinationConfig, schema: ContactSchema) -> list[str]:
+    """Mapped properties the tenant lacks or marks read-only: `check` names them."""
+    return [
+        name
+        for name in mapped_property_names(config)
+        if (definition := schema.get(name)) is None or definition.read_only
+    ]
+
+
 def configured_list_ids(config: DestinationConfig) -> list[str]:
     """Every CRM One list the store routing adds contacts to (for `check`)."""
     return list(dict.fromkeys(i for route in config.store_routing for i in route.list_ids))

@@ -16,6 +16,7 @@ from destination_crmone.mapping import (
     map_message,
     map_order,
     mapped_property_names,
+    unwritable_properties,
 )
 from unit_tests.destination.crm_schema import contact_schema
 
@@ -366,6 +367,19 @@ def test_global_customer_read_in_a_store_belongs_to_that_store():
 def test_mapped_property_names_cover_the_default_mapping():
     names = mapped_property_names(make_config())
     assert set(EXPECTED_PROPERTIES) == set(names)
+    assert unwritable_properties(make_config(), SCHEMA) == []
+
+
+def test_unwritable_properties_name_what_check_must_report():
+    config = make_config(
+        field_mappings=[
+            {"source": "custom.fields.loyaltyTier", "target": "tier_level"},
+            {"source": "key", "target": "loyalty_tier"},
+        ],
+        store_routing=[{"store_key": "eu-web", "properties": {"region_team": "EU"}}],
+    )
+    schema = contact_schema({"name": "salutation", "type": "string", "read_only": True})
+    assert unwritable_properties(config, schema) == ["salutation", "tier_level", "region_team"]
 
 
 # --- consents --------------------------------------------------------------------------------
