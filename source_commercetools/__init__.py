@@ -1,0 +1,5 @@
+"""source-commercetools: key-set incremental streams from a commercetools project."""
+
+from source_commercetools.source import SourceCommercetools
+
+__all__ = ["SourceCommercetools"]

@@ -1,0 +1,271 @@
+"""The source's configuration: one pydantic model, rendered as the Airbyte spec."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+REGIONS = (
+    "us-central1.gcp",
+    "us-east-2.aws",
+    "europe-west1.gcp",
+    "eu-central-1.aws",
+    "australia-southeast1.gcp",
+)
+MAX_PAGE_SIZE = 500
+
+# The read-only scope each stream needs ({pk} is the project key).
+STREAM_SCOPES: dict[str, str] = {
+    "customers": "view_customers",
+    "orders": "view_orders",
+    "carts": "view_orders",
+    "payments": "view_payments",
+    "products": "view_products",
+    "discount_codes": "view_discount_codes",
+    "stores": "view_stores",
+    "customer_groups": "view_customer_groups",
+    "types": "view_types",
+    "messages": "view_messages",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who filled in the form."""
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_root_url(field: str, value: str) -> str:
+    url = urlparse(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"{field} must be an http(s) URL, got {value!r}")
+    if url.scheme == "http" and not _is_loopback(url.hostname):
+        raise ValueError(f"{field} must use https (plain http only for loopback hosts)")
+    return value.rstrip("/")
+
+
+def format_datetime(moment: datetime) -> str:
+    """commercetools' own datetime form: RFC 3339, milliseconds, `Z`."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_datetime(value: str) -> datetime:
+    text = value.strip()
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class SourceConfig(BaseModel):
+    """source-commercetools configuration."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        title="commercetools Source Spec",
+        json_schema_extra={"additionalProperties": True},
+    )
+
+    project_key: str = Field(
+        title="Project key",
+        description="The key of your commercetools project (Settings > Developer settings).",
+        min_length=1,
+        json_schema_extra={"order": 0},
+    )
+    client_id: str = Field(
+        title="Client ID",
+        description="ID of an API client with read-only (view_*) scopes.",
+        min_length=1,
+        json_schema_extra={"order": 1},
+    )
+    client_secret: SecretStr = Field(
+        title="Client secret",
+        description="Secret of that API client.",
+        json_schema_extra={"order": 2, "airbyte_secret": True},
+    )
+    region: Literal[REGIONS] | None = Field(  # type: ignore[valid-type]
+        default=None,
+        title="Region",
+        description="The region of your project. Leave empty to give API and auth URLs instead.",
+        json_schema_extra={"order": 3},
+    )
+    api_url: str | None = Field(
+        default=None,
+        title="API URL",
+        description="API root without the project key, for private hosts "
+        "(e.g. https://api.europe-west1.gcp.commercetools.com). Overrides the region.",
+        json_schema_extra={"order": 4},
+    )
+    auth_url: str | None = Field(
+        default=None,
+        title="Auth URL",
+        description="Auth root; the token endpoint is {auth_url}/oauth/token. "
+        "Overrides the region.",
+        json_schema_extra={"order": 5},
+    )
+    start_date: str = Field(
+        default="2000-01-01T00:00:00Z",
+        title="Start date",
+        description="Records last modified before this date or RFC 3339 datetime are not read.",
+        examples=["2025-01-01", "2025-01-01T00:00:00Z"],
+        json_schema_extra={"order": 6},
+    )
+    store_keys: list[str] = Field(
+        default_factory=list,
+        title="Store keys",
+        description="Read customers, orders and carts through these stores only "
+        "(in-store endpoints). Empty reads the whole project.",
+        json_schema_extra={"order": 7},
+    )
+    scopes: list[str] | None = Field(
+        default=None,
+        title="Scopes",
+        description="Scopes to request. Default: the read-only view_* scopes of every stream.",
+        json_schema_extra={"order": 8},
+    )
+    lookback_window_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=86_400,
+        title="Look-back window (seconds)",
+        description="Each incremental run re-reads this margin before the saved cursor, because "
+        "lastModifiedAt is eventually consistent under load. Re-read records are "
+        "de-duplicated by (id, version) within the run.",
+        json_schema_extra={"order": 9},
+    )
+    page_size: int = Field(
+        default=MAX_PAGE_SIZE,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        title="Page size",
+        description="Records per request (commercetools allows at most 500).",
+        json_schema_extra={"order": 10},
+    )
+    message_types: list[str] = Field(
+        default_factory=list,
+        title="Message types",
+        description="Only these message types in the messages stream "
+        "(e.g. CustomerDeleted, OrderDeleted). Empty reads all.",
+        json_schema_extra={"order": 11},
+    )
+    retry_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        title="Retry back-off base (seconds)",
+        description="First wait before retrying a 429/5xx; doubles on each attempt, with jitter.",
+        json_schema_extra={"order": 12},
+    )
+
+    @field_validator("project_key", "client_id")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        return _check_root_url("api_url", value) if value else None
+
+    @field_validator("auth_url")
+    @classmethod
+    def _auth_url(cls, value: str | None) -> str | None:
+        return _check_root_url("auth_url", value) if value else None
+
+    @field_validator("start_date")
+    @classmethod
+    def _start_date(cls, value: str) -> str:
+        try:
+            parse_datetime(value)
+        except ValueError as error:
+            raise ValueError(
+                f"start_date must be a date (2025-01-01) or RFC 3339 datetime, got {value!r}"
+            ) from error
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        scopes = [scope.strip() for scope in value if scope.strip()]
+        if any(scope.startswith("manage_project") for scope in scopes):
+            raise ValueError("scopes must not include manage_project: this source only reads")
+        return scopes or None
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> SourceConfig:
+        if self.api_url and self.auth_url:
+            return self
+        if self.region and not (self.api_url or self.auth_url):
+            return self
+        raise ValueError("give either region, or both api_url and auth_url")
+
+    @property
+    def api_root(self) -> str:
+        return self.api_url or f"https://api.{self.region}.commercetools.com"
+
+    @property
+    def auth_root(self) -> str:
+        return self.auth_url or f"https://auth.{self.region}.commercetools.com"
+
+    @property
+    def start_cursor(self) -> str:
+        return format_datetime(parse_datetime(self.start_date))
+
+    def requested_scopes(self) -> list[str]:
+        if self.scopes:
+            return self.scopes
+        kinds = dict.fromkeys(STREAM_SCOPES.values())
+        return [f"{kind}:{self.project_key}" for kind in kinds]
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> SourceConfig:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            problems = []
+            for item in error.errors():
+                field = ".".join(str(part) for part in item["loc"]) or "config"
+                message = item["msg"].removeprefix("Value error, ")
+                problems.append(f"{field}: {message}")
+            raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
+
+
+def spec_schema() -> dict[str, Any]:
+    schema = SourceConfig.model_json_schema()
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["required"] = ["project_key", "client_id", "client_secret"]
+    # Flatten pydantic's anyOf[null] wrappers into plain optional fields the UI can draw.
+    for prop in schema["properties"].values():
+        variants = prop.pop("anyOf", None)
+        if variants:
+            concrete = [v for v in variants if v.get("type") != "null"]
+            prop.update(concrete[0])
+        prop.pop("default", None) if prop.get("default") is None else None
+    schema.pop("description", None)
+    return schema
