@@ -27,8 +27,7 @@ STORE_FILTERED = {"customers", "orders", "carts"}
 SEED_START = datetime(2025, 1, 1, tzinfo=UTC)
 COUNTRIES = {
     "eu-web": [("DE", "+49", "0151 2345{:04d}"), ("FR", "+33", "06 12 34 {:02d} {:02d}")],
-    "us-web": [("US", "+1", "(212) 555-{:04d}")],
-    "uk-web": [("GB", "+44", "07700 9{:05d}")],
+    "us-web": [("US", "+1", "(212) 736-{:04d}")],
 }
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Femi", "Greta", "Hiro", "Ines", "Jonas"]
 LAST = ["Müller", "Smith", "Dubois", "Rossi", "Nowak", "García", "Okafor", "Tanaka"]
@@ -43,7 +42,7 @@ class SeedSpec:
     customers: int = 2000
     orders: int = 6000
     guest_order_share: float = 0.1
-    stores: tuple[str, ...] = ("eu-web", "us-web", "uk-web")
+    stores: tuple[str, ...] = ("eu-web", "us-web")
     shared_timestamp_share: float = 0.3
     bad_customers: int = 0
     seed: int = 42
@@ -384,7 +383,7 @@ def _customer(project: Project, i: int, type_id: str, groups: list[dict]) -> dic
             }
         ],
         "defaultBillingAddressId": address_id,
-        "locale": {"DE": "de-DE", "FR": "fr-FR", "US": "en-US", "GB": "en-GB"}[country],
+        "locale": {"DE": "de-DE", "FR": "fr-FR", "US": "en-US"}[country],
         "stores": [_ref("store", key=k) for k in stores],
         "customerGroup": _ref("customer-group", id=groups[i % 3]["id"]) if i % 4 == 0 else None,
         "custom": {
@@ -442,7 +441,7 @@ def _order(project: Project, i: int, customers: list[dict]) -> dict[str, Any]:
         "id": project.new_id(),
         "version": 1,
         "orderNumber": f"{100000 + i}",
-        "customerEmail": f"guest{i}@example.com" if guest else customer.get("email"),
+        "customerEmail": customer.get("email") if not guest or i % 2 else f"guest{i}@example.com",
         "store": store or _ref("store", key=rng.choice(spec.stores)),
         "totalPrice": {
             "type": "centPrecision",
