@@ -1,0 +1,1 @@
+"""Throughput and cost figures, reported as ratios. Not part of the test suite."""
