@@ -1,5 +1,5 @@
-"""CRM One API sandbox implementing shared/crmone-api/CONTRACT.md (never shipped in images)."""
+"""CRM One API sandbox implementing ../shared/crmone-api/CONTRACT.md (dev only, never shipped)."""
 
-from sandbox.crmone.server import CrmOneSandbox
+from sandbox.crmone.server import CrmOneApp, CrmOneSandbox
 
-__all__ = ["CrmOneSandbox"]
+__all__ = ["CrmOneApp", "CrmOneSandbox"]

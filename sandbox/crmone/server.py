@@ -1,42 +1,63 @@
-"""The CRM One sandbox: the contract's HTTP surface over `store.CrmData`."""
+"""The CRM One sandbox: CONTRACT.md's HTTP surface over `store.CrmData`.
+
+A request to the API passes, in this order: the concurrency gate, the added latency, the
+rate limit, fault injection (nothing applied yet), authentication, the size limit, then its
+handler; batches run inside the idempotency cache. `/_sandbox/*` (admin) and `/ui/*` (the
+read-only page) skip all of that.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import logging
-import random
 import secrets
+import socket
 import threading
 import time
 import uuid
-from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.crmone.pages import render_page
-from sandbox.crmone.store import (
-    ACTIVITY_TYPES,
-    ORDER_OBJECT_PROPERTIES,
-    CrmData,
-    RecordError,
-    now,
+from sandbox.crmone import pages
+from sandbox.crmone.guards import (
+    DEFAULT_FAULT_STATUSES,
+    IDEMPOTENCY_KEY_MAX,
+    Faults,
+    IdempotencyCache,
+    RateLimiter,
+    Stats,
 )
+from sandbox.crmone.schema import ACTIVITY_TYPES, RecordError, definition, definition_problems
+from sandbox.crmone.store import Contact, CrmData
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-MAX_BODY = 5 * 1024 * 1024
-IDEMPOTENCY_TTL = 24 * 3600
+MAX_BODY_BYTES = 5 * 1024 * 1024
+API_VERSION = "1.4"
+SCOPES = ["contacts:write", "consents:write", "activities:write", "lists:write", "objects:write"]
+TOKEN_SCOPE = "contacts:write consents:write activities:write lists:write"
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+class SizedRequest(Request):
+    max_content_length = MAX_BODY_BYTES
+
+
+def problem(
+    status: int, code: str, detail: str, errors: list[dict] | None = None, **extra: Any
+) -> Response:
+    """An `application/problem+json` error as the contract shapes it."""
     body = {
         "type": f"https://crmone.example/problems/{code}",
-        "title": code.replace("_", " "),
+        "title": code.replace("_", " ").capitalize(),
         "status": status,
         "code": code,
         "detail": detail,
+        "errors": errors or [],
         **extra,
     }
     return Response(json.dumps(body), status=status, content_type="application/problem+json")
@@ -46,7 +67,46 @@ def ok(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
+def oauth_error(error: str, status: int = 401) -> Response:
+    """OAuth's `{"error": …}`, also carrying the problem fields every non-2xx has."""
+    response = problem(status, error, error.replace("_", " "), error=error)
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
+    return response
+
+
+Handler = Callable[..., Response]
+ROUTES = Map(
+    [
+        Rule("/oauth/token", methods=["POST"], endpoint="token"),
+        Rule("/v1/account", methods=["GET"], endpoint="account"),
+        Rule("/v1/schema/contacts", methods=["GET"], endpoint="contact_schema"),
+        Rule("/v1/schema/contacts/properties", methods=["POST"], endpoint="add_property"),
+        Rule("/v1/contacts/batch/upsert", methods=["POST"], endpoint="contacts_upsert"),
+        Rule("/v1/contacts/batch/read", methods=["POST"], endpoint="contacts_read"),
+        Rule("/v1/contacts", methods=["GET"], endpoint="contacts_search"),
+        Rule("/v1/contacts/<contact_id>", methods=["GET", "PATCH", "DELETE"], endpoint="contact"),
+        Rule("/v1/contacts/<contact_id>/erase", methods=["POST"], endpoint="erase"),
+        Rule("/v1/contacts/<contact_id>/consents", methods=["GET"], endpoint="contact_consents"),
+        Rule(
+            "/v1/contacts/<contact_id>/activities", methods=["GET"], endpoint="contact_activities"
+        ),
+        Rule("/v1/consents/batch", methods=["POST"], endpoint="consents_batch"),
+        Rule("/v1/activities/batch", methods=["POST"], endpoint="activities_batch"),
+        Rule("/v1/activity-types", methods=["GET"], endpoint="activity_types"),
+        Rule("/v1/objects", methods=["GET"], endpoint="object_types"),
+        Rule("/v1/objects/<type_>/batch/upsert", methods=["POST"], endpoint="objects_upsert"),
+        Rule("/v1/objects/<type_>/<path:external_id>", methods=["GET"], endpoint="object"),
+        Rule("/v1/lists", methods=["GET"], endpoint="lists"),
+        Rule("/v1/lists/<list_id>/members/batch", methods=["POST"], endpoint="members_batch"),
+        Rule("/v1/lists/<list_id>/members", methods=["GET"], endpoint="members"),
+    ],
+    strict_slashes=False,
+)
+
+
 class CrmOneApp:
+    """The WSGI application; `CrmOneSandbox` serves it on loopback."""
+
     def __init__(
         self,
         *,
@@ -61,458 +121,486 @@ class CrmOneApp:
         fault_rate: float,
         token_ttl: int,
     ) -> None:
-        self.client = (client_id, client_secret)
+        self.credentials = (client_id, client_secret)
         self.tenant, self.token_ttl = tenant, token_ttl
-        self.limits = {
-            "batch_max": batch_max,
-            "requests_per_second": requests_per_second,
-            "max_concurrency": max_concurrency,
-        }
+        self.batch_max, self.max_concurrency = batch_max, max_concurrency
         self.data = CrmData(stores)
+        self.limiter = RateLimiter(requests_per_second)
+        self.faults = Faults(rate=fault_rate, latency_ms=latency_ms)
+        self.idempotency = IdempotencyCache()
+        self.stats = Stats()
         self.tokens: dict[str, float] = {}
-        self.idempotency: dict[str, tuple[str, float, int, str]] = {}
-        self.faults = {
-            "rate": fault_rate,
-            "statuses": (502, 503, 504, 429),
-            "latency_ms": latency_ms,
+        self._gate = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def limits(self) -> dict[str, int]:
+        return {
+            "batch_max": self.batch_max,
+            "requests_per_second": self.limiter.per_second,
+            "max_concurrency": self.max_concurrency,
         }
-        self.rng = random.Random(11)
-        self.lock = threading.Lock()
-        self.window: list[float] = []
-        self.in_flight = 0
-        self.counts: Counter[str] = Counter()
-        self.statuses: Counter[int] = Counter()
-        self.stat = Counter()
 
-    # --- WSGI ----------------------------------------------------------------------
+    # --- the pipeline ----------------------------------------------------------------
 
-    def __call__(self, environ: dict, start_response: Any) -> Any:
-        request = Request(environ)
-        correlation = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
-        if request.path.startswith(("/_sandbox", "/ui")):
-            response = (
-                self.admin(request)
-                if request.path.startswith("/_sandbox")
-                else render_page(self, request)
-            )
-            return response(environ, start_response)
-        with self.lock:
-            self.in_flight += 1
-            self.stat["max_in_flight"] = max(self.stat["max_in_flight"], self.in_flight)
-            over_concurrency = self.in_flight > self.limits["max_concurrency"]
-        try:
-            if self.faults["latency_ms"]:
-                time.sleep(self.faults["latency_ms"] / 1000)
-            response = self.guarded(request, over_concurrency)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-        response.headers["X-Correlation-Id"] = correlation
-        response.headers["X-Request-Id"] = f"req_{uuid.uuid4().hex[:16]}"
-        with self.lock:
-            self.counts[f"{request.method} {self._route_name(request.path)}"] += 1
-            self.statuses[response.status_code] += 1
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = SizedRequest(environ)
+        if request.path.startswith("/_sandbox/"):
+            return self.admin(request)(environ, start_response)
+        if request.path == "/ui" or request.path.startswith("/ui/"):
+            with self.data.lock:
+                return pages.render(self.data, request)(environ, start_response)
+        response, dropped = self.api(request)
+        response.headers["X-Request-Id"] = f"req_{uuid.uuid4().hex[:20]}"
+        correlation = request.headers.get("X-Correlation-Id")
+        if correlation:
+            response.headers["X-Correlation-Id"] = correlation[:200]
+        if dropped:
+            self.stats.event("connections_dropped")
+            start_response("200 OK", [])
+            _drop(environ)
+            return []
         return response(environ, start_response)
 
-    @staticmethod
-    def _route_name(path: str) -> str:
-        parts = path.strip("/").split("/")
-        if (
-            len(parts) >= 3
-            and parts[1] in ("contacts", "lists", "objects")
-            and parts[2] not in ("batch",)
-        ):
-            parts[2] = "{id}"
-        return "/" + "/".join(parts)
-
-    def guarded(self, request: Request, over_concurrency: bool) -> Response:
-        limit = self.limits["requests_per_second"]
-        with self.lock:
-            moment = time.monotonic()
-            self.window = [t for t in self.window if moment - t < 1.0]
-            self.window.append(moment)
-            remaining = max(0, limit - len(self.window))
-            limited = len(self.window) > limit
-        headers = {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(int(time.time()) + 1),
-        }
-        if over_concurrency:
-            self.stat["concurrency_429"] += 1
-        if limited or over_concurrency:
-            response = problem(429, "rate_limited", "Too many requests")
-            response.headers["Retry-After"] = "1"
-        elif (
-            request.path != "/oauth/token"
-            and self.faults["rate"]
-            and self.rng.random() < self.faults["rate"]
-        ):
-            status = self.rng.choice(self.faults["statuses"])
-            response = problem(status, "injected_fault", "Injected fault: nothing was applied")
-            if status == 429:
-                response.headers["Retry-After"] = "0"
-        else:
-            response = self.route(request)
-        response.headers.update(headers)
-        return response
-
-    # --- routing -------------------------------------------------------------------
-
-    def route(self, request: Request) -> Response:
-        path, method = request.path.rstrip("/"), request.method
-        if path == "/oauth/token" and method == "POST":
-            return self.token(request)
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.tokens.get(token, 0) < time.time():
-            return Response(
-                json.dumps({"error": "invalid_token"}), status=401, content_type="application/json"
+    def api(self, request: Request) -> tuple[Response, bool]:
+        """The response, and whether to drop the connection instead of sending it."""
+        adapter = ROUTES.bind_to_environ(request.environ)
+        route = request.path
+        try:
+            rule, arguments = adapter.match(return_rule=True)
+            route = rule.rule
+        except (NotFound, MethodNotAllowed):
+            rule, arguments = None, {}
+        label = f"{request.method} {route}"
+        with self._gate:
+            observed = self._in_flight + 1
+            admitted = observed <= self.max_concurrency
+            if admitted:
+                self._in_flight = observed
+        self.stats.in_flight(observed)
+        if not admitted:
+            self.stats.event("concurrency_429")
+            response = problem(
+                429, "too_many_concurrent_requests", f"at most {self.max_concurrency} in flight"
             )
-        if request.content_length and request.content_length > MAX_BODY:
-            return problem(413, "payload_too_large", "Request body over 5 MiB")
-        body = request.get_json(silent=True) if method in ("POST", "PATCH") else None
-        if method == "POST" and "/batch" in path:
-            return self.idempotent(request, path, body)
+            response.headers["Retry-After"] = "1"
+            self.stats.count(label, 429)
+            return response, False
+        try:
+            response, dropped = self.guarded(request, rule, arguments)
+        finally:
+            with self._gate:
+                self._in_flight -= 1
+        self.stats.count(label, response.status_code)
+        return response, dropped
+
+    def guarded(
+        self, request: Request, rule: Rule | None, arguments: dict[str, Any]
+    ) -> tuple[Response, bool]:
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        admission = self.limiter.admit()
+        if not admission.allowed:
+            self.stats.event("rate_limit_429")
+            response = problem(429, "rate_limited", f"over {admission.limit} requests per second")
+            response.headers["Retry-After"] = str(admission.retry_after)
+        elif (status := self.faults.status()) is not None:
+            self.stats.event("faults_injected")
+            response = problem(status, "injected_fault", "transient fault: nothing was applied")
+            if status == 429:
+                response.headers["Retry-After"] = "1"
+        else:
+            response = self.authorised(request, rule, arguments)
+        response.headers.update(admission.headers())
+        dropped = response.status_code < 500 and request.method != "GET" and self.faults.drop()
+        return response, dropped
+
+    def authorised(
+        self, request: Request, rule: Rule | None, arguments: dict[str, Any]
+    ) -> Response:
+        if rule is None:
+            try:
+                ROUTES.bind_to_environ(request.environ).match()
+            except MethodNotAllowed as error:
+                return problem(405, "method_not_allowed", f"allowed: {error.valid_methods}")
+            except HTTPException:
+                pass
+            return problem(404, "not_found", f"no route {request.method} {request.path}")
+        if rule.endpoint == "token":
+            return self.token(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        expiry = self.tokens.get(token) if scheme.lower() == "bearer" else None
+        if expiry is None or expiry <= time.time():
+            return oauth_error("invalid_token")
+        try:
+            body = self._json_body(request)
+        except RequestEntityTooLarge:
+            return problem(413, "payload_too_large", f"a request body is at most {MAX_BODY_BYTES}")
+        except ValueError as error:
+            return problem(400, "invalid_json", str(error))
+        handler: Handler = getattr(self, f"on_{rule.endpoint}")
+        if request.method == "POST" and "/batch" in rule.rule:
+            return self.idempotent(request, lambda: handler(request, body, **arguments))
         with self.data.lock:
-            return self.handle(method, path, request, body)
+            return handler(request, body, **arguments)
+
+    @staticmethod
+    def _json_body(request: Request) -> Any:
+        if request.method not in ("POST", "PATCH", "PUT"):
+            return None
+        raw = request.get_data(cache=True)
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"the body is not JSON: {error}") from None
+
+    def idempotent(self, request: Request, handle: Callable[[], Response]) -> Response:
+        """Same key and body within 24 h: the first response again, nothing applied twice."""
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+            return problem(
+                400, "invalid_idempotency_key", f"at most {IDEMPOTENCY_KEY_MAX} characters"
+            )
+        digest = self.idempotency.digest(request.method, request.path, request.get_data())
+        with self.data.lock:
+            if key is not None and (seen := self.idempotency.get(key)) is not None:
+                if seen.digest != digest:
+                    return problem(
+                        422,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request",
+                    )
+                self.stats.event("idempotent_replays")
+                replay = Response(seen.body, status=seen.status, content_type="application/json")
+                replay.headers["Idempotent-Replayed"] = "true"
+                return replay
+            response = handle()
+            if key is not None and response.status_code < 500:
+                self.idempotency.put(key, digest, response.status_code, response.get_data())
+            return response
+
+    # --- auth, account, schema -------------------------------------------------------
 
     def token(self, request: Request) -> Response:
         form = request.form
-        if (
-            form.get("grant_type") != "client_credentials"
-            or (form.get("client_id"), form.get("client_secret")) != self.client
-        ):
-            return Response(
-                json.dumps({"error": "invalid_client"}), status=401, content_type="application/json"
-            )
-        token = secrets.token_urlsafe(24)
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if request.authorization and request.authorization.type == "basic":
+            client_id = request.authorization.username
+            client_secret = request.authorization.password
+        if form.get("grant_type") != "client_credentials":
+            return oauth_error("unsupported_grant_type", 400)
+        if (client_id, client_secret) != self.credentials:
+            return oauth_error("invalid_client")
+        token = "tok_" + secrets.token_urlsafe(24)
         self.tokens[token] = time.time() + self.token_ttl
+        self.stats.event("tokens_issued")
         return ok(
             {
                 "access_token": token,
                 "token_type": "Bearer",
                 "expires_in": self.token_ttl,
-                "scope": "contacts:write consents:write activities:write lists:write",
+                "scope": TOKEN_SCOPE,
             }
         )
 
-    def idempotent(self, request: Request, path: str, body: Any) -> Response:
-        key = request.headers.get("Idempotency-Key")
-        if key and len(key) > 128:
-            return problem(400, "invalid_idempotency_key", "Idempotency-Key over 128 characters")
-        digest = hashlib.sha256(path.encode() + request.get_data()).hexdigest()
-        with self.data.lock:
-            if key:
-                seen = self.idempotency.get(key)
-                if seen and time.time() - seen[1] < IDEMPOTENCY_TTL:
-                    if seen[0] != digest:
-                        return problem(
-                            422,
-                            "idempotency_key_reused",
-                            "Idempotency-Key reused with a different body",
-                        )
-                    self.stat["idempotent_replays"] += 1
-                    return Response(seen[3], status=seen[2], content_type="application/json")
-            response = self.handle("POST", path, request, body)
-            if key and response.status_code < 500:
-                self.idempotency[key] = (
-                    digest,
-                    time.time(),
-                    response.status_code,
-                    response.get_data(as_text=True),
-                )
-            return response
+    def on_account(self, _request: Request, _body: Any) -> Response:
+        return ok(
+            {
+                "tenant": self.tenant,
+                "api_version": API_VERSION,
+                "limits": self.limits,
+                "scopes": SCOPES,
+            }
+        )
 
-    def handle(self, method: str, path: str, request: Request, body: Any) -> Response:
-        parts = path.strip("/").split("/")
-        data = self.data
-        if parts[:1] != ["v1"]:
-            return problem(404, "not_found", f"No route {path}")
-        route = parts[1:]
-        if method == "GET" and route == ["account"]:
-            return ok(
-                {
-                    "tenant": self.tenant,
-                    "api_version": "1.4",
-                    "limits": self.limits,
-                    "scopes": [
-                        "contacts:write",
-                        "consents:write",
-                        "activities:write",
-                        "lists:write",
-                        "objects:write",
-                    ],
-                }
-            )
-        if route == ["schema", "contacts"] and method == "GET":
-            return ok({"properties": data.schema})
-        if route == ["schema", "contacts", "properties"] and method == "POST":
-            if not isinstance(body, dict) or not body.get("name") or not body.get("type"):
-                return problem(400, "invalid_value", "name and type required")
-            if data.definition(body["name"]):
-                return problem(409, "property_exists", f"{body['name']} exists")
-            data.schema.append(
-                {
-                    "required": False,
-                    "unique": False,
-                    "read_only": False,
-                    "segmentation": False,
-                    **body,
-                }
-            )
-            return ok(body, 201)
-        if route == ["activity-types"]:
-            return ok({"results": [{"name": n} for n in ACTIVITY_TYPES]})
-        if route == ["objects"] and method == "GET":
-            return ok({"results": [{"name": "orders", "properties": ORDER_OBJECT_PROPERTIES}]})
-        if route == ["lists"] and method == "GET":
-            return ok({"results": list(data.lists.values())})
-        if (
-            (method == "POST"
-            and route[-1:] == ["batch"])
-            or route[-2:] in (["batch", "upsert"], ["batch", "read"])
-        ):
-            return self.batch(route, body)
-        if route[:1] == ["contacts"]:
-            return self.contact_route(method, route, request, body)
-        if route[:1] == ["objects"] and len(route) == 3 and method == "GET":
-            found = data.objects.get(route[1], {}).get(route[2])
-            return ok(found) if found else problem(404, "not_found", "no such object")
-        if route[:1] == ["lists"] and len(route) == 3 and route[2] == "members":
-            if route[1] not in data.lists:
-                return problem(404, "not_found", "no such list")
-            return ok({"results": sorted(data.members[route[1]])})
-        return problem(404, "not_found", f"No route {method} {path}")
+    def on_contact_schema(self, _request: Request, _body: Any) -> Response:
+        return ok({"properties": list(self.data.schema.values())})
 
-    def batch(self, route: list[str], body: Any) -> Response:
-        if not isinstance(body, dict):
-            return problem(400, "invalid_body", "JSON object expected")
-        records = body.get("records", body.get("ids", []))
-        if route[:1] == ["lists"]:
-            records = (body.get("add") or []) + (body.get("remove") or [])
-        if not isinstance(records, list):
-            return problem(400, "invalid_body", "records must be a list")
-        if len(records) > self.limits["batch_max"]:
+    def on_add_property(self, _request: Request, body: Any) -> Response:
+        errors = definition_problems(body, self.data.schema)
+        if errors:
+            return problem(400, "invalid_value", "not a valid property definition", errors)
+        options = {"options": list(body["options"])} if "options" in body else {}
+        created = definition(
+            body["name"],
+            body["type"],
+            **options,
+            **{k: bool(body.get(k, False)) for k in ("required", "unique", "segmentation")},
+        )
+        if not self.data.add_property(created):
+            return problem(409, "property_exists", f"a property {body['name']!r} exists")
+        return ok(created, 201)
+
+    def on_activity_types(self, _request: Request, _body: Any) -> Response:
+        return ok({"results": [{"name": name} for name in ACTIVITY_TYPES]})
+
+    def on_object_types(self, _request: Request, _body: Any) -> Response:
+        return ok(
+            {
+                "results": [
+                    {"name": name, "properties": list(props.values())}
+                    for name, props in self.data.object_types.items()
+                ]
+            }
+        )
+
+    def on_lists(self, _request: Request, _body: Any) -> Response:
+        return ok({"results": [dict(item) for item in self.data.lists.values()]})
+
+    # --- batches ---------------------------------------------------------------------
+
+    def _records(self, body: Any, key: str = "records") -> list | Response:
+        if not isinstance(body, dict) or not isinstance(body.get(key), list):
+            return problem(400, "invalid_body", f"a JSON object with a {key!r} list is expected")
+        records = body[key]
+        if len(records) > self.batch_max:
             return problem(
-                400, "batch_too_large", f"At most {self.limits['batch_max']} records per batch"
+                400, "batch_too_large", f"{len(records)} records; at most {self.batch_max}"
             )
-        data = self.data
-        if route == ["contacts", "batch", "read"]:
-            results, missing = [], []
-            for ident in body.get("ids", []):
-                contact = data.find(**{body.get("id_property", "external_id"): ident})
-                if contact is None or contact.erased_at:
-                    missing.append(ident)
-                    continue
-                view = contact.view()
-                wanted = body.get("properties")
-                if wanted:
-                    view["properties"] = {
-                        k: v for k, v in view["properties"].items() if k in wanted
-                    }
-                    view["property_meta"] = {
-                        k: v for k, v in view["property_meta"].items() if k in wanted
-                    }
-                results.append(view)
-            return ok({"results": results, "missing": missing})
-        if route == ["contacts", "batch", "upsert"]:
-
-            def one(record: dict) -> dict:
-                contact, status = data.upsert_contact(
-                    record,
-                    body.get("id_property", "external_id"),
-                    bool(body.get("allow_recreate_erased")),
-                )
-                return {
-                    "id": contact.id,
-                    "external_id": contact.external_id,
-                    "status": status,
-                    "version": contact.version,
-                }
-
-            return self._per_record(records, one)
-        if route == ["consents", "batch"]:
-            return self._per_record(records, lambda r: {"status": data.apply_consent(r)})
-        if route == ["activities", "batch"]:
-            return self._per_record(
-                records,
-                lambda r: {"external_id": r.get("external_id"), "status": data.upsert_activity(r)},
-            )
-        if route[:1] == ["objects"] and route[2:] == ["batch", "upsert"]:
-            if route[1] not in data.objects:
-                return problem(404, "not_found", "no such object type")
-            return self._per_record(
-                records,
-                lambda r: {
-                    "external_id": r.get("external_id"),
-                    "status": data.upsert_object(route[1], r),
-                },
-            )
-        if route[:1] == ["lists"] and route[2:] == ["members", "batch"]:
-            if route[1] not in data.lists:
-                return problem(404, "not_found", "no such list")
-            members, added, removed, errors = data.members[route[1]], 0, 0, []
-            for ext in body.get("add") or []:
-                if data.find(external_id=ext) is None:
-                    errors.append({"external_id": ext, "code": "contact_not_found"})
-                elif ext not in members:
-                    members.add(ext)
-                    added += 1
-            for ext in body.get("remove") or []:
-                if ext in members:
-                    members.discard(ext)
-                    removed += 1
-            return ok({"added": added, "removed": removed, "errors": errors})
-        return problem(404, "not_found", "No such batch endpoint")
+        return records
 
     @staticmethod
-    def _per_record(records: list, apply: Any) -> Response:
+    def _per_record(records: list, apply: Callable[[Any], dict[str, Any]]) -> Response:
+        """`{"results": [...], "errors": [...]}`: one failed record never fails the batch."""
         results, errors = [], []
         for index, record in enumerate(records):
             try:
-                if not isinstance(record, dict):
-                    raise RecordError("invalid_value", "record must be an object")
                 results.append({"index": index, **apply(record)})
             except RecordError as error:
-                errors.append(
-                    {
-                        "index": index,
-                        "external_id": (record or {}).get("external_id")
-                        if isinstance(record, dict)
-                        else None,
-                        "status": error.status,
-                        "code": error.code,
-                        "field": error.field,
-                        "message": str(error),
-                        **error.extra,
-                    }
-                )
+                external_id = record.get("external_id") if isinstance(record, dict) else None
+                errors.append({"index": index, "external_id": external_id, **error.as_error()})
         return ok({"results": results, "errors": errors})
 
-    def contact_route(self, method: str, route: list[str], request: Request, body: Any) -> Response:
-        data = self.data
-        if route == ["contacts"] and method == "GET":
-            contact = data.find(
-                external_id=request.args.get("external_id"), email=request.args.get("email")
-            )
-            found = contact and not contact.erased_at
-            return ok({"results": [contact.view()] if found else []})
-        contact = data.contacts.get(route[1]) if len(route) > 1 else None
-        if contact is None or contact.erased_at:
-            return problem(404, "not_found", "no such contact")
-        tail = route[2:]
-        if not tail and method == "GET":
-            return ok(contact.view())
-        if not tail and method == "PATCH":
-            if request.headers.get("If-Match") != str(contact.version):
-                return problem(412, "version_conflict", "stale version")
-            try:
-                contact, _ = data.upsert_contact(
-                    {
-                        "external_id": contact.external_id,
-                        "properties": (body or {}).get("properties", {}),
-                    },
-                    "external_id",
-                    False,
-                )
-            except RecordError as error:
-                return problem(422, error.code, str(error))
-            return ok(contact.view())
-        if not tail and method == "DELETE":
-            data.archive(contact)
-            return Response(status=204)
-        if tail == ["erase"] and method == "POST":
-            data.erase(contact)
-            return Response(status=204)
-        if tail == ["consents"] and method == "GET":
-            held = data.consents.get(contact.id, {})
-            return ok(
-                {
-                    "results": [
-                        {k: v for k, v in c.items() if k != "evidence"} for c in held.values()
-                    ]
-                }
-            )
-        if tail == ["activities"] and method == "GET":
-            wanted = request.args.get("type")
-            found = [
-                a
-                for a in data.activities.values()
-                if a["contact_id"] == contact.id and (not wanted or a["type"] == wanted)
-            ]
-            return ok(
-                {"results": sorted(found, key=lambda a: a.get("occurred_at") or "", reverse=True)}
-            )
-        return problem(404, "not_found", "No such contact route")
+    def on_contacts_upsert(self, _request: Request, body: Any) -> Response:
+        records = self._records(body)
+        if isinstance(records, Response):
+            return records
+        id_property = body.get("id_property", "external_id")
+        if id_property not in ("external_id", "email"):
+            return problem(400, "invalid_value", "id_property: external_id or email")
+        allow = body.get("allow_recreate_erased") is True
 
-    # --- admin ---------------------------------------------------------------------
+        def one(record: Any) -> dict[str, Any]:
+            contact, status = self.data.upsert_contact(record, id_property, allow)
+            return {
+                "id": contact.id,
+                "external_id": contact.external_id,
+                "status": status,
+                "version": contact.version,
+            }
+
+        return self._per_record(records, one)
+
+    def on_contacts_read(self, _request: Request, body: Any) -> Response:
+        ids = self._records(body, "ids")
+        if isinstance(ids, Response):
+            return ids
+        id_property = body.get("id_property", "external_id")
+        if id_property not in ("external_id", "email", "id"):
+            return problem(400, "invalid_value", "id_property: external_id, email or id")
+        wanted = body.get("properties")
+        if wanted is not None and not (
+            isinstance(wanted, list) and all(isinstance(n, str) for n in wanted)
+        ):
+            return problem(400, "invalid_value", "properties: a list of property names")
+        results, missing = [], []
+        for ident in ids:
+            contact = self._contact(ident, id_property)
+            if contact is None:
+                missing.append(ident)
+            else:
+                results.append(contact.view(wanted))
+        return ok({"results": results, "missing": missing})
+
+    def _contact(self, ident: Any, id_property: str) -> Contact | None:
+        if id_property == "id":
+            return self.data.contacts.get(ident) if isinstance(ident, str) else None
+        if id_property == "email":
+            return self.data.contact_by(email=ident)
+        return self.data.contact_by(external_id=ident)
+
+    def on_consents_batch(self, _request: Request, body: Any) -> Response:
+        records = self._records(body)
+        if isinstance(records, Response):
+            return records
+        return self._per_record(records, lambda r: {"status": self.data.apply_consent(r)})
+
+    def on_activities_batch(self, _request: Request, body: Any) -> Response:
+        records = self._records(body)
+        if isinstance(records, Response):
+            return records
+
+        def one(record: Any) -> dict[str, Any]:
+            status = self.data.upsert_activity(record)
+            activity = self.data.activities[record["external_id"]]
+            return {"id": activity["id"], "external_id": record["external_id"], "status": status}
+
+        return self._per_record(records, one)
+
+    def on_objects_upsert(self, _request: Request, body: Any, type_: str) -> Response:
+        if type_ not in self.data.object_types:
+            return problem(404, "not_found", f"no object type {type_!r}")
+        records = self._records(body)
+        if isinstance(records, Response):
+            return records
+
+        def one(record: Any) -> dict[str, Any]:
+            item, status = self.data.upsert_object(type_, record)
+            return {
+                "id": item.id,
+                "external_id": item.external_id,
+                "status": status,
+                "version": item.version,
+            }
+
+        return self._per_record(records, one)
+
+    def on_members_batch(self, _request: Request, body: Any, list_id: str) -> Response:
+        if list_id not in self.data.lists:
+            return problem(404, "not_found", f"no list {list_id!r}")
+        if not isinstance(body, dict):
+            return problem(400, "invalid_body", "a JSON object with add/remove lists is expected")
+        add, remove = body.get("add") or [], body.get("remove") or []
+        if not isinstance(add, list) or not isinstance(remove, list):
+            return problem(400, "invalid_body", "add and remove must be lists")
+        if len(add) + len(remove) > self.batch_max:
+            return problem(400, "batch_too_large", f"at most {self.batch_max} ids per batch")
+        return ok(self.data.change_members(list_id, add, remove))
+
+    # --- single resources ------------------------------------------------------------
+
+    def on_contacts_search(self, request: Request, _body: Any) -> Response:
+        external_id, email = request.args.get("external_id"), request.args.get("email")
+        if external_id is None and email is None:
+            return problem(400, "invalid_value", "give external_id or email")
+        contact = (
+            self.data.contact_by(external_id=external_id)
+            if external_id is not None
+            else self.data.contact_by(email=email)
+        )
+        return ok({"results": [contact.view()] if contact else []})
+
+    def on_contact(self, request: Request, body: Any, contact_id: str) -> Response:
+        contact = self.data.contacts.get(contact_id)
+        if contact is None:
+            return problem(404, "not_found", f"no contact {contact_id!r}")
+        if request.method == "GET":
+            return ok(contact.view())
+        if request.method == "DELETE":
+            self.data.archive(contact)
+            return Response(status=204)
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and if_match.strip().strip('"') != str(contact.version):
+            return problem(
+                412,
+                "version_conflict",
+                f"If-Match {if_match} but the contact is at version {contact.version}",
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            return problem(400, "invalid_body", 'a JSON object {"properties": {...}} is expected')
+        try:
+            self.data.edit_contact(contact, body["properties"], "integration")
+        except RecordError as error:
+            return problem(error.status, error.code, str(error), [error.as_error()], **error.extra)
+        return ok(contact.view())
+
+    def on_erase(self, _request: Request, _body: Any, contact_id: str) -> Response:
+        contact = self.data.contacts.get(contact_id)
+        if contact is None:
+            return problem(404, "not_found", f"no contact {contact_id!r}")
+        self.data.erase(contact)
+        return Response(status=204)
+
+    def on_contact_consents(self, _request: Request, _body: Any, contact_id: str) -> Response:
+        if contact_id not in self.data.contacts:
+            return problem(404, "not_found", f"no contact {contact_id!r}")
+        keys = ("channel", "purpose", "status", "updated_at", "source")
+        return ok(
+            {"results": [{k: c[k] for k in keys} for c in self.data.consent_views(contact_id)]}
+        )
+
+    def on_contact_activities(self, request: Request, _body: Any, contact_id: str) -> Response:
+        if contact_id not in self.data.contacts:
+            return problem(404, "not_found", f"no contact {contact_id!r}")
+        return ok({"results": self.data.contact_activities(contact_id, request.args.get("type"))})
+
+    def on_object(self, _request: Request, _body: Any, type_: str, external_id: str) -> Response:
+        item = self.data.objects.get(type_, {}).get(external_id)
+        if item is None:
+            return problem(404, "not_found", f"no {type_} object {external_id!r}")
+        return ok(self.data.object_view(item))
+
+    def on_members(self, _request: Request, _body: Any, list_id: str) -> Response:
+        if list_id not in self.data.lists:
+            return problem(404, "not_found", f"no list {list_id!r}")
+        return ok({"results": self.data.visible_members(list_id)})
+
+    # --- admin (no auth; loopback only) -----------------------------------------------
 
     def admin(self, request: Request) -> Response:
         action = request.path.removeprefix("/_sandbox/").strip("/")
         body = request.get_json(silent=True) or {}
-        if action == "faults":
-            self.set_faults(
-                float(body.get("rate", self.faults["rate"])),
-                tuple(body.get("statuses", self.faults["statuses"])),
-                int(body.get("latency_ms", self.faults["latency_ms"])),
-            )
-            return ok({k: list(v) if isinstance(v, tuple) else v for k, v in self.faults.items()})
-        if action == "user_edit":
-            return ok(self.user_edit(body["external_id"], body["properties"]))
-        if action == "stats":
-            return ok(self.stats())
-        if action == "dump":
-            return ok(self.dump())
-        return problem(404, "not_found", "unknown admin action")
+        try:
+            if action == "faults" and request.method == "POST":
+                statuses = body.get("statuses")
+                self.faults.configure(
+                    rate=body.get("rate"),
+                    statuses=tuple(statuses) if statuses is not None else None,
+                    latency_ms=body.get("latency_ms"),
+                    drop_rate=body.get("drop_rate"),
+                )
+                return ok(self.faults.settings())
+            if action == "user_edit" and request.method == "POST":
+                return ok(
+                    self.user_edit(
+                        body.get("external_id"),
+                        body.get("properties"),
+                        body.get("updated_by", "user"),
+                    )
+                )
+            if action == "expire_tokens" and request.method == "POST":
+                self.tokens.clear()
+                return ok({"expired": True})
+            if action == "stats" and request.method == "GET":
+                return ok(self.stats.snapshot())
+            if action == "stats/reset" and request.method == "POST":
+                self.stats.reset()
+                return ok(self.stats.snapshot())
+            if action == "dump" and request.method == "GET":
+                with self.data.lock:
+                    return ok(self.data.dump())
+        except LookupError as error:
+            return problem(404, "not_found", str(error))
+        except RecordError as error:
+            return problem(422, error.code, str(error), [error.as_error()])
+        except (TypeError, ValueError) as error:
+            return problem(400, "invalid_value", str(error))
+        return problem(404, "not_found", f"no admin action {request.method} {action}")
 
-    def set_faults(
-        self,
-        rate: float,
-        statuses: tuple[int, ...] = (502, 503, 504, 429),
-        latency_ms: int | None = None,
-    ) -> None:
-        self.faults["rate"], self.faults["statuses"] = rate, tuple(statuses)
-        if latency_ms is not None:
-            self.faults["latency_ms"] = latency_ms
-
-    def user_edit(self, external_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+    def user_edit(self, external_id: Any, properties: Any, by: str = "user") -> dict[str, Any]:
+        """A person (or a file import) edits a contact in CRM One; raises LookupError."""
+        if by not in ("user", "import"):
+            raise ValueError("updated_by: user or import")
         with self.data.lock:
-            contact, _ = self.data.upsert_contact(
-                {"external_id": external_id, "properties": properties},
-                "external_id",
-                False,
-                updated_by="user",
-            )
+            contact = self.data.contact_by(external_id=external_id)
+            if contact is None:
+                raise LookupError(f"no contact with external_id {external_id!r}")
+            self.data.edit_contact(contact, properties, by)
             return contact.view()
 
-    def stats(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "requests": dict(self.counts),
-                "total": sum(self.counts.values()),
-                "statuses": {str(k): v for k, v in self.statuses.items()},
-                **{k: v for k, v in self.stat.items()},
-            }
 
-    def dump(self) -> dict[str, Any]:
-        data = self.data
-        with data.lock:
-            ext = {c.id: c.external_id for c in data.contacts.values()}
-            return {
-                "contacts": [c.view() | {"erased_at": c.erased_at} for c in data.contacts.values()],
-                "consents": {ext[cid]: list(held.values()) for cid, held in data.consents.items()},
-                "activities": [
-                    a | {"contact_external_id": ext[a["contact_id"]]}
-                    for a in data.activities.values()
-                ],
-                "objects": {t: list(o.values()) for t, o in data.objects.items()},
-                "lists": {k: sorted(v) for k, v in data.members.items()},
-                "generated_at": now(),
-            }
+def _drop(environ: dict) -> None:
+    """Close the client connection without a response (a lost response)."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
 
 
 class CrmOneSandbox:
-    """The CRM One sandbox in a background thread on 127.0.0.1."""
+    """The CRM One sandbox served by a threaded Werkzeug server on 127.0.0.1."""
 
     def __init__(
         self,
@@ -533,7 +621,7 @@ class CrmOneSandbox:
             client_id=client_id,
             client_secret=client_secret,
             tenant=tenant,
-            stores=stores,
+            stores=tuple(stores),
             batch_max=batch_max,
             requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
@@ -542,26 +630,36 @@ class CrmOneSandbox:
             token_ttl=token_ttl,
         )
         self._server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> CrmOneSandbox:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="crmone-sandbox", daemon=True
+            )
+            self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
         self._server.server_close()
 
     def __enter__(self) -> CrmOneSandbox:
         return self.start()
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     def destination_config(self, journal_path: str, **overrides: Any) -> dict[str, Any]:
+        """A destination-crmone config pointing at this sandbox."""
         return {
             "base_url": self.url,
             "client_id": self.client_id,
@@ -570,47 +668,81 @@ class CrmOneSandbox:
             **overrides,
         }
 
-    def set_faults(self, rate: float, statuses: tuple[int, ...] = (502, 503, 504, 429)) -> None:
-        self.app.set_faults(rate, statuses)
+    # --- control ---------------------------------------------------------------------
+
+    def set_faults(
+        self,
+        rate: float,
+        statuses: tuple[int, ...] = DEFAULT_FAULT_STATUSES,
+        drop_rate: float | None = None,
+    ) -> None:
+        self.app.faults.configure(rate=rate, statuses=tuple(statuses), drop_rate=drop_rate)
 
     def set_latency(self, ms: int) -> None:
-        self.app.faults["latency_ms"] = ms
+        self.app.faults.configure(latency_ms=ms)
 
-    def user_edit(self, external_id: str, properties: dict[str, Any]) -> dict[str, Any]:
-        return self.app.user_edit(external_id, properties)
+    def set_limits(
+        self, requests_per_second: int | None = None, max_concurrency: int | None = None
+    ) -> None:
+        if requests_per_second is not None:
+            self.app.limiter.per_second = requests_per_second
+        if max_concurrency is not None:
+            self.app.max_concurrency = max_concurrency
 
     def expire_tokens(self) -> None:
+        """Revoke every token: the next call with one gets 401 invalid_token."""
         self.app.tokens.clear()
 
+    def user_edit(
+        self, external_id: str, properties: dict[str, Any], updated_by: str = "user"
+    ) -> dict[str, Any]:
+        return self.app.user_edit(external_id, properties, updated_by)
+
+    # --- snapshots (copies; safe to keep) ------------------------------------------------
+
     def contacts(self) -> list[dict[str, Any]]:
-        return [c for c in self.app.dump()["contacts"] if not c["erased_at"]]
+        """Every contact that is not erased (archived ones have `archived: true`)."""
+        with self.app.data.lock:
+            return [c.view() for c in self.app.data.contacts.values()]
 
     def contact(self, external_id: str) -> dict[str, Any] | None:
         with self.app.data.lock:
-            found = self.app.data.find(external_id=external_id)
+            found = self.app.data.contact_by(external_id=external_id)
             return found.view() if found else None
 
+    def tombstones(self) -> list[dict[str, str]]:
+        with self.app.data.lock:
+            return [dict(t) for t in self.app.data.tombstones.values()]
+
     def consents(self, external_id: str) -> list[dict[str, Any]]:
-        return self.app.dump()["consents"].get(external_id, [])
+        with self.app.data.lock:
+            found = self.app.data.contact_by(external_id=external_id)
+            return self.app.data.consent_views(found.id) if found else []
 
     def activities(self, external_id: str | None = None) -> list[dict[str, Any]]:
-        return [
-            a
-            for a in self.app.dump()["activities"]
-            if external_id is None or a["contact_external_id"] == external_id
-        ]
+        """One contact's activities newest first, or (no argument) every activity."""
+        data = self.app.data
+        with data.lock:
+            if external_id is None:
+                return [data.activity_view(a) for a in data.activities.values()]
+            found = data.contact_by(external_id=external_id)
+            return data.contact_activities(found.id) if found else []
 
     def objects(self, type_: str = "orders") -> list[dict[str, Any]]:
-        return self.app.dump()["objects"].get(type_, [])
+        data = self.app.data
+        with data.lock:
+            return [data.object_view(o) for o in data.objects.get(type_, {}).values()]
 
     def list_members(self, list_id: str) -> list[str]:
-        return self.app.dump()["lists"].get(list_id, [])
+        with self.app.data.lock:
+            return self.app.data.visible_members(list_id)
+
+    def dump(self) -> dict[str, Any]:
+        with self.app.data.lock:
+            return self.app.data.dump()
 
     def stats(self) -> dict[str, Any]:
-        return self.app.stats()
+        return self.app.stats.snapshot()
 
     def reset_stats(self) -> None:
-        with self.app.lock:
-            self.app.counts.clear()
-            self.app.statuses.clear()
-            self.app.stat.clear()
+        self.app.stats.reset()

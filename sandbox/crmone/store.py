@@ -1,431 +1,558 @@
-"""CRM One's data and rules, as CONTRACT.md states them (no HTTP here)."""
+"""CRM One's tenant data and the contract's rules for changing it (no HTTP here).
+
+Every public method expects the caller to hold `CrmData.lock`; the server takes it once per
+request, so a batch is applied atomically. Indexes by id, external_id and email keep every
+lookup O(1) for tens of thousands of contacts.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
+import itertools
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|\d{3}))?$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CHANNELS = {"email", "sms", "phone", "post", "push"}
-ACTIVITY_TYPES = [
-    "order_placed",
-    "order_updated",
-    "order_cancelled",
-    "order_returned",
-    "checkout_started",
-    "cart_abandoned",
-    "note",
-]
-LIFECYCLE = ["subscriber", "lead", "customer", "repeat_customer"]
+from sandbox.crmone.schema import (
+    ACTIVITY_TYPES,
+    CONSENT_CHANNELS,
+    CONSENT_STATUSES,
+    RecordError,
+    check_value,
+    contact_properties,
+    format_instant,
+    normalise,
+    now,
+    order_properties,
+    parse_instant,
+)
+
+ID_MAX = 255
+SEED_LISTS = (
+    {"id": "l_eu_newsletter", "name": "EU newsletter", "kind": "static"},
+    {"id": "l_us_newsletter", "name": "US newsletter", "kind": "static"},
+    {"id": "l_vip", "name": "VIP customers", "kind": "static"},
+    {"id": "l_win_back", "name": "Win-back pipeline", "kind": "pipeline"},
+)
+Meta = dict[str, dict[str, str]]
 
 
-def now() -> str:
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def instant(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def contact_properties(stores: list[str]) -> list[dict[str, Any]]:
-    def prop(name: str, type_: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "name": name,
-            "type": type_,
-            "required": False,
-            "unique": False,
-            "read_only": False,
-            "segmentation": False,
-            **extra,
-        }
-
-    return [
-        prop("external_id", "string", unique=True),
-        prop("email", "email", unique=True),
-        *(
-            prop(n, "string")
-            for n in (
-                "first_name",
-                "last_name",
-                "salutation",
-                "title",
-                "company",
-                "vat_id",
-                "street",
-                "postal_code",
-                "city",
-                "region",
-            )
-        ),
-        prop("phone", "phone"),
-        prop("mobile_phone", "phone"),
-        prop("birth_date", "date"),
-        prop("country", "country"),
-        prop("locale", "locale"),
-        prop("store", "enum", options=list(stores), segmentation=True),
-        prop("stores", "multi_enum", options=list(stores), segmentation=True),
-        prop("customer_group", "string", segmentation=True),
-        prop("lifecycle_stage", "enum", options=LIFECYCLE),
-        prop("last_order_at", "datetime"),
-        prop("order_count", "integer"),
-        prop("total_spent", "money"),
-        prop("source_created_at", "datetime"),
-        prop("source_updated_at", "datetime"),
-    ]
-
-
-ORDER_OBJECT_PROPERTIES = [
-    {"name": "order_number", "type": "string"},
-    {"name": "order_state", "type": "string"},
-    {"name": "payment_state", "type": "string"},
-    {"name": "shipment_state", "type": "string"},
-    {"name": "store", "type": "enum"},
-    {"name": "currency", "type": "currency"},
-    {"name": "total", "type": "money"},
-    {"name": "subtotal", "type": "money"},
-    {"name": "line_items", "type": "integer"},
-    {"name": "placed_at", "type": "datetime"},
-    {"name": "completed_at", "type": "datetime"},
-    {"name": "source_created_at", "type": "datetime"},
-    {"name": "source_updated_at", "type": "datetime"},
-]
-
-
-class RecordError(Exception):
-    def __init__(
-        self, code: str, message: str, field: str | None = None, status: int = 422, **extra: Any
-    ) -> None:
-        super().__init__(message)
-        self.code, self.field, self.status, self.extra = code, field, status, extra
-
-
-def check_value(definition: dict[str, Any], value: Any) -> None:
-    """Raise RecordError when a value does not fit its property type."""
-    if value is None:
-        return
-    name, type_ = definition["name"], definition["type"]
-
-    def bad(code: str = "invalid_value") -> RecordError:
-        return RecordError(code, f"{name}: {value!r} is not a valid {type_}", name)
-
-    if type_ in ("string",) and (not isinstance(value, str) or len(value) > 1024):
-        raise bad()
-    if type_ == "text" and not isinstance(value, str):
-        raise bad()
-    if type_ == "email" and not (isinstance(value, str) and EMAIL.match(value)):
-        raise bad("invalid_email")
-    if type_ == "phone" and not (isinstance(value, str) and E164.match(value)):
-        raise bad("invalid_phone")
-    if type_ == "enum" and value not in definition.get("options", []):
-        raise bad("invalid_enum")
-    if type_ == "multi_enum" and (
-        not isinstance(value, list) or any(v not in definition.get("options", []) for v in value)
-    ):
-        raise bad("invalid_enum")
-    if type_ == "country" and not (isinstance(value, str) and re.fullmatch(r"[A-Z]{2}", value)):
-        raise bad()
-    if type_ == "locale" and not (isinstance(value, str) and LOCALE.match(value)):
-        raise bad()
-    if type_ == "date" and not (isinstance(value, str) and DATE.match(value)):
-        raise bad()
-    if type_ == "datetime":
-        try:
-            instant(value)
-        except (TypeError, ValueError, AttributeError):
-            raise bad() from None
-    if type_ == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-        raise bad()
-    if type_ == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
-        raise bad()
-    if type_ == "boolean" and not isinstance(value, bool):
-        raise bad()
-    if type_ == "currency" and not (isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value)):
-        raise bad()
-    if type_ == "money" and not (
-        isinstance(value, dict)
-        and isinstance(value.get("amount"), str)
-        and re.fullmatch(r"-?\d+(\.\d+)?", value["amount"])
-        and re.fullmatch(r"[A-Z]{3}", str(value.get("currency")))
-    ):
-        raise bad()
+def hashed(external_id: str) -> str:
+    """What an erased contact's tombstone keeps of its external_id."""
+    return "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
 
 
 @dataclass
 class Contact:
     id: str
     external_id: str | None
+    created_at: str
     properties: dict[str, Any] = field(default_factory=dict)
-    meta: dict[str, dict[str, str]] = field(default_factory=dict)
+    meta: Meta = field(default_factory=dict)
     version: int = 1
     archived: bool = False
-    erased_at: str | None = None
+    updated_at: str = ""
+    source_updated_at: str | None = None
 
-    def view(self) -> dict[str, Any]:
+    def view(self, wanted: list[str] | None = None) -> dict[str, Any]:
+        """The contact as `batch/read` and `GET /v1/contacts/{id}` return it."""
+        names = self.properties if wanted is None else [n for n in wanted if n in self.properties]
+        metas = self.meta if wanted is None else [n for n in wanted if n in self.meta]
         return {
             "id": self.id,
             "external_id": self.external_id,
             "version": self.version,
             "archived": self.archived,
-            "properties": dict(self.properties),
-            "property_meta": {k: dict(v) for k, v in self.meta.items()},
+            "created_at": self.created_at,
+            "updated_at": self.updated_at or self.created_at,
+            "source_updated_at": self.source_updated_at,
+            "properties": {name: self.properties[name] for name in names},
+            "property_meta": {name: dict(self.meta[name]) for name in metas},
         }
+
+
+@dataclass
+class RelatedObject:
+    id: str
+    type: str
+    external_id: str
+    contact_id: str
+    created_at: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    meta: Meta = field(default_factory=dict)
+    version: int = 1
+    updated_at: str = ""
+
+
+def apply_properties(
+    properties: dict[str, Any], meta: Meta, changes: dict[str, Any], by: str, stamp: str
+) -> bool:
+    """Absent = leave, null = clear, else set; property_meta records who and when. Changed?"""
+    changed = False
+    for name, value in changes.items():
+        if value is None:
+            if name not in properties:
+                continue
+            del properties[name]
+        elif name in properties and properties[name] == value:
+            continue
+        else:
+            properties[name] = value
+        meta[name] = {"updated_at": stamp, "updated_by": by}
+        changed = True
+    return changed
+
+
+def _identifier(value: Any, name: str, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > ID_MAX:
+        raise RecordError("invalid_value", f"{name} must be a non-empty string ≤ {ID_MAX}", name)
+    return value
 
 
 class CrmData:
-    """Every tenant object, guarded by one lock."""
+    """Everything one tenant holds, guarded by `lock`."""
 
     def __init__(self, stores: tuple[str, ...]) -> None:
         self.lock = threading.RLock()
-        self.schema = contact_properties(list(stores))
         self.stores = list(stores)
+        self.schema: dict[str, dict[str, Any]] = {
+            d["name"]: d for d in contact_properties(self.stores)
+        }
+        self.object_types: dict[str, dict[str, dict[str, Any]]] = {
+            "orders": {d["name"]: d for d in order_properties(self.stores)}
+        }
         self.contacts: dict[str, Contact] = {}
         self.by_external: dict[str, str] = {}
         self.by_email: dict[str, str] = {}
-        self.erased_external: set[str] = set()
+        self.tombstones: dict[str, dict[str, str]] = {}
+        self.erased: set[str] = set()  # hashed external_ids
         self.consents: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self.activities: dict[str, dict[str, Any]] = {}
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {"orders": {}}
-        self.lists: dict[str, dict[str, Any]] = {
-            "l_eu_newsletter": {"id": "l_eu_newsletter", "name": "EU newsletter", "kind": "static"},
-            "l_us_newsletter": {"id": "l_us_newsletter", "name": "US newsletter", "kind": "static"},
-            "l_vip": {"id": "l_vip", "name": "VIP", "kind": "pipeline"},
-        }
-        self.members: dict[str, set[str]] = {key: set() for key in self.lists}
-        self._counter = 0
+        self.activities_by_contact: dict[str, set[str]] = {}
+        self.objects: dict[str, dict[str, RelatedObject]] = {t: {} for t in self.object_types}
+        self.lists: dict[str, dict[str, str]] = {item["id"]: dict(item) for item in SEED_LISTS}
+        self.members: dict[str, set[str]] = {list_id: set() for list_id in self.lists}
+        self._ids = itertools.count(1)
 
     def _new_id(self, prefix: str) -> str:
-        self._counter += 1
-        return f"{prefix}_{self._counter:08d}"
+        return f"{prefix}_{next(self._ids):010d}"
 
-    def definition(self, name: str) -> dict[str, Any] | None:
-        return next((p for p in self.schema if p["name"] == name), None)
+    # --- schema ----------------------------------------------------------------------
 
-    # --- contacts ------------------------------------------------------------------
+    def add_property(self, definition: dict[str, Any]) -> bool:
+        """Add a custom contact property; False when the name exists."""
+        if definition["name"] in self.schema:
+            return False
+        self.schema[definition["name"]] = definition
+        return True
 
-    def find(self, external_id: str | None = None, email: str | None = None) -> Contact | None:
-        cid = self.by_external.get(external_id or "") if external_id else None
-        if cid is None and email:
-            cid = self.by_email.get(email.lower())
-        return self.contacts.get(cid) if cid else None
-
-    def upsert_contact(
-        self,
-        record: dict[str, Any],
-        id_property: str,
-        allow_recreate: bool,
-        updated_by: str = "integration",
-    ) -> tuple[Contact, str]:
-        properties = record.get("properties") or {}
-        if not isinstance(properties, dict):
+    def _validated(self, changes: Any, definitions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Every property known, writable and of its type: the normalised changes."""
+        if not isinstance(changes, dict):
             raise RecordError("invalid_value", "properties must be an object", "properties")
-        external_id = record.get("external_id") or properties.get("external_id")
-        email = properties.get("email")
-        for name, value in properties.items():
-            definition = self.definition(name)
+        clean = {}
+        for name, value in changes.items():
+            definition = definitions.get(name)
             if definition is None:
                 raise RecordError("unknown_property", f"unknown property {name!r}", name)
+            if definition.get("read_only"):
+                raise RecordError("invalid_value", f"{name} is read-only", name)
             check_value(definition, value)
-        if id_property == "external_id":
-            if not external_id:
-                raise RecordError("invalid_value", "external_id is required", "external_id")
-            if external_id in self.erased_external and not allow_recreate:
-                raise RecordError("erased", "this contact was erased", "external_id")
-            contact = self.find(external_id=external_id)
-        elif id_property == "email":
-            if not email:
-                raise RecordError("invalid_value", "email is required", "email")
-            contact = self.find(email=email)
-            if contact and external_id and contact.external_id not in (None, external_id):
-                raise RecordError(
-                    "email_conflict",
-                    "email belongs to another contact",
-                    "email",
-                    status=409,
-                    existing_id=contact.id,
-                )
-        else:
-            raise RecordError(
-                "invalid_value",
-                "id_property must be external_id or email",
-                "id_property",
-                status=400,
-            )
+            clean[name] = normalise(definition, value)
+        return clean
+
+    # --- contacts --------------------------------------------------------------------
+
+    def contact_by(self, external_id: Any = None, email: Any = None) -> Contact | None:
+        contact_id = None
+        if isinstance(external_id, str):
+            contact_id = self.by_external.get(external_id)
+        if contact_id is None and isinstance(email, str):
+            contact_id = self.by_email.get(email.strip().lower())
+        return self.contacts.get(contact_id) if contact_id else None
+
+    def upsert_contact(
+        self, record: Any, id_property: str, allow_recreate_erased: bool = False
+    ) -> tuple[Contact, str]:
+        """One record of `POST /v1/contacts/batch/upsert`: the contact and its status."""
+        if not isinstance(record, dict):
+            raise RecordError("invalid_value", "a record must be an object")
+        external_id = _identifier(
+            record.get("external_id"), "external_id", id_property == "external_id"
+        )
+        raw = record.get("properties", {})
+        if isinstance(raw, dict) and "external_id" in raw:
+            if raw["external_id"] != external_id:
+                raise RecordError("invalid_value", "external_id is read-only", "external_id")
+            raw = {k: v for k, v in raw.items() if k != "external_id"}
+        changes = self._validated(raw, self.schema)
+        source_updated_at = record.get("source_updated_at")
+        if source_updated_at is not None:
+            check_value({"name": "source_updated_at", "type": "datetime"}, source_updated_at)
+        if external_id and hashed(external_id) in self.erased and not allow_recreate_erased:
+            raise RecordError("erased", "this contact was erased (GDPR)", "external_id", status=410)
+        contact = self._match(record, id_property, external_id, changes)
+        email = changes.get("email")
         if email:
-            owner = self.by_email.get(str(email).lower())
+            owner = self.by_email.get(email)
             if owner and (contact is None or owner != contact.id):
                 raise RecordError(
                     "email_conflict",
-                    "email belongs to another contact",
+                    "the email belongs to another contact",
                     "email",
                     status=409,
                     existing_id=owner,
                 )
+        stamp = now()
         status = "updated"
         if contact is None:
-            contact = Contact(self._new_id("c"), external_id)
+            contact = Contact(self._new_id("c"), None, created_at=stamp)
             self.contacts[contact.id] = contact
             status = "created"
-        if external_id and not contact.external_id:
-            contact.external_id = external_id
-            self.by_external[external_id] = contact.id
-        if status == "created" and external_id:
-            self.by_external[external_id] = contact.id
         changed = status == "created" or contact.archived
         contact.archived = False
-        stamp = now()
-        for name, value in properties.items():
-            if name == "external_id":
-                continue
-            if contact.properties.get(name) != value or name not in contact.properties:
-                if name == "email":
-                    old = contact.properties.get("email")
-                    if old:
-                        self.by_email.pop(str(old).lower(), None)
-                    if value:
-                        self.by_email[str(value).lower()] = contact.id
-                contact.properties[name] = value
-                contact.meta[name] = {"updated_at": stamp, "updated_by": updated_by}
-                changed = True
-        if status == "updated" and not changed:
+        if external_id and contact.external_id is None:
+            contact.external_id = external_id
+            self.by_external[external_id] = contact.id
+            self.erased.discard(hashed(external_id))
+            changed = True
+        changed = self._change(contact, changes, "integration", stamp) or changed
+        if source_updated_at is not None:
+            contact.source_updated_at = source_updated_at
+        if status == "created":
+            return contact, status
+        if not changed:
             return contact, "unchanged"
-        if status == "updated":
-            contact.version += 1
+        contact.version += 1
+        contact.updated_at = stamp
         return contact, status
 
-    def archive(self, contact: Contact) -> None:
-        contact.archived = True
-        contact.version += 1
-
-    def erase(self, contact: Contact) -> None:
-        if contact.external_id:
-            self.erased_external.add(contact.external_id)
-            self.by_external.pop(contact.external_id, None)
-        email = contact.properties.get("email")
-        if email:
-            self.by_email.pop(str(email).lower(), None)
-        digest = hashlib.sha256((contact.external_id or "").encode()).hexdigest()
-        contact.external_id = f"sha256:{digest}"
-        contact.properties, contact.meta = {}, {}
-        contact.erased_at = now()
-        self.consents.pop(contact.id, None)
-        for activity in self.activities.values():
-            if activity["contact_id"] == contact.id:
-                activity["properties"] = {}
-                activity["subject"] = None
-
-    # --- consents, activities, objects, lists -------------------------------------
-
-    def apply_consent(self, record: dict[str, Any]) -> str:
-        contact = self.find(external_id=record.get("contact_external_id"))
-        if contact is None or contact.erased_at:
+    def _match(
+        self, record: dict[str, Any], id_property: str, external_id: str | None, changes: dict
+    ) -> Contact | None:
+        """The existing contact a record names, by its match key (None: create one)."""
+        if id_property == "external_id":
+            return self.contact_by(external_id=external_id)
+        email = changes.get("email") or record.get("email")
+        if not isinstance(email, str) or not email:
+            raise RecordError("invalid_value", "email is the match key and is missing", "email")
+        check_value(self.schema["email"], email)
+        email = email.strip().lower()
+        changes.setdefault("email", email)
+        contact = self.contact_by(email=email)
+        holder = self.by_external.get(external_id) if external_id else None
+        if contact and external_id and contact.external_id not in (None, external_id):
             raise RecordError(
-                "contact_not_found",
-                "no contact with that external_id",
-                "contact_external_id",
-                status=404,
+                "email_conflict",
+                "the email belongs to a contact with another external_id",
+                "email",
+                status=409,
+                existing_id=contact.id,
             )
-        if record.get("channel") not in CHANNELS:
-            raise RecordError("invalid_value", "unknown channel", "channel")
-        purpose = record.get("purpose")
-        if not isinstance(purpose, str) or not 0 < len(purpose) <= 64:
-            raise RecordError("invalid_value", "purpose must be 1-64 characters", "purpose")
-        if record.get("status") not in ("granted", "withdrawn"):
-            raise RecordError("invalid_value", "status must be granted or withdrawn", "status")
-        try:
-            new_at = instant(record["updated_at"])
-        except (KeyError, TypeError, ValueError):
+        if holder and (contact is None or holder != contact.id):
             raise RecordError(
-                "invalid_value", "updated_at must be RFC 3339", "updated_at"
-            ) from None
-        key = (record["channel"], purpose)
-        held = self.consents.setdefault(contact.id, {})
-        current = held.get(key)
-        value = {
-            "channel": record["channel"],
-            "purpose": purpose,
-            "status": record["status"],
-            "updated_at": record["updated_at"],
-            "source": record.get("source"),
-            "evidence": record.get("evidence"),
-        }
-        if current:
-            old_at = instant(current["updated_at"])
-            if new_at < old_at:
-                return "stale"
-            if new_at == old_at and current["status"] == value["status"]:
-                return "unchanged"
-        held[key] = value
-        return "applied"
-
-    def upsert_activity(self, record: dict[str, Any]) -> str:
-        external_id = record.get("external_id")
-        if not external_id:
-            raise RecordError("invalid_value", "external_id is required", "external_id")
-        if record.get("type") not in ACTIVITY_TYPES:
-            raise RecordError(
-                "unknown_activity_type", f"unknown type {record.get('type')!r}", "type"
-            )
-        contact = self.find(
-            external_id=record.get("contact_external_id"), email=record.get("contact_email")
-        )
-        if contact is None or contact.erased_at:
-            raise RecordError(
-                "contact_not_found",
-                "no contact for this activity",
-                "contact_external_id",
-                status=404,
-            )
-        if record.get("amount") is not None:
-            check_value({"name": "amount", "type": "money"}, record["amount"])
-        value = {
-            k: record.get(k)
-            for k in (
+                "external_id_conflict",
+                "the external_id belongs to a contact with another email",
                 "external_id",
-                "type",
-                "occurred_at",
-                "subject",
-                "amount",
-                "store",
-                "properties",
+                status=409,
+                existing_id=holder,
             )
-        }
-        value["contact_id"] = contact.id
-        current = self.activities.get(external_id)
-        if current == value:
-            return "unchanged"
-        self.activities[external_id] = value
-        return "updated" if current else "created"
+        return contact
 
-    def upsert_object(self, type_: str, record: dict[str, Any]) -> str:
-        external_id = record.get("external_id")
-        if not external_id:
-            raise RecordError("invalid_value", "external_id is required", "external_id")
-        names = {p["name"] for p in ORDER_OBJECT_PROPERTIES}
-        for name in record.get("properties") or {}:
-            if name not in names:
-                raise RecordError("unknown_property", f"unknown property {name!r}", name)
-        contact = self.find(
-            external_id=record.get("contact_external_id"), email=record.get("contact_email")
+    def _change(self, contact: Contact, changes: dict[str, Any], by: str, stamp: str) -> bool:
+        """Apply validated property changes, keeping the email index right."""
+        if "email" in changes:
+            old, new = contact.properties.get("email"), changes["email"]
+            if old != new:
+                if old:
+                    self.by_email.pop(old, None)
+                if new:
+                    self.by_email[new] = contact.id
+        return apply_properties(contact.properties, contact.meta, changes, by, stamp)
+
+    def edit_contact(self, contact: Contact, properties: Any, by: str) -> bool:
+        """A PATCH (by `integration`) or a person's edit (`user`/`import`). Changed?"""
+        changes = self._validated(properties, self.schema)
+        email = changes.get("email")
+        owner = self.by_email.get(email) if email else None
+        if owner and owner != contact.id:
+            raise RecordError(
+                "email_conflict",
+                "the email belongs to another contact",
+                "email",
+                status=409,
+                existing_id=owner,
+            )
+        stamp = now()
+        if not self._change(contact, changes, by, stamp):
+            return False
+        contact.version += 1
+        contact.updated_at = stamp
+        return True
+
+    def archive(self, contact: Contact) -> None:
+        if not contact.archived:
+            contact.archived = True
+            contact.version += 1
+            contact.updated_at = now()
+
+    def erase(self, contact: Contact) -> dict[str, str]:
+        """GDPR erasure: only a tombstone (id, hashed external_id, erased_at) remains."""
+        del self.contacts[contact.id]
+        if contact.external_id:
+            self.by_external.pop(contact.external_id, None)
+            self.erased.add(hashed(contact.external_id))
+        if contact.properties.get("email"):
+            self.by_email.pop(contact.properties["email"], None)
+        self.consents.pop(contact.id, None)
+        for members in self.members.values():
+            members.discard(contact.id)
+        for external_id in self.activities_by_contact.get(contact.id, ()):
+            activity = self.activities[external_id]
+            for name in ("subject", "amount", "store", "properties"):
+                activity[name] = None
+        for objects in self.objects.values():
+            for item in objects.values():
+                if item.contact_id == contact.id:
+                    item.properties, item.meta = {}, {}
+        tombstone = {
+            "id": contact.id,
+            "external_id": hashed(contact.external_id or contact.id),
+            "erased_at": now(),
+        }
+        self.tombstones[contact.id] = tombstone
+        return tombstone
+
+    # --- consents --------------------------------------------------------------------
+
+    def apply_consent(self, record: Any) -> str:
+        """One consent record: `applied`, `stale` (older than held) or `unchanged`."""
+        if not isinstance(record, dict):
+            raise RecordError("invalid_value", "a record must be an object")
+        channel, purpose, status = (
+            record.get("channel"),
+            record.get("purpose"),
+            record.get("status"),
         )
+        if channel not in CONSENT_CHANNELS:
+            raise RecordError(
+                "invalid_value", f"channel: one of {sorted(CONSENT_CHANNELS)}", "channel"
+            )
+        if not isinstance(purpose, str) or not 0 < len(purpose) <= 64:
+            raise RecordError("invalid_value", "purpose: a string of 1 to 64 characters", "purpose")
+        if status not in CONSENT_STATUSES:
+            raise RecordError("invalid_value", "status: granted or withdrawn", "status")
+        try:
+            moment = parse_instant(record.get("updated_at"))
+        except ValueError:
+            raise RecordError("invalid_value", "updated_at: RFC 3339", "updated_at") from None
+        source = record.get("source")
+        if source is not None and not isinstance(source, str):
+            raise RecordError("invalid_value", "source: a string", "source")
+        evidence = record.get("evidence")
+        if evidence is not None and not isinstance(evidence, dict):
+            raise RecordError("invalid_value", "evidence: an object", "evidence")
+        contact = self.contact_by(external_id=record.get("contact_external_id"))
         if contact is None:
             raise RecordError(
-                "contact_not_found", "no contact for this object", "contact_external_id", status=404
+                "contact_not_found", "no contact with this external_id", "contact_external_id", 404
             )
+        held = self.consents.setdefault(contact.id, {})
+        current = held.get((channel, purpose))
         value = {
-            "external_id": external_id,
-            "contact_id": contact.id,
-            "properties": record.get("properties") or {},
+            "channel": channel,
+            "purpose": purpose,
+            "status": status,
+            "updated_at": format_instant(moment),
+            "source": source,
+            "evidence": evidence,
         }
-        current = self.objects[type_].get(external_id)
-        if current == value:
+        if current is not None:
+            held_at = parse_instant(current["updated_at"])
+            if moment < held_at:
+                return "stale"
+            if moment == held_at and all(
+                current[k] == value[k] for k in ("status", "source", "evidence")
+            ):
+                return "unchanged"
+        held[(channel, purpose)] = value | {"recorded_at": now()}
+        return "applied"
+
+    # --- activities ------------------------------------------------------------------
+
+    def upsert_activity(self, record: Any) -> str:
+        """Idempotent by external_id: `created`, `updated` or `unchanged`."""
+        if not isinstance(record, dict):
+            raise RecordError("invalid_value", "a record must be an object")
+        external_id = _identifier(record.get("external_id"), "external_id", True)
+        if record.get("type") not in ACTIVITY_TYPES:
+            raise RecordError(
+                "unknown_activity_type", f"unknown activity type {record.get('type')!r}", "type"
+            )
+        check_value({"name": "occurred_at", "type": "datetime"}, record.get("occurred_at"))
+        if record.get("occurred_at") is None:
+            raise RecordError("invalid_value", "occurred_at is required", "occurred_at")
+        check_value({"name": "subject", "type": "string"}, record.get("subject"))
+        check_value({"name": "amount", "type": "money"}, record.get("amount"))
+        check_value({"name": "store", "type": "enum", "options": self.stores}, record.get("store"))
+        if not isinstance(record.get("properties") or {}, dict):
+            raise RecordError("invalid_value", "properties must be an object", "properties")
+        contact = self.contact_by(record.get("contact_external_id"), record.get("contact_email"))
+        if contact is None:
+            raise RecordError(
+                "contact_not_found",
+                "neither contact_external_id nor contact_email names a contact",
+                "contact_external_id",
+                404,
+            )
+        payload = {
+            "external_id": external_id,
+            "type": record["type"],
+            "occurred_at": format_instant(parse_instant(record["occurred_at"])),
+            "subject": record.get("subject"),
+            "amount": record.get("amount"),
+            "store": record.get("store"),
+            "properties": record.get("properties") or {},
+            "contact_id": contact.id,
+        }
+        current = self.activities.get(external_id)
+        stamp = now()
+        if current is None:
+            self.activities[external_id] = payload | {
+                "id": self._new_id("a"),
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            self.activities_by_contact.setdefault(contact.id, set()).add(external_id)
+            return "created"
+        if all(current[k] == v for k, v in payload.items()):
             return "unchanged"
-        self.objects[type_][external_id] = value
-        return "updated" if current else "created"
+        if current["contact_id"] != contact.id:
+            self.activities_by_contact.get(current["contact_id"], set()).discard(external_id)
+            self.activities_by_contact.setdefault(contact.id, set()).add(external_id)
+        current.update(payload, updated_at=stamp)
+        return "updated"
+
+    def activity_view(self, activity: dict[str, Any]) -> dict[str, Any]:
+        contact = self.contacts.get(activity["contact_id"])
+        return {k: v for k, v in activity.items()} | {
+            "contact_external_id": contact.external_id if contact else None
+        }
+
+    def contact_activities(self, contact_id: str, type_: str | None = None) -> list[dict]:
+        """A contact's activities, newest first."""
+        found = [
+            self.activities[external_id]
+            for external_id in self.activities_by_contact.get(contact_id, ())
+            if type_ is None or self.activities[external_id]["type"] == type_
+        ]
+        found.sort(key=lambda a: (a["occurred_at"], a["id"]), reverse=True)
+        return [self.activity_view(a) for a in found]
+
+    # --- related objects -------------------------------------------------------------
+
+    def upsert_object(self, type_: str, record: Any) -> tuple[RelatedObject, str]:
+        """Same rules as contacts, associated to the contact the record names."""
+        if not isinstance(record, dict):
+            raise RecordError("invalid_value", "a record must be an object")
+        external_id = _identifier(record.get("external_id"), "external_id", True)
+        changes = self._validated(record.get("properties", {}), self.object_types[type_])
+        contact = self.contact_by(record.get("contact_external_id"), record.get("contact_email"))
+        if contact is None:
+            raise RecordError(
+                "contact_not_found",
+                "neither contact_external_id nor contact_email names a contact",
+                "contact_external_id",
+                404,
+            )
+        stamp = now()
+        item = self.objects[type_].get(external_id)
+        if item is None:
+            item = RelatedObject(self._new_id("o"), type_, external_id, contact.id, stamp)
+            apply_properties(item.properties, item.meta, changes, "integration", stamp)
+            self.objects[type_][external_id] = item
+            return item, "created"
+        moved = item.contact_id != contact.id
+        item.contact_id = contact.id
+        changed = apply_properties(item.properties, item.meta, changes, "integration", stamp)
+        if not (changed or moved):
+            return item, "unchanged"
+        item.version += 1
+        item.updated_at = stamp
+        return item, "updated"
+
+    def object_view(self, item: RelatedObject) -> dict[str, Any]:
+        contact = self.contacts.get(item.contact_id)
+        return {
+            "id": item.id,
+            "type": item.type,
+            "external_id": item.external_id,
+            "contact_id": item.contact_id,
+            "contact_external_id": contact.external_id if contact else None,
+            "version": item.version,
+            "created_at": item.created_at,
+            "updated_at": item.updated_at or item.created_at,
+            "properties": dict(item.properties),
+            "property_meta": {k: dict(v) for k, v in item.meta.items()},
+        }
+
+    # --- lists -----------------------------------------------------------------------
+
+    def change_members(self, list_id: str, add: list, remove: list) -> dict[str, Any]:
+        members, added, removed, errors = self.members[list_id], 0, 0, []
+        for external_id, adding in [(e, True) for e in add] + [(e, False) for e in remove]:
+            if not isinstance(external_id, str):
+                errors.append({"external_id": external_id, "code": "invalid_value"})
+                continue
+            contact = self.contact_by(external_id=external_id)
+            if contact is None:
+                errors.append({"external_id": external_id, "code": "contact_not_found"})
+            elif adding and contact.id not in members:
+                members.add(contact.id)
+                added += 1
+            elif not adding and contact.id in members:
+                members.discard(contact.id)
+                removed += 1
+        return {"added": added, "removed": removed, "errors": errors}
+
+    def visible_members(self, list_id: str) -> list[str]:
+        """External ids of a list's members; archived contacts are hidden, not removed."""
+        found = (self.contacts[c] for c in self.members[list_id])
+        return sorted(c.external_id or c.id for c in found if not c.archived)
+
+    def memberships(self, contact_id: str) -> list[str]:
+        return sorted(list_id for list_id, ids in self.members.items() if contact_id in ids)
+
+    # --- snapshots -------------------------------------------------------------------
+
+    def consent_views(self, contact_id: str) -> list[dict[str, Any]]:
+        held = self.consents.get(contact_id, {})
+        return [dict(held[key]) for key in sorted(held)]
+
+    def dump(self) -> dict[str, Any]:
+        """Everything, JSON-ready, keyed by contact external_id where one exists."""
+        return {
+            "contacts": [c.view() for c in self.contacts.values()],
+            "tombstones": list(self.tombstones.values()),
+            "consents": {
+                self._name(cid): self.consent_views(cid)
+                for cid in self.consents
+                if self.consents[cid]
+            },
+            "activities": [self.activity_view(a) for a in self.activities.values()],
+            "objects": {
+                t: [self.object_view(o) for o in items.values()]
+                for t, items in self.objects.items()
+            },
+            "lists": [
+                dict(item, members=self.visible_members(list_id))
+                for list_id, item in self.lists.items()
+            ],
+            "schema": {"contacts": list(self.schema.values())},
+        }
+
+    def _name(self, contact_id: str) -> str:
+        contact = self.contacts.get(contact_id)
+        return (contact.external_id or contact.id) if contact else contact_id
