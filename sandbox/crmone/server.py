@@ -640,7 +640,10 @@ class CrmOneSandbox:
     def start(self) -> CrmOneSandbox:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="crmone-sandbox", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="crmone-sandbox",
+                daemon=True,
             )
             self._thread.start()
         return self
