@@ -7,6 +7,7 @@ objects and activities all go through it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,8 +233,11 @@ def _problem(type_: str, options: Any, value: Any) -> str | None:
 
 
 def _is_email(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > 254:
-        return False
+    return isinstance(value, str) and len(value) <= 254 and _valid_email(value)
+
+
+@lru_cache(maxsize=65536)
+def _valid_email(value: str) -> bool:
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError:
@@ -242,8 +246,11 @@ def _is_email(value: Any) -> bool:
 
 
 def _is_e164(value: Any) -> bool:
-    if not isinstance(value, str) or not E164.match(value):
-        return False
+    return isinstance(value, str) and bool(E164.match(value)) and _possible_phone(value)
+
+
+@lru_cache(maxsize=65536)
+def _possible_phone(value: str) -> bool:
     try:
         return phonenumbers.is_possible_number(phonenumbers.parse(value, None))
     except phonenumbers.NumberParseException:
