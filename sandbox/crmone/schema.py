@@ -7,8 +7,8 @@ objects and activities all go through it.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import langcodes
