@@ -1,4 +1,4 @@
-"""`python -m sandbox.crmone --port 8082 --rps 20 --latency-ms 0 --fault-rate 0`.
+"""`python -m sandbox.crmone --port 8082 --rps 20 --latency-ms 0 --fault-rate 0 [--state-file F]`.
 
 Prints one line `READY http://127.0.0.1:PORT` once listening, serves until SIGTERM/SIGINT.
 """
@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from sandbox.crmone import CrmOneSandbox
 
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stores", default="eu-web,us-web", help="comma-separated store keys")
     parser.add_argument("--client-id", default="crmone-client")
     parser.add_argument("--client-secret", default="crmone-secret")
+    parser.add_argument(
+        "--state-file", help="JSON file: loaded at start when it exists, written on stop"
+    )
     args = parser.parse_args(argv)
     sandbox = CrmOneSandbox(
         client_id=args.client_id,
@@ -37,13 +41,18 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         port=args.port,
         token_ttl=args.token_ttl,
-    ).start()
+    )
+    if args.state_file and Path(args.state_file).exists():
+        sandbox.load_state(args.state_file)
+    sandbox.start()
     print(f"READY {sandbox.url}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     sandbox.stop()
+    if args.state_file:
+        sandbox.save_state(args.state_file)
     sys.exit(0)
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
@@ -743,6 +744,23 @@ class CrmOneSandbox:
     def dump(self) -> dict[str, Any]:
         with self.app.data.lock:
             return self.app.data.dump()
+
+    def save_state(self, path: str | Path) -> None:
+        """Write every contact, consent, activity, object and membership to a JSON file."""
+        target = Path(path)
+        with self.app.data.lock:
+            text = json.dumps(self.app.data.state())
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+
+    def load_state(self, path: str | Path) -> None:
+        """Load what `save_state` wrote (before any data was written to this sandbox)."""
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        with self.app.data.lock:
+            if self.app.data.contacts or self.app.data.tombstones:
+                raise RuntimeError("load_state needs an empty sandbox")
+            self.app.data.restore(state)
 
     def stats(self) -> dict[str, Any]:
         return self.app.stats.snapshot()

@@ -8,9 +8,8 @@ lookup O(1) for tens of thousands of contacts.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sandbox.crmone.schema import (
@@ -134,10 +133,11 @@ class CrmData:
         self.objects: dict[str, dict[str, RelatedObject]] = {t: {} for t in self.object_types}
         self.lists: dict[str, dict[str, str]] = {item["id"]: dict(item) for item in SEED_LISTS}
         self.members: dict[str, set[str]] = {list_id: set() for list_id in self.lists}
-        self._ids = itertools.count(1)
+        self._last_id = 0
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids):010d}"
+        self._last_id += 1
+        return f"{prefix}_{self._last_id:010d}"
 
     # --- schema ----------------------------------------------------------------------
 
@@ -556,3 +556,56 @@ class CrmData:
     def _name(self, contact_id: str) -> str:
         contact = self.contacts.get(contact_id)
         return (contact.external_id or contact.id) if contact else contact_id
+
+    # --- persistence (the CLI's --state-file) ------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to restore this tenant after a restart, JSON-ready."""
+        standard = {d["name"] for d in contact_properties(self.stores)}
+        return {
+            "version": 1,
+            "last_id": self._last_id,
+            "custom_properties": [d for n, d in self.schema.items() if n not in standard],
+            "contacts": [asdict(c) for c in self.contacts.values()],
+            "tombstones": list(self.tombstones.values()),
+            "erased": sorted(self.erased),
+            "consents": [
+                {"contact_id": cid, **value}
+                for cid, held in self.consents.items()
+                for value in held.values()
+            ],
+            "activities": list(self.activities.values()),
+            "objects": {
+                t: [asdict(o) for o in items.values()] for t, items in self.objects.items()
+            },
+            "members": {list_id: sorted(ids) for list_id, ids in self.members.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what `state()` wrote (into a fresh CrmData)."""
+        self._last_id = int(state["last_id"])
+        for definition_ in state["custom_properties"]:
+            self.add_property(definition_)
+        for item in state["contacts"]:
+            contact = Contact(**item)
+            self.contacts[contact.id] = contact
+            if contact.external_id:
+                self.by_external[contact.external_id] = contact.id
+            if contact.properties.get("email"):
+                self.by_email[contact.properties["email"]] = contact.id
+        self.tombstones = {t["id"]: dict(t) for t in state["tombstones"]}
+        self.erased = set(state["erased"])
+        for item in state["consents"]:
+            value = {k: v for k, v in item.items() if k != "contact_id"}
+            held = self.consents.setdefault(item["contact_id"], {})
+            held[(value["channel"], value["purpose"])] = value
+        for activity in state["activities"]:
+            self.activities[activity["external_id"]] = dict(activity)
+            by_contact = self.activities_by_contact.setdefault(activity["contact_id"], set())
+            by_contact.add(activity["external_id"])
+        for type_, items in state["objects"].items():
+            if type_ in self.objects:
+                self.objects[type_] = {o["external_id"]: RelatedObject(**o) for o in items}
+        for list_id, ids in state["members"].items():
+            if list_id in self.members:
+                self.members[list_id] = {cid for cid in ids if cid in self.contacts}

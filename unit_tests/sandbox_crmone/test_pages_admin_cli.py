@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -142,3 +143,61 @@ def test_cli_prints_ready_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_state_file_survives_a_restart(api: Api, tmp_path: Path) -> None:
+    seed_hostile_contact(api)
+    api.upsert(contact("ct:gone", email="gone@example.com"))
+    gone = api.sandbox.contact("ct:gone")["id"]
+    api.post(f"/v1/contacts/{gone}/erase")
+    api.post("/v1/schema/contacts/properties", {"name": "tier", "type": "string"})
+    api.post(
+        "/v1/objects/orders/batch/upsert",
+        {
+            "records": [
+                {
+                    "external_id": "order:1",
+                    "contact_external_id": "ct:<b>1</b>",
+                    "properties": {"order_number": "1"},
+                }
+            ]
+        },
+    )
+    state = tmp_path / "crm.json"
+    api.sandbox.save_state(state)
+    before = api.sandbox.dump()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.crmone", "--port", "0", "--state-file", str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        url = process.stdout.readline().split()[1]
+        after = requests.get(f"{url}/_sandbox/dump", timeout=10).json()
+        assert after == before
+        token = requests.post(
+            f"{url}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "crmone-client",
+                "client_secret": "crmone-secret",
+            },
+            timeout=10,
+        ).json()["access_token"]
+        upsert = requests.post(
+            f"{url}/v1/contacts/batch/upsert",
+            json={"records": [contact("ct:gone"), contact("ct:new", tier="gold")]},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert upsert["errors"][0]["code"] == "erased"
+        assert upsert["results"][0]["id"] not in {c["id"] for c in before["contacts"]} | {gone}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    saved = json.loads(state.read_text())
+    assert {c["external_id"] for c in saved["contacts"]} == {"ct:<b>1</b>", "ct:new"}
