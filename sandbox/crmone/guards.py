@@ -44,13 +44,14 @@ class RateLimiter:
         self._admitted: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def admit(self) -> Admission:
+    def admit(self, consume: bool = True) -> Admission:
+        """Admit one request (or, with consume=False, only report the window)."""
         with self._lock:
             moment = time.monotonic()
             while self._admitted and moment - self._admitted[0] >= 1.0:
                 self._admitted.popleft()
             allowed = len(self._admitted) < self.per_second
-            if allowed:
+            if allowed and consume:
                 self._admitted.append(moment)
             free_in = 1.0 - (moment - self._admitted[0]) if self._admitted else 0.0
             return Admission(

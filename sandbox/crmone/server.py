@@ -185,6 +185,7 @@ class CrmOneApp:
                 429, "too_many_concurrent_requests", f"at most {self.max_concurrency} in flight"
             )
             response.headers["Retry-After"] = "1"
+            response.headers.update(self.limiter.admit(consume=False).headers())
             self.stats.count(label, 429)
             return response, False
         try:

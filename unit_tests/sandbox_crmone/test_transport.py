@@ -124,12 +124,13 @@ def test_over_the_rate_limit_gets_429_with_retry_after() -> None:
 def test_more_requests_in_flight_than_allowed_get_429_and_are_counted() -> None:
     with CrmOneSandbox(max_concurrency=1, latency_ms=400, requests_per_second=1000) as sandbox:
         api = Api(sandbox)
-        results: list[int] = []
+        responses: list[requests.Response] = []
         barrier = threading.Barrier(4)
 
         def call() -> None:
             barrier.wait(timeout=10)
-            results.append(api.get("/v1/account").status_code)
+            headers = {"Authorization": f"Bearer {api.token}"}  # a session per thread
+            responses.append(requests.get(f"{sandbox.url}/v1/account", headers=headers, timeout=10))
 
         threads = [threading.Thread(target=call) for _ in range(4)]
         for thread in threads:
@@ -137,8 +138,10 @@ def test_more_requests_in_flight_than_allowed_get_429_and_are_counted() -> None:
         for thread in threads:
             thread.join(timeout=20)
         stats = sandbox.stats()
+    results = [r.status_code for r in responses]
     assert sorted(results).count(429) >= 1 and 200 in results
     assert stats["concurrency_429"] == results.count(429)
+    assert all(r.headers["X-RateLimit-Limit"] == "1000" for r in responses)
     assert stats["max_in_flight"] >= 2
 
 
