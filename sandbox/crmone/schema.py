@@ -132,7 +132,7 @@ def order_properties(stores: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def definition_problems(body: Any, existing: dict[str, Any]) -> list[dict[str, str]]:
+def definition_problems(body: Any) -> list[dict[str, str]]:
     """What is wrong with a custom property definition (empty when it can be added)."""
     if not isinstance(body, dict):
         return [{"field": "", "code": "invalid_value", "message": "a JSON object is expected"}]
