@@ -1,17 +1,22 @@
-"""Console script `destination-crmone`: the Airbyte commands, plus `journal …`."""
+"""Console script `destination-crmone`: the Airbyte commands (`spec`, `check`, `write`), plus
+`destination-crmone journal …` to read the sync log and the retry queue."""
+
+from __future__ import annotations
 
 import sys
 
 from destination_crmone.destination import DestinationCrmOne
 
 
-def main() -> None:
-    argv = sys.argv[1:]
-    if argv[:1] == ["journal"]:
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["journal"]:
         from destination_crmone.journal.cli import main as journal_main
 
-        sys.exit(journal_main(argv[1:]))
-    DestinationCrmOne().run(argv)
+        sys.exit(journal_main(args[1:]))
+    # One line per message, flushed: a STATE reaches the platform as soon as it is echoed.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    DestinationCrmOne().run(args)
 
 
 if __name__ == "__main__":

@@ -1,61 +1,151 @@
-"""Run statistics: one counter set per stream, kept thread-safe, summarised once."""
+"""Run statistics: the one place where a write run counts what happened.
+
+Sinks count outcomes per stream (`add`, `reject`, `warn`); the client's call observer counts
+requests and retries (`observe_call`). `as_dict` is the JSON kept in the journal's `runs.stats`
+column (its shape is documented in docs/internals.md, "Run statistics"); `summary_text` is the
+readable summary logged once at the end of a run.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from destination_crmone.client import CallRecord
+
 EXAMPLES_PER_CODE = 3
+
+# Every stream starts with these counters at zero, so readers can rely on the keys.
+COMMON_COUNTERS = (
+    "received",  # records read from the input
+    "retried_from_queue",  # retry-queue items re-sent at the start of the run
+    "superseded",  # queue items replaced by a newer version of the same record
+    "deduplicated",  # older copies of a record dropped inside one batch
+    "queued",  # records put in (or kept in) the retry queue, for any reason below
+    "rejected",  # refused: by validation or by CRM One per record (see rejected_by_code)
+    "failed",  # the request still failed after the client's retries
+    "partial",  # written without invalid optional values (and queued with their reasons)
+)
+STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "contacts_created",
+        "contacts_updated",
+        "contacts_unchanged",
+        "contacts_skipped",  # nothing to change after the ownership rules: not sent
+        "contacts_attached",  # a contact known only by email got its external_id
+        "consents_applied",
+        "consents_stale",
+        "consents_unchanged",
+        "list_members_added",
+    ),
+    "orders": (
+        "activities_created",
+        "activities_updated",
+        "activities_unchanged",
+        "objects_created",
+        "objects_updated",
+        "objects_unchanged",
+        "orders_skipped",
+    ),
+    "messages": (
+        "deletions_archived",
+        "deletions_erased",
+        "deletions_unchanged",  # already archived
+        "deletions_not_found",
+        "deletions_ignored",
+        "not_deletions",  # other message types: acknowledged, nothing to do
+    ),
+}
 
 
 class RunStats:
-    def __init__(self) -> None:
+    """Thread-safe counters per stream, plus request counts from the call observer."""
+
+    def __init__(self, *, dry_run: bool = False) -> None:
+        self.dry_run = dry_run
         self._lock = threading.Lock()
-        self.streams: dict[str, Counter[str]] = defaultdict(Counter)
-        self.rejected: dict[str, Counter[str]] = defaultdict(Counter)
+        self._started = time.monotonic()
+        self.counts: dict[str, Counter[str]] = {}
+        self.by_code: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         self.examples: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        self.requests = 0
+        self.retries = 0
+
+    def stream(self, name: str) -> Counter[str]:
+        """The counters of one stream, created with its known keys at zero."""
+        with self._lock:
+            return self._stream(name)
+
+    def _stream(self, name: str) -> Counter[str]:
+        if name not in self.counts:
+            keys = COMMON_COUNTERS + STREAM_COUNTERS.get(name, ("ignored",))
+            self.counts[name] = Counter(dict.fromkeys(keys, 0))
+        return self.counts[name]
 
     def add(self, stream: str, key: str, count: int = 1) -> None:
-        if count:
-            with self._lock:
-                self.streams[stream][key] += count
-
-    def reject(self, stream: str, code: str, reason: str, kind: str = "rejected") -> None:
         with self._lock:
-            self.streams[stream][kind] += 1
-            self.rejected[stream][code] += 1
-            examples = self.examples[stream][code]
-            if len(examples) < EXAMPLES_PER_CODE:
-                examples.append(reason)
+            self._stream(stream)[key] += count
 
-    def as_dict(self, *, requests: int, retries: int, duration_seconds: float) -> dict[str, Any]:
-        """The JSON kept in the journal's `runs.stats` (shape documented in docs/internals.md)."""
+    def reject(self, stream: str, kind: str, code: str, example: str) -> None:
+        """One record into the retry queue: `kind` is rejected, failed or partial."""
         with self._lock:
+            counts = self._stream(stream)
+            counts[kind] += 1
+            counts["queued"] += 1
+            self._example(stream, kind, code, example)
+
+    def warn(self, stream: str, code: str, example: str) -> None:
+        """A record written with a warning that does not queue it."""
+        with self._lock:
+            self._stream(stream)
+            self._example(stream, "warnings", code, example)
+
+    def _example(self, stream: str, kind: str, code: str, example: str) -> None:
+        self.by_code[stream][kind][code] += 1
+        examples = self.examples[stream][f"{kind}:{code}"]
+        if len(examples) < EXAMPLES_PER_CODE:
+            examples.append(example[:300])
+
+    def observe_call(self, call: CallRecord) -> None:
+        """The client's call observer: every attempt is a request; attempt > 1 is a retry."""
+        with self._lock:
+            self.requests += 1
+            if call.attempt > 1:
+                self.retries += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON kept in the journal's `runs.stats` (docs/internals.md, "Run statistics")."""
+        with self._lock:
+            streams = {}
+            for name in sorted(self.counts):
+                part: dict[str, Any] = {"counts": dict(self.counts[name])}
+                for kind in ("rejected", "failed", "partial", "warnings"):
+                    part[f"{kind}_by_code"] = dict(self.by_code[name].get(kind, {}))
+                part["examples"] = {k: list(v) for k, v in self.examples[name].items()}
+                streams[name] = part
             return {
-                "streams": {
-                    name: {
-                        "counts": dict(counts),
-                        "rejected_by_code": dict(self.rejected.get(name, {})),
-                        "examples": {k: list(v) for k, v in self.examples.get(name, {}).items()},
-                    }
-                    for name, counts in sorted(self.streams.items())
-                },
-                "requests": requests,
-                "retries": retries,
-                "duration_seconds": round(duration_seconds, 3),
+                "dry_run": self.dry_run,
+                "streams": streams,
+                "requests": self.requests,
+                "retries": self.retries,
+                "duration_seconds": round(time.monotonic() - self._started, 3),
             }
 
 
-def summary_text(stats: dict[str, Any]) -> str:
+def summary_text(stats: dict[str, Any], run_id: str = "") -> str:
+    """The readable end-of-run summary: one line per stream, then reasons by code."""
+    head = "CRM One dry run" if stats.get("dry_run") else "CRM One sync"
     lines = [
-        f"CRM One sync: {stats['requests']} requests, {stats['retries']} retries, "
-        f"{stats['duration_seconds']} s"
+        f"{head} {run_id}: {stats['requests']} requests, {stats['retries']} retries, "
+        f"{stats['duration_seconds']} s".replace("  ", " ")
     ]
     for name, part in stats["streams"].items():
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(part["counts"].items()))
-        lines.append(f"  {name}: {counts}")
-        for code, count in part["rejected_by_code"].items():
-            example = (part["examples"].get(code) or [""])[0]
-            lines.append(f"    {code} x{count}: {example}")
+        counts = ", ".join(f"{k} {v}" for k, v in part["counts"].items() if v)
+        lines.append(f"  {name}: {counts or 'nothing'}")
+        for kind in ("rejected", "failed", "partial", "warnings"):
+            for code, count in part[f"{kind}_by_code"].items():
+                example = (part["examples"].get(f"{kind}:{code}") or [""])[0]
+                lines.append(f"    {kind} {code} x{count}, e.g. {example}")
     return "\n".join(lines)
