@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -25,6 +27,8 @@ REGIONS = (
     "australia-southeast1.gcp",
 )
 MAX_PAGE_SIZE = 500
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{2,256}")
+MESSAGE_TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{1,99}")
 
 # The read-only scope each stream needs ({pk} is the project key).
 STREAM_SCOPES: dict[str, str] = {
@@ -177,7 +181,8 @@ class SourceConfig(BaseModel):
         gt=0,
         le=60,
         title="Retry back-off base (seconds)",
-        description="First wait before retrying a 429/5xx; doubles on each attempt, with jitter.",
+        description="First wait before retrying a 429/5xx or a dropped connection; doubles on "
+        "each attempt, with jitter. A Retry-After header from commercetools takes precedence.",
         json_schema_extra={"order": 12},
     )
 
@@ -207,6 +212,28 @@ class SourceConfig(BaseModel):
             ) from error
         return value
 
+    @field_validator("store_keys")
+    @classmethod
+    def _store_keys(cls, value: list[str]) -> list[str]:
+        keys = [key.strip() for key in value]
+        bad = [key for key in keys if not KEY_PATTERN.fullmatch(key)]
+        if bad:
+            raise ValueError(
+                f"store keys are 2-256 letters, digits, '-' or '_'; not {', '.join(map(repr, bad))}"
+            )
+        return list(dict.fromkeys(keys))  # a store listed twice is read once
+
+    @field_validator("message_types")
+    @classmethod
+    def _message_types(cls, value: list[str]) -> list[str]:
+        types = [name.strip() for name in value]
+        bad = [name for name in types if not MESSAGE_TYPE_PATTERN.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"message types are names such as CustomerDeleted; not {', '.join(map(repr, bad))}"
+            )
+        return list(dict.fromkeys(types))
+
     @field_validator("scopes")
     @classmethod
     def _scopes(cls, value: list[str] | None) -> list[str] | None:
@@ -214,7 +241,7 @@ class SourceConfig(BaseModel):
             return None
         scopes = [scope.strip() for scope in value if scope.strip()]
         if any(scope.startswith("manage_project") for scope in scopes):
-            raise ValueError("scopes must not include manage_project: this source only reads")
+            raise ValueError("manage_project is refused: this source only reads; use view_* scopes")
         return scopes or None
 
     @model_validator(mode="after")
@@ -223,7 +250,14 @@ class SourceConfig(BaseModel):
             return self
         if self.region and not (self.api_url or self.auth_url):
             return self
-        raise ValueError("give either region, or both api_url and auth_url")
+        if self.region and (self.api_url or self.auth_url):
+            raise ValueError(
+                "region, api_url, auth_url: give either region, or both api_url and auth_url"
+            )
+        missing = [name for name in ("api_url", "auth_url") if not getattr(self, name)]
+        if self.api_url or self.auth_url:
+            raise ValueError(f"{missing[0]}: api_url and auth_url go together; give both")
+        raise ValueError("region: give a region, or both api_url and auth_url")
 
     @property
     def api_root(self) -> str:
@@ -237,10 +271,12 @@ class SourceConfig(BaseModel):
     def start_cursor(self) -> str:
         return format_datetime(parse_datetime(self.start_date))
 
-    def requested_scopes(self) -> list[str]:
+    def requested_scopes(self, streams: Iterable[str] | None = None) -> list[str]:
+        """The user's scopes, else the read-only scopes the given streams (default: all) need."""
         if self.scopes:
             return self.scopes
-        kinds = dict.fromkeys(STREAM_SCOPES.values())
+        names = STREAM_SCOPES if streams is None else streams
+        kinds = dict.fromkeys(STREAM_SCOPES[name] for name in names if name in STREAM_SCOPES)
         return [f"{kind}:{self.project_key}" for kind in kinds]
 
     @classmethod
@@ -250,9 +286,9 @@ class SourceConfig(BaseModel):
         except ValidationError as error:
             problems = []
             for item in error.errors():
-                field = ".".join(str(part) for part in item["loc"]) or "config"
                 message = item["msg"].removeprefix("Value error, ")
-                problems.append(f"{field}: {message}")
+                field = ".".join(str(part) for part in item["loc"])
+                problems.append(f"{field}: {message}" if field else message)
             raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
 
 

@@ -9,17 +9,33 @@ Every stream, in full refresh and incremental alike, walks its collection in
 so it never uses `offset` (capped at 10,000 by commercetools), never skips rows that
 share a millisecond, and never misses a row updated while it reads: the update moves
 the row past the current position, where a later page picks it up again.
+
+The position travels in the page token; the state (per store when `store_keys` is set)
+is the last `(cursor, id)` emitted and is checkpointed after every page.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any
 
+import orjson
 import requests
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateBlob,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    FailureType,
+    StreamDescriptor,
+    SyncMode,
+    Type,
+)
 from airbyte_cdk.sources.streams.core import CheckpointMixin
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import (
@@ -32,53 +48,86 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import (
     DEFAULT_ERROR_MAPPING,
 )
+from airbyte_cdk.utils.datetime_helpers import ab_datetime_now
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_commercetools.auth import error_text
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
 
 RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
-Position = dict[str, str]  # {"cursor": <RFC 3339 ms Z>, "id": <resource id>}
+# A dropped or stalled connection: retried like a 5xx. (The CDK maps exceptions by exact class.)
+RETRYABLE_EXCEPTIONS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.ReadTimeout,
+    requests.exceptions.Timeout,
+)
+MAX_RETRIES = 8
+RETRY_ACTIONS = (
+    ResponseAction.RETRY,
+    ResponseAction.RATE_LIMITED,
+    ResponseAction.REFRESH_TOKEN_THEN_RETRY,
+)
+Position = tuple[str, str]  # (cursor value in commercetools' form, resource id)
 
 
-def commercetools_error_message(response: requests.Response) -> str:
-    """commercetools' own words from an error body, else the raw text."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error_description") or body.get("error")
-        if message:
-            return str(message)
-    return response.text[:300]
+def cursor_value(value: str) -> str:
+    """A datetime in commercetools' own form (`2026-11-26T18:40:00.123Z`), so that positions
+    compare as strings and are sent back exactly as commercetools writes them."""
+    if len(value) == 24 and value[-1] == "Z" and value[19] == ".":
+        return value
+    return format_datetime(parse_datetime(value))
 
 
 class CommercetoolsBackoff(BackoffStrategy):
-    """Retry-After when the server says; else exponential back-off with jitter."""
+    """Retry-After when commercetools says; else exponential back-off with jitter.
+
+    The CDK adds one second to whatever this returns before it sleeps.
+    """
 
     def __init__(self, base_seconds: float) -> None:
         self._base = base_seconds
 
-    def backoff_time(self, response_or_exception, attempt_count: int) -> float | None:  # type: ignore[override]
+    def backoff_time(
+        self,
+        response_or_exception: requests.Response | requests.RequestException | None,
+        attempt_count: int,
+    ) -> float | None:
         if isinstance(response_or_exception, requests.Response):
-            retry_after = response_or_exception.headers.get("Retry-After")
-            if retry_after:
-                try:
-                    return max(0.0, float(retry_after))
-                except ValueError:
-                    pass
+            retry_after = retry_after_seconds(response_or_exception)
+            if retry_after is not None:
+                return max(retry_after, 0.001)  # 0 would mean "no advice" to the CDK
         ceiling = self._base * 2 ** max(0, attempt_count - 1)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+def retry_after_seconds(response: requests.Response) -> float | None:
+    header = response.headers.get("Retry-After")
+    if not header:
+        return None
+    try:
+        return float(header)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return (moment - ab_datetime_now()).total_seconds()
+
+
 class CommercetoolsErrorHandler(HttpStatusErrorHandler):
-    """The CDK's defaults, plus: 401 refreshes the token once; failures name stream and status."""
+    """The CDK's defaults, plus: 429/5xx and dropped connections retried, 401 refreshes the
+    token once, and every other failure names the stream, the status and commercetools' words."""
 
     def __init__(self, stream_name: str, logger: Any) -> None:
-        mapping = dict(DEFAULT_ERROR_MAPPING)
+        mapping: dict[Any, ErrorResolution] = dict(DEFAULT_ERROR_MAPPING)
         mapping[401] = ErrorResolution(
             response_action=ResponseAction.REFRESH_TOKEN_THEN_RETRY,
             failure_type=FailureType.config_error,
-            error_message="commercetools rejected the access token",
+            error_message=f"Stream '{stream_name}': commercetools rejected the access token "
+            "(HTTP 401); asking for a fresh one",
         )
         for status in RETRYABLE_STATUSES:
             mapping[status] = ErrorResolution(
@@ -86,25 +135,36 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
                 if status == 429
                 else ResponseAction.RETRY,
                 failure_type=FailureType.transient_error,
-                error_message=f"commercetools answered {status}; retrying",
+                error_message=f"Stream '{stream_name}': commercetools answered HTTP {status}; "
+                "retrying",
             )
-        super().__init__(logger=logger, error_mapping=mapping, max_retries=8)
+        for exception in RETRYABLE_EXCEPTIONS:
+            mapping[exception] = ErrorResolution(
+                response_action=ResponseAction.RETRY,
+                failure_type=FailureType.transient_error,
+                error_message=f"Stream '{stream_name}': the connection to commercetools failed; "
+                "retrying",
+            )
+        super().__init__(logger=logger, error_mapping=mapping, max_retries=MAX_RETRIES)
         self._stream_name = stream_name
 
-    def interpret_response(self, response_or_exception=None) -> ErrorResolution:  # type: ignore[override]
+    def interpret_response(
+        self, response_or_exception: requests.Response | Exception | None = None
+    ) -> ErrorResolution:
         resolution = super().interpret_response(response_or_exception)
-        if resolution.response_action == ResponseAction.FAIL and isinstance(
-            response_or_exception, requests.Response
-        ):
-            status = response_or_exception.status_code
-            message = commercetools_error_message(response_or_exception)
+        if not isinstance(response_or_exception, requests.Response):
+            return resolution
+        status = response_or_exception.status_code
+        # Anything not retryable fails here, including statuses the CDK would retry blindly.
+        retryable = resolution.response_action in RETRY_ACTIONS and status in self._error_mapping
+        if not response_or_exception.ok and not retryable:
             return ErrorResolution(
                 response_action=ResponseAction.FAIL,
                 failure_type=FailureType.config_error
                 if status in (401, 403, 404)
                 else FailureType.system_error,
                 error_message=f"Stream '{self._stream_name}' failed: commercetools answered "
-                f"HTTP {status}: {message}",
+                f"HTTP {status}: {error_text(response_or_exception)}",
             )
         return resolution
 
@@ -115,13 +175,16 @@ class KeySetStream(HttpStream, CheckpointMixin):
     primary_key = "id"
     cursor_field = "lastModifiedAt"
     resource: str = ""  # path segment after the project key
-    store_scoped = False  # readable through /in-store/key={storeKey}/...
+    store_scoped = False  # also readable through /in-store/key={storeKey}/...
 
     def __init__(self, config: SourceConfig, authenticator: Any) -> None:
         self.config = config  # before super(): it asks for the error handler and back-off
+        self._start_state: dict[str, Any] = {}  # the state this run started from
         super().__init__(authenticator=authenticator)
-        self._state: MutableMapping[str, Any] = {}
-        self._seen: set[tuple[str, Any]] = set()
+        self._positions: dict[str | None, Position] = {}  # progress of this run, per store
+        self._margin_seen: set[tuple[str | None, str, Any]] = set()
+        self._full_refresh = False
+        self._body_cache: tuple[requests.Response, dict[str, Any]] | None = None
         self.custom_field_schema: dict[str, Any] | None = None
 
     # --- where and how -------------------------------------------------------------
@@ -129,10 +192,6 @@ class KeySetStream(HttpStream, CheckpointMixin):
     @property
     def url_base(self) -> str:
         return f"{self.config.api_root}/{self.config.project_key}/"
-
-    @property
-    def state_checkpoint_interval(self) -> int:
-        return self.config.page_size
 
     @property
     def stores(self) -> list[str]:
@@ -155,23 +214,49 @@ class KeySetStream(HttpStream, CheckpointMixin):
     def get_backoff_strategy(self) -> BackoffStrategy:
         return CommercetoolsBackoff(self.config.retry_backoff_seconds)
 
+    def get_error_display_message(self, exception: BaseException) -> str | None:
+        if isinstance(exception, requests.HTTPError) and exception.response is not None:
+            return (
+                f"Stream '{self.name}' failed: commercetools answered HTTP "
+                f"{exception.response.status_code}: {error_text(exception.response)}"
+            )
+        return f"Stream '{self.name}' failed: {exception}"
+
     # --- key-set paging ------------------------------------------------------------
 
     def extra_predicates(self) -> list[str]:
         return []
 
-    def start_position(
-        self, stream_state: Mapping[str, Any] | None, stream_slice: Mapping[str, Any] | None
-    ) -> Position:
-        saved = partition_state(stream_state or {}, (stream_slice or {}).get("store_key"))
-        if not saved:
-            return {"cursor": self.config.start_cursor, "id": ""}
+    def extra_variables(self) -> dict[str, Any]:
+        return {}
+
+    def start_position(self, stream_state: Mapping[str, Any] | None, store: str | None) -> Position:
+        """Where a partition starts: after the saved position, minus the look-back window."""
+        start = cursor_value(self.config.start_cursor)
+        saved = None if self._full_refresh else self.saved_position(stream_state, store)
+        if saved is None or saved[0] < start:
+            return (start, "")
         if self.config.lookback_window_seconds:
-            moment = parse_datetime(saved["cursor"]) - timedelta(
+            moment = parse_datetime(saved[0]) - timedelta(
                 seconds=self.config.lookback_window_seconds
             )
-            return {"cursor": max(format_datetime(moment), self.config.start_cursor), "id": ""}
-        return {"cursor": saved["cursor"], "id": saved["id"]}
+            return (max(format_datetime(moment), start), "")
+        return saved
+
+    def saved_position(
+        self, stream_state: Mapping[str, Any] | None, store: str | None
+    ) -> Position | None:
+        part = (stream_state or {}).get("stores", {}).get(store) if store else stream_state
+        if not isinstance(part, Mapping):
+            return None
+        cursor, record_id = part.get(self.cursor_field), part.get("id")
+        if not isinstance(cursor, str) or not isinstance(record_id, str):
+            return None
+        try:
+            return (cursor_value(cursor), record_id)
+        except ValueError:
+            self.logger.warning("Ignoring an unreadable saved state for %s: %r", self.name, part)
+            return None
 
     def request_params(
         self,
@@ -179,65 +264,103 @@ class KeySetStream(HttpStream, CheckpointMixin):
         stream_slice: Mapping[str, Any] | None = None,
         next_page_token: Mapping[str, Any] | None = None,
     ) -> MutableMapping[str, Any]:
-        position = next_page_token or self.start_position(stream_state, stream_slice)
+        if next_page_token:
+            position = (next_page_token["cursor"], next_page_token["id"])
+        else:
+            position = self.start_position(stream_state, (stream_slice or {}).get("store_key"))
         field = self.cursor_field
         return {
             "sort": [f"{field} asc", "id asc"],
             "where": [f"{field} > :t or ({field} = :t and id > :id)", *self.extra_predicates()],
-            "var.t": position["cursor"],
-            "var.id": position["id"],
+            "var.t": position[0],
+            "var.id": position[1],
+            **self.extra_variables(),
             "limit": self.config.page_size,
             "withTotal": "false",
         }
 
+    def _results(self, response: requests.Response) -> list[dict[str, Any]]:
+        """The page's results, parsed once (orjson) for both parse_response and next_page_token."""
+        if self._body_cache is None or self._body_cache[0] is not response:
+            body = orjson.loads(response.content)
+            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+                raise AirbyteTracedException(
+                    message=f"Stream '{self.name}': commercetools answered without a results list",
+                    internal_message=response.text[:300],
+                    failure_type=FailureType.system_error,
+                )
+            self._body_cache = (response, body)
+        return self._body_cache[1]["results"]
+
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        results = response.json().get("results", [])
+        results = self._results(response)
         if len(results) < self.config.page_size:
             return None
-        last = results[-1]
-        return {"cursor": last[self.cursor_field], "id": last["id"]}
+        for record in reversed(results):
+            position = self.position_of(record)
+            if position:
+                return {"cursor": position[0], "id": position[1]}
+        raise AirbyteTracedException(
+            message=f"Stream '{self.name}': a full page without {self.cursor_field} and id; "
+            "cannot page further",
+            failure_type=FailureType.system_error,
+        )
+
+    def position_of(self, record: Mapping[str, Any]) -> Position | None:
+        cursor, record_id = record.get(self.cursor_field), record.get("id")
+        if not isinstance(cursor, str) or not isinstance(record_id, str):
+            return None
+        try:
+            return (cursor_value(cursor), record_id)
+        except ValueError:
+            return None
 
     def parse_response(
         self,
         response: requests.Response,
         *,
+        stream_state: Mapping[str, Any] | None = None,
         stream_slice: Mapping[str, Any] | None = None,
         **_: Any,
-    ) -> Iterable[Mapping[str, Any]]:
+    ) -> Iterable[Mapping[str, Any] | AirbyteMessage]:
         store = (stream_slice or {}).get("store_key")
-        for record in response.json().get("results", []):
-            key = (record["id"], record.get("version"))
-            if key in self._seen:  # re-read by the look-back window
-                continue
-            self._seen.add(key)
-            self._advance(store, record)
+        results = self._results(response)
+        margin_end = None if self._full_refresh else self.saved_position(stream_state, store)
+        for record in results:
+            position = self.position_of(record)
+            if position is None:
+                self.logger.warning(
+                    "%s: record %s has no usable %s; emitted, cursor not moved",
+                    self.name,
+                    record.get("id"),
+                    self.cursor_field,
+                )
+            else:
+                if margin_end and self.config.lookback_window_seconds and position <= margin_end:
+                    # the look-back margin: each (id, version) once per run
+                    key = (store, position[1], record.get("version"))
+                    if key in self._margin_seen:
+                        continue
+                    self._margin_seen.add(key)
+                current = self._positions.get(store)
+                if current and position <= current:
+                    if position == current:  # the same record again: already emitted
+                        continue
+                    raise AirbyteTracedException(
+                        message=f"Stream '{self.name}': commercetools returned records out of "
+                        f"({self.cursor_field}, id) order; stopping rather than skipping records",
+                        internal_message=f"{position} after {current}",
+                        failure_type=FailureType.system_error,
+                    )
+                self._positions[store] = position
             yield self.clean(record, store)
+        if len(results) >= self.config.page_size:  # another page follows: checkpoint here
+            yield self.state_message()
 
     def clean(self, record: dict[str, Any], store: str | None) -> dict[str, Any]:
         if store:
             record["_ab_store_key"] = store
         return record
-
-    # --- state ---------------------------------------------------------------------
-
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        return self._state
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        self._state = dict(value or {})
-
-    def _advance(self, store: str | None, record: Mapping[str, Any]) -> None:
-        position = (record[self.cursor_field], record["id"])
-        saved = partition_state(self._state, store)
-        if saved and (saved["cursor"], saved["id"]) >= position:
-            return
-        new = {"cursor": position[0], "id": position[1]}
-        if store:
-            self._state.setdefault("stores", {})[store] = new
-        else:
-            self._state.update(new)
 
     def read_records(
         self,
@@ -245,11 +368,11 @@ class KeySetStream(HttpStream, CheckpointMixin):
         cursor_field: list[str] | None = None,
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        if sync_mode == SyncMode.full_refresh:
+    ) -> Iterable[Mapping[str, Any] | AirbyteMessage]:
+        """`stream_state` is the state the run started from; progress lives in the page token."""
+        self._full_refresh = sync_mode == SyncMode.full_refresh
+        if self._full_refresh:
             stream_state = {}
-        elif stream_state and not self._state:
-            self._state = dict(stream_state)
         yield from super().read_records(
             sync_mode,
             cursor_field=cursor_field,
@@ -257,26 +380,70 @@ class KeySetStream(HttpStream, CheckpointMixin):
             stream_state=stream_state,
         )
 
+    def iter_records(self) -> Iterator[Mapping[str, Any]]:
+        """Every record of every partition (full refresh), without checkpoints: for discover."""
+        for stream_slice in self.stream_slices():
+            for item in self.read_records(SyncMode.full_refresh, stream_slice=stream_slice):
+                if isinstance(item, Mapping):
+                    yield item
+
+    # --- state ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        state = {} if self._full_refresh else dict(self._start_state)
+        stores = dict(state.get("stores") or {})
+        for store, (cursor, record_id) in self._positions.items():
+            position = {self.cursor_field: cursor, "id": record_id}
+            if store is None:
+                state.update(position)
+            else:
+                stores[store] = position
+        if stores:
+            state["stores"] = stores
+        return state
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self._start_state = dict(value or {})
+        self._positions = {}
+
+    def state_message(self) -> AirbyteMessage:
+        return AirbyteMessage(
+            type=Type.STATE,
+            state=AirbyteStateMessage(
+                type=AirbyteStateType.STREAM,
+                stream=AirbyteStreamState(
+                    stream_descriptor=StreamDescriptor(name=self.name, namespace=self.namespace),
+                    stream_state=AirbyteStateBlob(self.state),
+                ),
+            ),
+        )
+
+    # --- schema --------------------------------------------------------------------
+
     def get_json_schema(self) -> Mapping[str, Any]:
+        return self._json_schema
+
+    @cached_property
+    def _json_schema(self) -> dict[str, Any]:
         schema = dict(super().get_json_schema())
         if self.custom_field_schema:
-            custom = schema.setdefault("properties", {}).setdefault(
-                "custom", {"type": ["null", "object"], "properties": {}}
-            )
-            custom.setdefault("properties", {})["fields"] = {
+            properties = schema.setdefault("properties", {})
+            custom = dict(properties.get("custom") or {"type": ["null", "object"]})
+            custom_properties = dict(custom.get("properties") or {})
+            custom_properties["fields"] = {
                 "type": ["null", "object"],
                 "additionalProperties": True,
                 "properties": self.custom_field_schema,
             }
+            custom["properties"] = custom_properties
+            properties["custom"] = custom
         return schema
 
-
-def partition_state(state: Mapping[str, Any], store: str | None) -> Position | None:
-    """The saved position of one partition (a store, or the whole project)."""
-    part = state.get("stores", {}).get(store) if store else state
-    if part and part.get("cursor") and "id" in part:
-        return {"cursor": part["cursor"], "id": part["id"]}
-    return None
+    def set_custom_field_schema(self, fields: dict[str, Any]) -> None:
+        self.custom_field_schema = fields
+        self.__dict__.pop("_json_schema", None)
 
 
 class Customers(KeySetStream):
@@ -329,10 +496,10 @@ class Messages(KeySetStream):
     cursor_field = "createdAt"
 
     def extra_predicates(self) -> list[str]:
-        if not self.config.message_types:
-            return []
-        quoted = ", ".join('"' + t.replace('"', "") + '"' for t in self.config.message_types)
-        return [f"type in ({quoted})"]
+        return ["type in :types"] if self.config.message_types else []
+
+    def extra_variables(self) -> dict[str, Any]:
+        return {"var.types": list(self.config.message_types)} if self.config.message_types else {}
 
 
 STREAM_CLASSES: dict[str, type[KeySetStream]] = {
