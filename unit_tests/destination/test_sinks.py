@@ -1,0 +1,444 @@
+"""The write path against the in-process CRM One sandbox: batching, state release, ownership,
+consents, matching by email, the retry queue, ignored streams and dry runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airbyte_cdk.models import AirbyteMessage, Type
+
+from destination_crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.destination import DestinationCrmOne
+from destination_crmone.journal import open_journal
+from integration_tests.destination.airbyte_input import (
+    bad_customers,
+    catalog,
+    customer,
+    customer_deleted,
+    order,
+    record_message,
+    state_message,
+    stream_messages,
+)
+from sandbox.crmone import CrmOneSandbox
+
+STREAMS = ("customers", "orders", "messages")
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
+
+
+@pytest.fixture
+def sandbox() -> Iterator[CrmOneSandbox]:
+    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
+        yield running
+
+
+@dataclass
+class Run:
+    output: list[AirbyteMessage]
+    run_id: str
+    stats: dict[str, Any]
+
+    @property
+    def states(self) -> list[AirbyteMessage]:
+        return [m for m in self.output if m.type == Type.STATE]
+
+    def counts(self, stream: str) -> dict[str, int]:
+        return self.stats["streams"][stream]["counts"]
+
+
+class Harness:
+    def __init__(self, sandbox: CrmOneSandbox, tmp_path: Path) -> None:
+        self.sandbox = sandbox
+        self.journal_path = str(tmp_path / "journal.db")
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        return self.sandbox.destination_config(self.journal_path, **overrides)
+
+    def write(
+        self, messages: list[AirbyteMessage], streams: tuple[str, ...] = STREAMS, **overrides: Any
+    ) -> Run:
+        output = list(
+            DestinationCrmOne().write(self.config(**overrides), catalog(*streams), iter(messages))
+        )
+        run_id, stats = self.query("SELECT run_id, stats FROM runs ORDER BY rowid DESC LIMIT 1")[0]
+        return Run(output, run_id, json.loads(stats))
+
+    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
+        journal = open_journal({"type": "sqlite", "path": self.journal_path})
+        try:
+            return journal.query(statement, params)
+        finally:
+            journal.close()
+
+    def queue(self, status: str = "pending") -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT stream, record_key, kind, code, reason, status, attempts FROM retry_queue"
+            " WHERE status = ? ORDER BY id",
+            (status,),
+        )
+        keys = ("stream", "record_key", "kind", "code", "reason", "status", "attempts")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def calls(self, run_id: str, path: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT request_body, status, attempt FROM sync_log WHERE run_id = ? AND path = ?",
+            (run_id, path),
+        )
+        return [{"body": json.loads(r[0] or "null"), "status": r[1], "attempt": r[2]} for r in rows]
+
+    def client(self) -> CrmOneClient:
+        return CrmOneClient(
+            self.sandbox.url, self.sandbox.client_id, self.sandbox.client_secret, backoff_base=0.001
+        )
+
+
+@pytest.fixture
+def harness(sandbox: CrmOneSandbox, tmp_path: Path) -> Harness:
+    return Harness(sandbox, tmp_path)
+
+
+def external_ids(sandbox: CrmOneSandbox) -> set[str]:
+    return {c["external_id"] for c in sandbox.contacts()}
+
+
+# --- state release ---------------------------------------------------------------------------
+
+
+def test_each_state_is_echoed_in_order_once_the_records_before_it_are_in_crm_one(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    customers = [customer(i) for i in range(25)]
+    messages = stream_messages("customers", customers, every=10)
+    seen = []
+    output = DestinationCrmOne().write(harness.config(), catalog(*STREAMS), iter(messages))
+    for message in output:
+        if message.type == Type.STATE:
+            position = message.state.stream.stream_state.position
+            seen.append(position)
+            # everything before this state is already in CRM One when the state is released
+            assert external_ids(sandbox) == {c["id"] for c in customers[:position]}
+    assert seen == [10, 20, 25]
+
+
+def test_destination_stats_count_the_records_of_each_stream_since_its_last_state(
+    harness: Harness,
+) -> None:
+    people = [customer(i) for i in range(5)]
+    messages = [
+        *(record_message("customers", c) for c in people[:3]),
+        record_message("orders", order(1, people[0])),
+        state_message("customers", "c1"),
+        *(record_message("customers", c) for c in people[3:]),
+        record_message("orders", order(2, people[1])),
+        state_message("orders", "o1"),
+        state_message("customers", "c2"),
+    ]
+    run = harness.write(messages)
+    assert [(s.state.stream.stream_state.position, s.state.destinationStats.recordCount)
+            for s in run.states] == [("c1", 3.0), ("o1", 2.0), ("c2", 2.0)]  # fmt: skip
+
+
+def test_batches_never_exceed_the_account_batch_max(tmp_path: Path) -> None:
+    with CrmOneSandbox(batch_max=10, requests_per_second=10_000, max_concurrency=64) as small:
+        harness = Harness(small, tmp_path)
+        run = harness.write(stream_messages("customers", [customer(i) for i in range(35)], 100))
+        upserts = harness.calls(run.run_id, "/v1/contacts/batch/upsert")
+        reads = harness.calls(run.run_id, "/v1/contacts/batch/read")
+        consents = harness.calls(run.run_id, "/v1/consents/batch")
+        assert sorted(len(c["body"]["records"]) for c in upserts) == [5, 10, 10, 10]
+        assert max(len(c["body"]["ids"]) for c in reads) == 10
+        assert max(len(c["body"]["records"]) for c in consents) <= 10
+        assert len(small.contacts()) == 35
+
+
+# --- nothing to change, ownership, consents ------------------------------------------------------
+
+
+def test_the_same_input_again_sends_no_contact_and_changes_nothing(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    people = [customer(i) for i in range(20)]
+    messages = stream_messages("customers", people, 10) + stream_messages(
+        "orders", [order(i, people[i]) for i in range(20)], 10
+    )
+    first = harness.write(messages)
+    before = sandbox.dump()
+    second = harness.write(messages)
+    assert first.counts("customers")["contacts_created"] == 20
+    assert second.counts("customers")["contacts_skipped"] == 20
+    assert second.counts("customers")["consents_unchanged"] == 20
+    assert second.counts("orders")["activities_unchanged"] == 20
+    for name in ("contacts_created", "contacts_updated", "consents_applied"):
+        assert second.counts("customers")[name] == 0
+    assert harness.calls(second.run_id, "/v1/contacts/batch/upsert") == []
+    assert sandbox.dump() == before
+
+
+def test_a_crm_one_owned_property_edited_by_a_person_survives_the_next_sync(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    ownership = [{"property": "phone", "owner": "crm_one"}]
+    original = customer(1)
+    harness.write(stream_messages("customers", [original], 10), ownership=ownership)
+    sandbox.user_edit(original["id"], {"phone": "+4930901820"})
+    changed = customer(1, version=2, day=5, firstName="Anabel")
+    changed["addresses"][0]["phone"] = "+49 151 99999999"
+    run = harness.write(stream_messages("customers", [changed], 10), ownership=ownership)
+    contact = sandbox.contact(original["id"])
+    assert contact["properties"]["phone"] == "+4930901820"
+    assert contact["properties"]["first_name"] == "Anabel"
+    assert run.counts("customers")["contacts_updated"] == 1
+
+
+def test_an_older_consent_never_replaces_a_newer_one(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    newer = customer(3, day=9)  # i=3: newsletterOptIn False (withdrawn) at day 9
+    newer["custom"]["fields"]["newsletterOptIn"] = True
+    harness.write(stream_messages("customers", [newer], 10))
+    older = customer(3, version=2, day=9)
+    older["custom"]["fields"]["newsletterOptIn"] = False
+    older["custom"]["fields"]["newsletterOptInAt"] = "2025-06-01T00:00:00.000Z"
+    run = harness.write(stream_messages("customers", [older], 10))
+    (consent,) = [c for c in sandbox.consents(newer["id"]) if c["channel"] == "email"]
+    assert consent["status"] == "granted"
+    assert run.counts("customers")["consents_stale"] == 1
+
+
+# --- matching by email ---------------------------------------------------------------------------
+
+
+def test_a_contact_known_only_by_email_gets_the_external_id_instead_of_a_duplicate(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    person = customer(7)
+    harness.client().upsert_contacts(
+        [{"properties": {"email": "person7@example.com", "city": "Hamburg"}}],
+        id_property="email",
+        idempotency_key="seed-7",
+    )
+    run = harness.write(stream_messages("customers", [person], 10))
+    (contact,) = sandbox.contacts()
+    assert contact["external_id"] == person["id"]
+    assert contact["properties"]["first_name"] == "Ana"
+    assert run.counts("customers")["contacts_attached"] == 1
+    assert harness.queue() == []
+
+
+def test_an_email_of_another_external_id_is_never_merged_but_reviewed_and_queued(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    first = customer(1)
+    second = customer(2, email=first["email"])
+    run = harness.write(stream_messages("customers", [first, second], 10))
+    assert external_ids(sandbox) == {first["id"]}
+    (queued,) = harness.queue()
+    assert (queued["record_key"], queued["code"]) == (second["id"], "email_conflict")
+    ((external_id, existing_id, kind),) = harness.query(
+        "SELECT external_id, existing_id, kind FROM review"
+    )
+    assert (external_id, kind) == (second["id"], "email_conflict")
+    assert existing_id == sandbox.contact(first["id"])["id"]
+    assert run.counts("customers")["rejected"] == 1
+
+
+# --- the retry queue -----------------------------------------------------------------------------
+
+
+def test_rejected_and_partial_records_are_queued_with_their_reasons(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    bad = bad_customers(8)
+    good = [customer(i) for i in range(4)]
+    run = harness.write(stream_messages("customers", good + bad, 100))
+    queued = harness.queue()
+    assert len(queued) == 8
+    by_code = {q["code"] for q in queued}
+    assert {"invalid_email", "invalid_phone", "missing_external_id"} <= by_code
+    assert all(q["reason"] for q in queued)
+    assert {q["kind"] for q in queued} == {"rejected", "partial"}
+    assert {c["id"] for c in good} <= external_ids(sandbox)
+    assert run.counts("customers")["queued"] == 8
+
+
+def test_a_queued_record_is_resent_first_on_the_next_run(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    person = customer(5)
+    first = harness.write(stream_messages("orders", [order(5, person)], 10))
+    (queued,) = harness.queue()
+    assert queued["code"] == "contact_not_found"
+    harness.client().upsert_contacts(
+        [{"external_id": person["id"], "properties": {"email": "person5@example.com"}}],
+        id_property="external_id",
+        idempotency_key="seed-5",
+    )
+    second = harness.write([])
+    assert first.counts("orders")["rejected"] == 1
+    assert second.counts("orders")["retried_from_queue"] == 1
+    assert second.counts("orders")["activities_created"] == 1
+    assert harness.queue() == [] and len(harness.queue("sent")) == 1
+    assert [a["type"] for a in sandbox.activities(person["id"])] == ["order_placed"]
+
+
+def test_a_newer_version_supersedes_the_queued_one(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    broken = customer(9)
+    del broken["email"]
+    broken["key"] = None
+    harness.write(stream_messages("customers", [broken], 10), identity={"source_field": "key"})
+    assert [q["code"] for q in harness.queue()] == ["missing_external_id"]
+    fixed = customer(9, version=2, day=4)
+    run = harness.write(stream_messages("customers", [fixed], 10), identity={"source_field": "key"})
+    assert harness.queue() == []
+    assert [q["record_key"] for q in harness.queue("superseded")] == [broken["id"]]
+    assert run.counts("customers")["superseded"] == 1
+    assert external_ids(sandbox) == {"customer-9"}
+
+
+def test_a_batch_that_still_fails_after_retries_is_queued_and_the_run_goes_on(
+    harness: Harness, sandbox: CrmOneSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = CrmOneClient.upsert_contacts
+    calls = {"n": 0}
+
+    def first_batch_fails(self: CrmOneClient, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise CrmOneError(503, "service_unavailable", "still down after retries")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CrmOneClient, "upsert_contacts", first_batch_fails)
+    people = [customer(i) for i in range(20)]
+    run = harness.write(stream_messages("customers", people, 10), batch_size=10, concurrency=1)
+    assert len(run.states) == 2
+    assert len(sandbox.contacts()) == 10
+    assert {q["kind"] for q in harness.queue()} == {"failed"} and len(harness.queue()) == 10
+    retry = harness.write([])
+    assert retry.counts("customers")["retried_from_queue"] == 10
+    assert len(sandbox.contacts()) == 20 and harness.queue() == []
+
+
+# --- orders, deletions, other streams, dry runs ------------------------------------------------
+
+
+def test_orders_become_activities_after_their_contacts_and_guests_match_by_email(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    people = [customer(i) for i in range(3)]
+    orders = [
+        order(1, people[0]),
+        order(2, people[1], state="Cancelled"),
+        order(3, None) | {"customerEmail": people[2]["email"]},  # a guest order of a contact
+        order(4, None),  # a guest nobody knows
+    ]
+    # orders first in the input: the drain order still writes contacts first
+    messages = [*(record_message("orders", o) for o in orders)]
+    messages += [*(record_message("customers", c) for c in people), state_message("orders", 1)]
+    run = harness.write(messages)
+    assert [a["type"] for a in sandbox.activities(people[0]["id"])] == ["order_placed"]
+    assert sorted(a["type"] for a in sandbox.activities(people[1]["id"])) == [
+        "order_cancelled",
+        "order_placed",
+    ]
+    assert [a["external_id"] for a in sandbox.activities(people[2]["id"])] == [
+        f"order:{orders[2]['id']}:placed"
+    ]
+    (queued,) = harness.queue()
+    assert (queued["record_key"], queued["code"]) == (orders[3]["id"], "contact_not_found")
+    assert run.counts("orders")["activities_created"] == 4
+    # under guest_orders=skip the queued guest order and a new one are skipped, with a reason
+    skipped = harness.write([record_message("orders", order(5, None))], guest_orders="skip")
+    assert skipped.counts("orders")["orders_skipped"] == 2
+    assert harness.queue() == []
+    assert skipped.stats["streams"]["orders"]["warnings_by_code"]["skipped"] == 2
+
+
+def test_orders_as_objects_writes_the_orders_object_type(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    person = customer(1)
+    messages = [record_message("customers", person), record_message("orders", order(1, person))]
+    run = harness.write(messages, orders_as="objects")
+    (stored,) = sandbox.objects("orders")
+    assert stored["external_id"] == f"order:{order(1, person)['id']}"
+    assert sandbox.activities(person["id"]) == []
+    assert run.counts("orders")["objects_created"] == 1
+
+
+@pytest.mark.parametrize("action", ["archive", "erase"])
+def test_customer_deleted_archives_or_erases_the_contact(
+    harness: Harness, sandbox: CrmOneSandbox, action: str
+) -> None:
+    people = [customer(i) for i in range(2)]
+    harness.write(stream_messages("customers", people, 10))
+    other = {"id": "m3", "type": "OrderCreated", "createdAt": "2026-01-01T00:00:00.000Z"}
+    messages = [
+        record_message("messages", customer_deleted(1, people[0]["id"])),
+        record_message("messages", customer_deleted(2, "unknown-customer")),
+        record_message("messages", other),
+        state_message("messages", 1),
+    ]
+    run = harness.write(messages, deletions=action)
+    counts = run.counts("messages")
+    assert counts[f"deletions_{action}d"] == 1
+    assert (counts["deletions_not_found"], counts["not_deletions"]) == (1, 1)
+    if action == "archive":
+        assert sandbox.contact(people[0]["id"])["archived"] is True
+    else:
+        assert sandbox.contact(people[0]["id"]) is None and len(sandbox.tombstones()) == 1
+    assert sandbox.contact(people[1]["id"])["archived"] is False
+
+
+def test_orders_and_deletions_find_contacts_by_customer_id_when_the_identity_is_another_field(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    identity = {"source_field": "customerNumber", "prefix": "ct:"}
+    person = customer(4)
+    messages = [record_message("customers", person), record_message("orders", order(4, person))]
+    messages += [record_message("messages", customer_deleted(4, person["id"]))]
+    harness.write(messages, identity=identity)
+    contact = sandbox.contact("ct:C100004")
+    assert contact["archived"] is True
+    assert [a["type"] for a in sandbox.activities("ct:C100004")] == ["order_placed"]
+
+
+def test_streams_without_use_are_acknowledged_and_counted(harness: Harness) -> None:
+    messages = stream_messages("products", [{"id": "p1"}, {"id": "p2"}], 10)
+    run = harness.write(messages, streams=("customers", "products"))
+    assert [s.state.destinationStats.recordCount for s in run.states] == [2.0]
+    assert run.counts("products")["ignored"] == 2
+    assert harness.queue() == []
+
+
+def test_dry_run_reads_crm_one_journals_what_would_change_and_writes_nothing(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    people = [customer(i) for i in range(3)]
+    messages = stream_messages("customers", [*people, *bad_customers(1)], 10)
+    messages += stream_messages("orders", [order(1, people[1])], 10)
+    run = harness.write(messages, dry_run=True)
+    assert sandbox.contacts() == [] and sandbox.activities() == []
+    assert len(run.states) == 2
+    writes = [
+        path
+        for (path,) in harness.query("SELECT path FROM sync_log WHERE method != 'GET'")
+        if path not in ("/oauth/token", "/v1/contacts/batch/read")
+    ]
+    assert writes == []
+    reviews = harness.query("SELECT external_id, detail FROM review WHERE kind = 'dry_run'")
+    actions = [json.loads(detail)["action"] for _, detail in reviews]
+    assert actions.count("create") == 4 and "send activities" in actions
+    assert harness.queue() == []
+    assert run.counts("customers")["dry_run_would_create"] == 4
+    assert run.stats["dry_run"] is True
