@@ -247,13 +247,9 @@ class SourceConfig(BaseModel):
     @model_validator(mode="after")
     def _endpoints(self) -> SourceConfig:
         if self.api_url and self.auth_url:
-            return self
+            return self  # explicit URLs override the region
         if self.region and not (self.api_url or self.auth_url):
             return self
-        if self.region and (self.api_url or self.auth_url):
-            raise ValueError(
-                "region, api_url, auth_url: give either region, or both api_url and auth_url"
-            )
         missing = [name for name in ("api_url", "auth_url") if not getattr(self, name)]
         if self.api_url or self.auth_url:
             raise ValueError(f"{missing[0]}: api_url and auth_url go together; give both")

@@ -19,7 +19,9 @@ def test_ties_across_page_boundaries_every_id_once(api):
     assert Counter(emitted) == Counter(r["id"] for r in api.collections["customers"])
     assert len(api.queries) == 3
     # page 2 starts exactly after the last record of page 1, inside the tie
-    first_page_last = sorted(api.collections["customers"], key=lambda r: (r["lastModifiedAt"], r["id"]))[499]
+    first_page_last = sorted(
+        api.collections["customers"], key=lambda r: (r["lastModifiedAt"], r["id"])
+    )[499]
     assert api.queries[1]["params"]["var.t"] == [first_page_last["lastModifiedAt"]]
     assert api.queries[1]["params"]["var.id"] == [first_page_last["id"]]
 
@@ -104,7 +106,11 @@ def test_full_refresh_ignores_state_and_still_pages_by_key_set(api):
 def test_cursor_values_are_sent_in_commercetools_form(api):
     api.collections["customers"] = []
     run_read(config(start_date="2025-02-03T04:05:06+02:00"), ["customers"])
-    run_read(config(), ["customers"], state={"customers": {"lastModifiedAt": "2025-03-01T13:00:00+01:00", "id": "x"}})
+    run_read(
+        config(),
+        ["customers"],
+        state={"customers": {"lastModifiedAt": "2025-03-01T13:00:00+01:00", "id": "x"}},
+    )
 
     assert api.queries[0]["params"]["var.t"] == ["2025-02-03T02:05:06.000Z"]
     assert api.queries[1]["params"]["var.t"] == ["2025-03-01T12:00:00.000Z"]
@@ -192,7 +198,9 @@ def test_store_keys_read_in_store_with_state_per_store(api):
     # resume: each store from its own position
     api.collections["customers"].append(customer(4, ms=5, stores=("us-web",)))
     api.queries.clear()
-    again = run_read(config(store_keys=["eu-web", "us-web"]), ["customers"], state={"customers": state})
+    again = run_read(
+        config(store_keys=["eu-web", "us-web"]), ["customers"], state={"customers": state}
+    )
     assert [q["params"]["var.t"] for q in api.queries] == [[ts(3)], [ts(3)]]
     assert [(m.record.data["id"], m.record.data["_ab_store_key"]) for m in again.records] == [
         ("c-000004", "us-web")
@@ -201,9 +209,16 @@ def test_store_keys_read_in_store_with_state_per_store(api):
 
 def test_messages_use_created_at_and_the_type_filter(api):
     api.collections["messages"] = [
-        {"id": f"m-{n}", "type": kind, "createdAt": ts(n), "lastModifiedAt": ts(n),
-         "resource": {"typeId": "customer", "id": f"c-{n}"}, "resourceVersion": 2,
-         "sequenceNumber": 1, "version": 1}
+        {
+            "id": f"m-{n}",
+            "type": kind,
+            "createdAt": ts(n),
+            "lastModifiedAt": ts(n),
+            "resource": {"typeId": "customer", "id": f"c-{n}"},
+            "resourceVersion": 2,
+            "sequenceNumber": 1,
+            "version": 1,
+        }
         for n, kind in enumerate(["CustomerDeleted", "CustomerFirstNameSet", "OrderDeleted"])
     ]
     output = run_read(config(message_types=["CustomerDeleted", "OrderDeleted"]), ["messages"])
