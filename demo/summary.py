@@ -1,0 +1,162 @@
+"""What the demo prints: a progress line while a sync runs, a readable report per run after.
+
+A run's report joins three views of one sync: what passed through the pipe (records per
+stream, states), what the destination did (its journal's `runs.stats`, see
+destination_crmone/stats.py), and how many requests each server answered (sandbox mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from demo.pipeline import Sync, SyncResult
+
+
+def _group(label: str, prefix: str, *words: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return label, tuple((f"{prefix}{word}", word) for word in words)
+
+
+# Destination counters shown per stream, grouped as a person reads them: label, (counter, word).
+GROUPS = (
+    _group("contacts", "contacts_", "created", "updated", "unchanged", "skipped", "attached"),
+    _group("consents", "consents_", "applied", "stale", "unchanged"),
+    _group("list members", "list_members_", "added"),
+    _group("activities", "activities_", "created", "updated", "unchanged"),
+    _group("objects", "objects_", "created", "updated", "unchanged"),
+    _group("orders", "orders_", "skipped"),
+    _group("deletions", "deletions_", "archived", "erased", "unchanged", "not_found", "ignored"),
+    ("other messages", (("not_deletions", "acknowledged"),)),
+)
+ALWAYS_SHOWN = frozenset({"contacts", "consents", "activities", "deletions"})
+QUEUE_KEYS = ("rejected", "partial", "failed", "retried_from_queue", "superseded")
+FIRST_STREAMS = ("customers", "orders", "messages")
+REASON_KINDS = ("rejected", "partial", "failed", "warnings")
+
+
+@dataclass
+class RunReport:
+    """Everything known about one sync, as printed and as saved in summary.json."""
+
+    title: str
+    sync: SyncResult
+    destination_run: dict[str, Any] | None = None
+    requests: dict[str, int] | None = None  # per server, sandbox mode only
+    changes: dict[str, list[str]] = field(default_factory=dict)  # the mutation before it
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        run = self.destination_run or {}
+        return run.get("stats") or {}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "ok": self.sync.ok,
+            "sync": {**asdict(self.sync), "records": dict(self.sync.records)},
+            "destination_run": self.destination_run,
+            "requests": self.requests,
+            "changes": self.changes,
+        }
+
+
+def number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def progress_line(sync: Sync) -> str:
+    result = sync.result
+    read = " · ".join(f"{name} {number(n)}" for name, n in _ordered(result.records.items()))
+    return (
+        f"  [{result.label}] {sync.elapsed:6.1f} s  read: {read or '…'}  |  states: "
+        f"{result.states_sent} sent, {result.states_echoed} echoed"
+    )
+
+
+def _ordered(items: Any) -> list[tuple[str, Any]]:
+    rank = {name: i for i, name in enumerate(FIRST_STREAMS)}
+    return sorted(items, key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+
+
+def render_run(report: RunReport) -> str:
+    sync = report.sync
+    outcome = "ok" if sync.ok else "FAILED"
+    lines = [
+        f"{report.title}: {outcome}, {sync.duration_seconds:.1f} s "
+        f"(source exit {sync.source_exit}, destination exit {sync.destination_exit})"
+    ]
+    if report.changes:
+        changed = ", ".join(
+            f"{kind.replace('_', ' ')} {len(ids)}" for kind, ids in report.changes.items()
+        )
+        lines.append(f"  changed before this run: {changed}")
+    lines.append(_requests_line(report))
+    lines.append(
+        f"  states: {sync.states_sent} sent by the source, {sync.states_echoed} echoed by the "
+        "destination"
+    )
+    lines.append(f"  {'stream':<16}{'read':>8}  in CRM One")
+    streams = report.stats.get("streams", {})
+    names = dict.fromkeys([*sync.records, *streams])
+    for name, _ in _ordered((name, None) for name in names):
+        lines += _stream_lines(name, sync.records.get(name, 0), streams.get(name))
+    lines += _reason_lines(streams)
+    if report.destination_run is None:
+        lines.append("  (the destination recorded no run statistics)")
+    elif report.destination_run.get("status") != "succeeded":
+        lines.append(f"  destination run status: {report.destination_run.get('status')}")
+    lines += [f"  error: {error}" for error in sync.errors]
+    return "\n".join(lines)
+
+
+def _requests_line(report: RunReport) -> str:
+    stats = report.stats
+    crm = stats.get("requests")
+    if report.requests is not None:
+        commercetools = number(report.requests.get("commercetools", 0))
+        crm = report.requests.get("crmone", crm)
+    else:
+        commercetools = "n/a"
+    retries = stats.get("retries")
+    crm_text = "n/a" if crm is None else number(crm)
+    retry_text = "" if retries is None else f" ({number(retries)} retries by the destination)"
+    return f"  requests: commercetools {commercetools}, CRM One {crm_text}{retry_text}"
+
+
+def _stream_lines(name: str, read: int, part: dict[str, Any] | None) -> list[str]:
+    head = f"  {name:<16}{number(read):>8}  "
+    if part is None:
+        return [head + "(no destination statistics)"]
+    counts: dict[str, int] = part.get("counts", {})
+    details = []
+    for label, counters in GROUPS:
+        values = [(word, counts[counter]) for counter, word in counters if counter in counts]
+        if values and (label in ALWAYS_SHOWN or any(value for _, value in values)):
+            details.append(f"{label}: " + ", ".join(f"{number(v)} {w}" for w, v in values))
+    queued = [
+        f"{number(counts[key])} {key.replace('_', ' ')}" for key in QUEUE_KEYS if counts.get(key)
+    ]
+    if queued:
+        details.append("retry queue: " + ", ".join(queued))
+    if not details:
+        details.append("acknowledged (nothing to write)" if counts.get("ignored") else "nothing")
+    pad = " " * len(head)
+    return [head + details[0], *(pad + detail for detail in details[1:])]
+
+
+def _reason_lines(streams: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, part in _ordered(streams.items()):
+        for kind in REASON_KINDS:
+            for code, count in sorted(part.get(f"{kind}_by_code", {}).items()):
+                example = (part.get("examples", {}).get(f"{kind}:{code}") or [""])[0]
+                lines.append(
+                    f"    {name} {kind} {code} x{count}" + (f": e.g. {example}" if example else "")
+                )
+    return ["  reasons (grouped by code):", *lines] if lines else []
+
+
+def render(reports: list[RunReport]) -> str:
+    rule = "─" * 78
+    body = f"\n{rule}\n".join(render_run(report) for report in reports)
+    return f"{rule}\n{body}\n{rule}"
