@@ -1,106 +1,337 @@
 """CRM One HTTP client: token, correlation ids, idempotency keys, retries, concurrency.
 
-Why requests and not airbyte-cdk's HttpClient: the sync log must hold every *attempt*
-(number, timings, status, body) and the contract's retry rules differ from the CDK's
-defaults in ways that are clearer stated once here (401 → one new token; 409 only on
-idempotency races; the same Idempotency-Key on every retry of a batch). The policy is
-small and lives in `RetryPolicy`.
+One logical call (`CrmOneClient.call`) gets one `X-Correlation-Id`; each of its HTTP attempts
+is handed to `call_observer` as a `CallRecord` (the journal's sync log). Batch writes carry an
+`Idempotency-Key` that every retry of that batch reuses, with the very same body bytes (the
+server fingerprints the raw body).
+
+Why requests and a small `RetryPolicy` rather than airbyte-cdk's `HttpClient` (read in
+airbyte_cdk/sources/streams/http/http_client.py and rate_limiting.py, CDK 7.39):
+- its backoff handlers are `backoff.expo(..., jitter=None)`: no jitter, while the contract
+  asks for exponential backoff *with* jitter; a rate-limit wait is `Retry-After + 1 s`;
+- an attempt is only observable through `log_formatter` + `message_repository`, and only when
+  a response arrived: a dropped connection or a timeout is not seen per attempt, so the sync
+  log could not hold every attempt;
+- its 401 handling (`REFRESH_TOKEN_THEN_RETRY`) needs an `Oauth2Authenticator`, which posts
+  `refresh_token`-shaped bodies; the contract wants form-encoded client credentials;
+- retries exhausted or a non-retryable status end in `AirbyteTracedException`, losing the
+  problem+json `code`, the correlation id and the body the sinks need per record;
+- "409 only on idempotency races" depends on the request (does it carry a key?), which an
+  `ErrorHandler` that sees only the response cannot tell.
+The whole policy is `RetryPolicy.wait_before_retry` below: one place, readable top-down.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
-import json
+import logging
 import random
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from destination_crmone.timefmt import format_rfc3339
-
 T = TypeVar("T")
-TRANSIENT = {408, 502, 503, 504}
+
+TOKEN_PATH = "/oauth/token"
+# 408 and the contract's "nothing was applied; retry" statuses.
+TRANSIENT_STATUSES = frozenset({408, 502, 503, 504})
+# A 409 with these codes is about the data, not an idempotency race: never retried.
+DATA_CONFLICT_CODES = frozenset({"email_conflict", "external_id_conflict", "already_exists"})
+IDEMPOTENCY_KEY_MAX = 128
+# Refresh a token this long before it expires (at most a tenth of its lifetime).
+TOKEN_MARGIN_SECONDS = 60.0
+# A rate-limit reset further away than this is treated as clock skew and ignored.
+RATE_LIMIT_RESET_MAX_WAIT = 60.0
+
+
+def now_text() -> str:
+    """Now as RFC 3339 UTC with milliseconds (the form every journal timestamp has)."""
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# --- what the sync log sees -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One HTTP attempt, as the sync log keeps it."""
+    """One HTTP attempt, as the sync log keeps it. Never holds a secret or a token."""
 
     method: str
-    path: str
+    path: str  # relative to base_url, with the query string if any
     request_body: Any
     response_body: Any
-    status: int | None
+    status: int | None  # None: no response (dropped connection, timeout)
     started_at: str
     ended_at: str
-    attempt: int
+    attempt: int  # 1 for the first try of a logical call
     correlation_id: str
     request_id: str | None
     idempotency_key: str | None
     error: str | None = None
+    duration_ms: int = 0
 
 
 class CrmOneError(Exception):
     """A call that failed for good, in words a user understands (never with a secret)."""
 
     def __init__(
-        self, status: int | None, code: str, detail: str, correlation_id: str = "", body: Any = None
+        self,
+        status: int | None,
+        code: str,
+        detail: str,
+        correlation_id: str = "",
+        *,
+        method: str = "",
+        path: str = "",
+        request_id: str | None = None,
+        body: Any = None,
+        attempts: int = 1,
     ) -> None:
-        where = f" (correlation id {correlation_id})" if correlation_id else ""
-        super().__init__(f"CRM One answered {status or 'no response'} {code}: {detail}{where}")
         self.status, self.code, self.detail = status, code, detail
-        self.correlation_id, self.body = correlation_id, body
+        self.correlation_id, self.request_id, self.body = correlation_id, request_id, body
+        self.method, self.path, self.attempts = method, path, attempts
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        call = f"{self.method} {self.path}".strip() or "a call"
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        if self.status is None:
+            head = f"CRM One did not answer {call}{tries} ({self.code}): {self.detail}"
+        else:
+            head = f"CRM One answered {call} with {self.status} {self.code}{tries}: {self.detail}"
+        ids = [f"correlation id {self.correlation_id}"] if self.correlation_id else []
+        if self.request_id:
+            ids.append(f"request id {self.request_id}")
+        return f"{head} ({', '.join(ids)})" if ids else head
 
     @property
     def transient(self) -> bool:
-        return self.status is None or self.status in TRANSIENT or self.status in (429, 500)
+        """True when a later run may succeed unchanged (no answer, 408, 429 or 5xx)."""
+        return self.status is None or self.status in (408, 429) or self.status >= 500
+
+
+# --- the retry rules --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """The contract's retry rules (CONTRACT.md, "What a conforming client must do", 3).
+
+    401 is not here: the client renews its token once and retries (see `CrmOneClient.call`).
+    """
+
     max_retries: int = 8
     backoff_base: float = 1.0
-    backoff_cap: float = 30.0
+    backoff_cap: float = 60.0
+    max_retry_after: float = 300.0
 
     def backoff(self, attempt: int) -> float:
-        """Exponential back-off with full jitter."""
+        """Exponential backoff with full jitter: uniform(0, base * 2^(attempt-1)), capped."""
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
 
-    @staticmethod
-    def retry_after(response: requests.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        try:
-            return max(0.0, float(value)) if value is not None else None
-        except ValueError:
+    def retry_after(self, headers: Mapping[str, str]) -> float | None:
+        """`Retry-After` as seconds (delta-seconds or an HTTP date), capped; None if absent."""
+        value = headers.get("Retry-After")
+        if value is None:
             return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                moment = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            seconds = (moment - datetime.now(UTC)).total_seconds()
+        return min(self.max_retry_after, max(0.0, seconds))
+
+    def wait_before_retry(
+        self,
+        attempt: int,
+        status: int | None,
+        headers: Mapping[str, str],
+        code: str | None,
+        idempotency_key: str | None,
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None: do not retry."""
+        if attempt > self.max_retries:
+            return None
+        if status is None:  # dropped connection or timeout
+            return self.backoff(attempt)
+        if status == 429 or status in TRANSIENT_STATUSES:
+            after = self.retry_after(headers)
+            return self.backoff(attempt) if after is None else after
+        if status == 409 and idempotency_key and code not in DATA_CONFLICT_CODES:
+            return self.backoff(attempt)  # the first request with this key is still running
+        return None
 
 
-def now_text() -> str:
-    return format_rfc3339(datetime.now(UTC))
+# --- concurrency and rate limit ---------------------------------------------------------
 
 
-def batch_key(run_id: str, stream: str, kind: str, body: Any) -> str:
-    """A deterministic Idempotency-Key: the same batch in the same run gets the same key."""
-    payload = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(f"{run_id}|{stream}|{kind}|{payload}".encode()).hexdigest()
-    return f"{kind}-{digest[:56]}"
+class ConcurrencyGate:
+    """At most `limit` requests in flight; the limit may be lowered or raised at any time."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(1, limit)
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self._changed = threading.Condition()
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def set_limit(self, limit: int) -> None:
+        with self._changed:
+            self._limit = max(1, limit)
+            self._changed.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            while self._in_flight >= self._limit:
+                self._changed.wait()
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify()
 
 
-def _body(response: requests.Response) -> Any:
+class RateLimitHint:
+    """`X-RateLimit-Remaining: 0` → hold new requests until `X-RateLimit-Reset` (epoch s)."""
+
+    def __init__(self) -> None:
+        self._not_before = 0.0  # epoch seconds
+        self._lock = threading.Lock()
+
+    def note(self, headers: Mapping[str, str]) -> None:
+        try:
+            remaining = int(headers.get("X-RateLimit-Remaining", "1"))
+            reset = float(headers.get("X-RateLimit-Reset", "0"))
+        except ValueError:
+            return
+        if remaining <= 0 and 0 < reset - time.time() <= RATE_LIMIT_RESET_MAX_WAIT:
+            with self._lock:
+                self._not_before = max(self._not_before, reset)
+
+    def delay(self) -> float:
+        with self._lock:
+            return max(0.0, self._not_before - time.time())
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply(Mapping[str, Any]):
+    """A successful call: the JSON body (read it like a dict) plus the call's ids."""
+
+    body: Any
+    status: int
+    correlation_id: str
+    request_id: str | None
+    attempts: int
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(self.body, dict):
+            raise KeyError(key)
+        return self.body[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.body if isinstance(self.body, dict) else {})
+
+    def __len__(self) -> int:
+        return len(self.body) if isinstance(self.body, dict) else 0
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One logical call, prepared once: every attempt sends exactly these bytes."""
+
+    method: str
+    path: str  # with the query string
+    body: bytes | None
+    content_type: str | None
+    logged_body: Any  # what the sync log keeps (the token call: without the secret)
+    idempotency_key: str | None
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    authorized: bool = True
+
+
+def batch_key(run_id: str, stream: str, kind: str, seq: int | str, body: Any) -> str:
+    """A deterministic Idempotency-Key (≤ 128 chars) for one batch of one run.
+
+    The same (run, stream, kind, seq, body) gives the same key, so a batch sent again in the
+    same run reuses it; another run gets another key, so a later run re-applies for real.
+    """
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
+    seed = "\x00".join((run_id, stream, kind, str(seq))).encode() + b"\x00" + canonical
+    label = re.sub(r"[^A-Za-z0-9_.:-]", "_", f"{stream}.{kind}")[:48]
+    return f"{label}-{str(seq)[:12]}-{hashlib.sha256(seed).hexdigest()}"
+
+
+def _decode(response: requests.Response) -> Any:
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError:
         return response.text[:2000]
+
+
+def _reason_phrase(status: int | None) -> str:
+    try:
+        return HTTPStatus(status or 0).phrase
+    except ValueError:
+        return "no detail given"
+
+
+def _error_code(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        code = payload.get("code") or payload.get("error")
+        return str(code) if code else None
+    return None
+
+
+def _error_detail(payload: Any, status: int | None) -> str:
+    if not isinstance(payload, dict):
+        text = str(payload or "").strip()
+        return text[:300] or _reason_phrase(status)
+    detail = str(
+        payload.get("detail")
+        or payload.get("error_description")
+        or payload.get("title")
+        or payload.get("error")
+        or "no detail given"
+    )
+    fields = [
+        f"{e.get('field')}: {e.get('message') or e.get('code')}"
+        for e in (payload.get("errors") or [])[:3]
+        if isinstance(e, dict)
+    ]
+    return f"{detail} ({'; '.join(fields)})" if fields else detail
+
+
+# --- the client -------------------------------------------------------------------------
 
 
 class CrmOneClient:
@@ -112,46 +343,73 @@ class CrmOneClient:
         *,
         max_concurrency: int = 4,
         call_observer: Callable[[CallRecord], None] | None = None,
+        logger: logging.Logger | None = None,
         backoff_base: float = 1.0,
         max_retries: int = 8,
         timeout: float = 60,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._client_id, self._client_secret = client_id, client_secret
-        self._observer = call_observer or (lambda record: None)
+        self._observers: list[Callable[[CallRecord], None]] = (
+            [call_observer] if call_observer else []
+        )
+        self._logger = logger or logging.getLogger("airbyte")
         self.policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base)
         self.timeout = timeout
+        self._sleep = sleep
+        self.gate = ConcurrencyGate(max_concurrency)
+        self._rate_limit = RateLimitHint()
         self.session = requests.Session()
-        self.session.mount("http://", HTTPAdapter(pool_maxsize=32))
-        self.session.mount("https://", HTTPAdapter(pool_maxsize=32))
+        adapter = HTTPAdapter(pool_maxsize=max(10, 2 * max_concurrency), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self._token: str | None = None
-        self._token_expiry = 0.0
+        self._token_renew_at = 0.0  # time.monotonic()
         self._token_lock = threading.Lock()
-        self.max_concurrency = max_concurrency
-        self._slots = threading.BoundedSemaphore(max_concurrency)
-        self.requests_made = 0
-        self.retries = 0
         self._count_lock = threading.Lock()
+        self.requests_made = 0  # HTTP attempts, token calls included
+        self.retries = 0  # attempts after the first of a logical call
+
+    # --- concurrency ---------------------------------------------------------------------
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.gate.limit
 
     def limit_concurrency(self, max_concurrency: int) -> None:
-        """Lower the ceiling, e.g. to the account's `max_concurrency`."""
-        self.max_concurrency = max(1, max_concurrency)
-        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        """Change the ceiling, e.g. to min(config, the account's `max_concurrency`)."""
+        self.gate.set_limit(max_concurrency)
+
+    def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
+        self._observers.append(observer)
 
     def run_concurrently(self, calls: Iterable[Callable[[], T]]) -> list[T]:
+        """Run the calls on up to `max_concurrency` threads; results in the given order.
+
+        Every call runs to its end; then the first exception (in the given order) is raised.
+        """
         calls = list(calls)
         if len(calls) <= 1 or self.max_concurrency == 1:
             return [call() for call in calls]
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            return list(pool.map(lambda call: call(), calls))
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(calls))) as pool:
+            futures = [pool.submit(call) for call in calls]
+            wait(futures)
+        return [future.result() for future in futures]
 
-    # --- token ---------------------------------------------------------------------
+    # --- the token -----------------------------------------------------------------------
 
-    def _access_token(self, force: bool = False) -> str:
+    def _bearer(self) -> str:
         with self._token_lock:
-            if force or not self._token or time.time() > self._token_expiry - 60:
+            if self._token is None or time.monotonic() >= self._token_renew_at:
                 self._fetch_token()
             return self._token  # type: ignore[return-value]
+
+    def _renew(self, rejected: str) -> None:
+        """A 401 for `rejected`: fetch a new token, unless another call already did."""
+        with self._token_lock:
+            if self._token == rejected or self._token is None:
+                self._fetch_token()
 
     def _fetch_token(self) -> None:
         form = {
@@ -159,71 +417,39 @@ class CrmOneClient:
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
-        logged = {"grant_type": "client_credentials", "client_id": self._client_id}
-        correlation = str(uuid.uuid4())
-        for attempt in range(1, self.policy.max_retries + 2):
-            started = now_text()
-            try:
-                response = self.session.post(
-                    f"{self.base_url}/oauth/token",
-                    data=form,
-                    headers={"X-Correlation-Id": correlation},
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as error:
-                self._record(
-                    "POST",
-                    "/oauth/token",
-                    logged,
-                    None,
-                    None,
-                    started,
-                    attempt,
-                    correlation,
-                    None,
-                    None,
-                    type(error).__name__,
-                )
-                if attempt > self.policy.max_retries:
-                    raise CrmOneError(
-                        None, "connection_failed", str(type(error).__name__), correlation
-                    ) from None
-                time.sleep(self.policy.backoff(attempt))
-                continue
-            body = _body(response)
-            shown = (
-                {k: v for k, v in body.items() if k != "access_token"}
-                if isinstance(body, dict)
-                else body
+        request = _Request(
+            method="POST",
+            path=TOKEN_PATH,
+            body=urlencode(form).encode(),
+            content_type="application/x-www-form-urlencoded",
+            logged_body={"grant_type": "client_credentials", "client_id": self._client_id},
+            idempotency_key=None,
+            authorized=False,
+        )
+        reply = self._exchange(request)
+        body = reply.body if isinstance(reply.body, dict) else {}
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise CrmOneError(
+                reply.status,
+                "invalid_token_response",
+                "the token endpoint answered without an access_token",
+                request.correlation_id,
+                method="POST",
+                path=TOKEN_PATH,
             )
-            self._record(
-                "POST",
-                "/oauth/token",
-                logged,
-                shown,
-                response,
-                started,
-                attempt,
-                correlation,
-                None,
-                None,
-            )
-            if response.status_code == 200 and isinstance(body, dict):
-                self._token = body["access_token"]
-                self._token_expiry = time.time() + float(body.get("expires_in", 3600))
-                return
-            if response.status_code in TRANSIENT | {429} and attempt <= self.policy.max_retries:
-                time.sleep(self.policy.retry_after(response) or self.policy.backoff(attempt))
-                continue
-            if response.status_code == 401:
-                raise CrmOneError(
-                    401, "invalid_client", "CRM One rejected client_id/client_secret", correlation
-                )
-            raise CrmOneError(response.status_code, "token_failed", str(shown)[:300], correlation)
+        try:
+            lifetime = float(body.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        self._token = token
+        self._token_renew_at = (
+            time.monotonic() + lifetime - min(TOKEN_MARGIN_SECONDS, lifetime / 10)
+        )
 
-    # --- the one request loop ------------------------------------------------------
+    # --- one logical call ----------------------------------------------------------------
 
-    def request(
+    def call(
         self,
         method: str,
         path: str,
@@ -231,156 +457,220 @@ class CrmOneClient:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        correlation = str(uuid.uuid4())
-        refreshed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            token = self._access_token()
-            sent_headers = {
-                "Authorization": f"Bearer {token}",
-                "X-Correlation-Id": correlation,
-                **(headers or {}),
-            }
-            if idempotency_key:
-                sent_headers["Idempotency-Key"] = idempotency_key
-            started = now_text()
-            try:
-                with self._slots:
-                    response = self.session.request(
-                        method,
-                        f"{self.base_url}{path}",
-                        json=body,
-                        params=params,
-                        headers=sent_headers,
-                        timeout=self.timeout,
-                    )
-            except requests.RequestException as error:
-                self._record(
-                    method,
-                    path,
-                    body,
-                    None,
-                    None,
-                    started,
-                    attempt,
-                    correlation,
-                    None,
-                    idempotency_key,
-                    type(error).__name__,
-                )
-                if attempt > self.policy.max_retries:
-                    raise CrmOneError(
-                        None, "connection_failed", type(error).__name__, correlation
-                    ) from None
-                self._retrying(self.policy.backoff(attempt))
-                continue
-            payload = _body(response)
-            request_id = response.headers.get("X-Request-Id")
-            self._record(
-                method,
-                path,
-                body,
-                payload,
-                response,
-                started,
-                attempt,
-                correlation,
-                request_id,
-                idempotency_key,
-            )
-            status = response.status_code
-            if status < 300:
-                return payload
-            code = (
-                payload.get("code") or payload.get("error") if isinstance(payload, dict) else None
-            )
-            if status == 401 and not refreshed:
-                refreshed = True
-                self._access_token(force=True)
-                continue
-            retryable = (
-                status in TRANSIENT
-                or status == 429
-                or (status == 409 and code and "idempotency" in str(code))
-            )
-            if retryable and attempt <= self.policy.max_retries:
-                wait = self.policy.retry_after(response)
-                self._retrying(self.policy.backoff(attempt) if wait is None else wait)
-                continue
-            detail = (
-                payload.get("detail") or payload.get("title")
-                if isinstance(payload, dict)
-                else str(payload)[:300]
-            )
-            raise CrmOneError(status, str(code or "http_error"), str(detail), correlation, payload)
-
-    def _retrying(self, wait: float) -> None:
-        with self._count_lock:
-            self.retries += 1
-        time.sleep(wait)
-
-    def _record(
-        self,
-        method: str,
-        path: str,
-        request_body: Any,
-        response_body: Any,
-        response: requests.Response | None,
-        started: str,
-        attempt: int,
-        correlation: str,
-        request_id: str | None,
-        idempotency_key: str | None,
-        error: str | None = None,
-    ) -> None:
-        with self._count_lock:
-            self.requests_made += 1
-        self._observer(
-            CallRecord(
+    ) -> Reply:
+        """Send one logical call with the contract's retries; a `Reply` or `CrmOneError`."""
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+            raise ValueError(f"Idempotency-Key must be 1..{IDEMPOTENCY_KEY_MAX} characters")
+        query = f"?{urlencode(params)}" if params else ""
+        return self._exchange(
+            _Request(
                 method=method,
-                path=path,
-                request_body=request_body,
-                response_body=response_body,
-                status=response.status_code if response is not None else None,
-                started_at=started,
-                ended_at=now_text(),
-                attempt=attempt,
-                correlation_id=correlation,
-                request_id=request_id,
+                path=f"{path}{query}",
+                body=None if body is None else orjson.dumps(body, default=str),
+                content_type=None if body is None else "application/json",
+                logged_body=body,
                 idempotency_key=idempotency_key,
-                error=error,
             )
         )
 
-    # --- the contract's endpoints --------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """`call(...)` and return only the JSON body."""
+        return self.call(method, path, **kwargs).body
+
+    def post_batch(self, path: str, body: Any, *, idempotency_key: str) -> Reply:
+        """A `POST …/batch…` write: the same Idempotency-Key (and body) on every retry."""
+        if not idempotency_key:
+            raise ValueError("a batch write needs an Idempotency-Key")
+        return self.call("POST", path, body=body, idempotency_key=idempotency_key)
+
+    def _exchange(self, request: _Request) -> Reply:
+        attempt = 0
+        renewed = False
+        while True:
+            attempt += 1
+            headers = {"X-Correlation-Id": request.correlation_id, "Accept": "application/json"}
+            token = self._bearer() if request.authorized else None
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            if request.content_type:
+                headers["Content-Type"] = request.content_type
+            if request.idempotency_key:
+                headers["Idempotency-Key"] = request.idempotency_key
+            hold = self._rate_limit.delay()
+            if hold > 0:
+                self._sleep(hold)
+            response, failure, record = self._attempt(request, headers, attempt)
+            status = response.status_code if response is not None else None
+            if response is not None and status is not None and status < 300:
+                return Reply(
+                    record.response_body if request.authorized else _decode(response),
+                    status,
+                    request.correlation_id,
+                    record.request_id,
+                    attempt,
+                )
+            payload = _decode(response) if response is not None else None
+            code = _error_code(payload)
+            if status == 401 and token is not None and not renewed and code != "invalid_client":
+                renewed = True  # the contract: one new token, one retry
+                self._renew(token)
+                self._count_retry()
+                continue
+            pause = self.policy.wait_before_retry(
+                attempt,
+                status,
+                response.headers if response is not None else {},
+                code,
+                request.idempotency_key,
+            )
+            if pause is None:
+                raise self._failure(request, status, code, payload, failure, attempt, record)
+            self._logger.info(
+                "CRM One %s %s: %s; attempt %d in %.2f s (correlation id %s)",
+                request.method,
+                request.path,
+                status if status is not None else record.error,
+                attempt + 1,
+                pause,
+                request.correlation_id,
+            )
+            self._count_retry()
+            self._sleep(pause)
+
+    def _attempt(
+        self, request: _Request, headers: dict[str, str], attempt: int
+    ) -> tuple[requests.Response | None, Exception | None, CallRecord]:
+        """One HTTP attempt inside a concurrency slot, handed to the observers."""
+        started, clock = now_text(), time.monotonic()
+        response: requests.Response | None = None
+        failure: Exception | None = None
+        with self.gate.slot():
+            try:
+                response = self.session.request(
+                    request.method,
+                    f"{self.base_url}{request.path}",
+                    data=request.body,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as error:
+                failure = error
+        duration = int((time.monotonic() - clock) * 1000)
+        if response is not None:
+            self._rate_limit.note(response.headers)
+        payload = _decode(response) if response is not None else None
+        if not request.authorized and isinstance(payload, dict):
+            payload = {
+                k: v for k, v in payload.items() if k not in ("access_token", "refresh_token")
+            }
+        record = CallRecord(
+            method=request.method,
+            path=request.path,
+            request_body=request.logged_body,
+            response_body=payload,
+            status=response.status_code if response is not None else None,
+            started_at=started,
+            ended_at=now_text(),
+            attempt=attempt,
+            correlation_id=request.correlation_id,
+            request_id=response.headers.get("X-Request-Id") if response is not None else None,
+            idempotency_key=request.idempotency_key,
+            error=self._scrub(f"{type(failure).__name__}: {failure}") if failure else None,
+            duration_ms=duration,
+        )
+        with self._count_lock:
+            self.requests_made += 1
+        for observer in self._observers:
+            observer(record)
+        return response, failure, record
+
+    def _count_retry(self) -> None:
+        with self._count_lock:
+            self.retries += 1
+
+    def _scrub(self, text: str) -> str:
+        """No secret or token in any text this client produces."""
+        for secret in (self._client_secret, self._token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _failure(
+        self,
+        request: _Request,
+        status: int | None,
+        code: str | None,
+        payload: Any,
+        failure: Exception | None,
+        attempts: int,
+        record: CallRecord,
+    ) -> CrmOneError:
+        if status is None:
+            code = "timeout" if isinstance(failure, requests.Timeout) else "connection_failed"
+            detail = f"no response from {self.base_url} ({type(failure).__name__})"
+        elif request.path == TOKEN_PATH and status in (400, 401):
+            code = code or "invalid_client"
+            detail = (
+                "CRM One refused the client credentials; check client_id and client_secret"
+                if code == "invalid_client"
+                else f"the token request was refused: {_error_detail(payload, status)}"
+            )
+        elif status == 401:
+            code = code or "unauthorized"
+            detail = f"a freshly issued token was refused too: {_error_detail(payload, status)}"
+        else:
+            detail = _error_detail(payload, status)
+        return CrmOneError(
+            status,
+            code or "http_error",
+            self._scrub(detail),
+            request.correlation_id,
+            method=request.method,
+            path=request.path,
+            request_id=record.request_id,
+            body=payload if request.authorized else None,
+            attempts=attempts,
+        )
+
+    # --- the contract's endpoints --------------------------------------------------------
 
     def account(self) -> dict[str, Any]:
+        """`GET /v1/account`: tenant, api_version, limits (batch_max, max_concurrency…)."""
         return self.request("GET", "/v1/account")
 
     def contact_schema(self) -> dict[str, Any]:
+        """`GET /v1/schema/contacts`: `{"properties": [definition…]}`."""
         return self.request("GET", "/v1/schema/contacts")
 
+    def add_contact_property(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /v1/schema/contacts/properties` → the stored definition (409: it exists)."""
+        return self.request("POST", "/v1/schema/contacts/properties", body=dict(definition))
+
     def activity_types(self) -> list[str]:
+        """Names of the tenant's activity types."""
         return [t["name"] for t in self.request("GET", "/v1/activity-types")["results"]]
 
     def object_types(self) -> list[str]:
+        """Names of the tenant's custom object types (every tenant has `orders`)."""
         return [t["name"] for t in self.request("GET", "/v1/objects")["results"]]
 
     def lists(self) -> list[dict[str, Any]]:
+        """`[{"id", "name", "kind"}…]`."""
         return self.request("GET", "/v1/lists")["results"]
 
     def upsert_contacts(
-        self, records: list[dict[str, Any]], *, id_property: str, idempotency_key: str
-    ) -> dict[str, Any]:
-        return self.request(
-            "POST",
-            "/v1/contacts/batch/upsert",
-            body={"id_property": id_property, "records": records},
-            idempotency_key=idempotency_key,
-        )
+        self,
+        records: list[dict[str, Any]],
+        *,
+        id_property: str,
+        idempotency_key: str,
+        allow_recreate_erased: bool = False,
+    ) -> Reply:
+        """`POST /v1/contacts/batch/upsert`: `results` and per-record `errors`."""
+        body: dict[str, Any] = {"id_property": id_property, "records": records}
+        if allow_recreate_erased:
+            body["allow_recreate_erased"] = True
+        return self.post_batch("/v1/contacts/batch/upsert", body, idempotency_key=idempotency_key)
 
     def read_contacts(
         self,
@@ -388,61 +678,72 @@ class CrmOneClient:
         *,
         id_property: str = "external_id",
         properties: list[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Reply:
+        """`POST /v1/contacts/batch/read`: `results` (with `property_meta`) and `missing`."""
         body: dict[str, Any] = {"id_property": id_property, "ids": ids}
-        if properties:
+        if properties is not None:
             body["properties"] = properties
-        return self.request("POST", "/v1/contacts/batch/read", body=body)
+        return self.call("POST", "/v1/contacts/batch/read", body=body)
 
     def find_contact(
-        self, *, external_id: str | None = None, email: str | None = None
+        self, external_id: str | None = None, email: str | None = None
     ) -> dict[str, Any] | None:
-        params = {"external_id": external_id} if external_id else {"email": email}
-        results = self.request("GET", "/v1/contacts", params=params)["results"]
+        """The contact with this external_id (or email), or None."""
+        if (external_id is None) == (email is None):
+            raise ValueError("find_contact needs exactly one of external_id or email")
+        params = {"external_id": external_id} if external_id is not None else {"email": email}
+        results = self.request("GET", "/v1/contacts", params=params).get("results") or []
         return results[0] if results else None
 
     def get_contact(self, contact_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/contacts/{contact_id}")
+        """`GET /v1/contacts/{id}` (404 as `CrmOneError` if unknown or erased)."""
+        return self.request("GET", f"/v1/contacts/{_segment(contact_id)}")
 
     def archive_contact(self, contact_id: str) -> None:
-        self.request("DELETE", f"/v1/contacts/{contact_id}")
+        """`DELETE /v1/contacts/{id}`: hidden from lists and segments; an upsert restores it."""
+        self.call("DELETE", f"/v1/contacts/{_segment(contact_id)}")
 
     def erase_contact(self, contact_id: str) -> None:
-        self.request("POST", f"/v1/contacts/{contact_id}/erase")
+        """`POST /v1/contacts/{id}/erase`: GDPR erasure, for good."""
+        self.call("POST", f"/v1/contacts/{_segment(contact_id)}/erase")
 
-    def upsert_consents(
-        self, records: list[dict[str, Any]], *, idempotency_key: str
-    ) -> dict[str, Any]:
-        return self.request(
-            "POST", "/v1/consents/batch", body={"records": records}, idempotency_key=idempotency_key
+    def upsert_consents(self, records: list[dict[str, Any]], *, idempotency_key: str) -> Reply:
+        """`POST /v1/consents/batch`: results `applied|stale|unchanged`, per-record `errors`."""
+        return self.post_batch(
+            "/v1/consents/batch", {"records": records}, idempotency_key=idempotency_key
         )
 
-    def upsert_activities(
-        self, records: list[dict[str, Any]], *, idempotency_key: str
-    ) -> dict[str, Any]:
-        return self.request(
-            "POST",
-            "/v1/activities/batch",
-            body={"records": records},
-            idempotency_key=idempotency_key,
+    def upsert_activities(self, records: list[dict[str, Any]], *, idempotency_key: str) -> Reply:
+        """`POST /v1/activities/batch` (idempotent by each activity's external_id)."""
+        return self.post_batch(
+            "/v1/activities/batch", {"records": records}, idempotency_key=idempotency_key
         )
 
     def upsert_objects(
         self, object_type: str, records: list[dict[str, Any]], *, idempotency_key: str
-    ) -> dict[str, Any]:
-        return self.request(
-            "POST",
-            f"/v1/objects/{object_type}/batch/upsert",
-            body={"records": records},
+    ) -> Reply:
+        """`POST /v1/objects/{type}/batch/upsert`."""
+        return self.post_batch(
+            f"/v1/objects/{_segment(object_type)}/batch/upsert",
+            {"records": records},
             idempotency_key=idempotency_key,
         )
 
     def list_members(
-        self, list_id: str, add: list[str], remove: list[str] | None = None, *, idempotency_key: str
-    ) -> dict[str, Any]:
-        return self.request(
-            "POST",
-            f"/v1/lists/{list_id}/members/batch",
-            body={"add": add, "remove": remove or []},
+        self,
+        list_id: str,
+        add: list[str],
+        remove: list[str] | None = None,
+        *,
+        idempotency_key: str,
+    ) -> Reply:
+        """`POST /v1/lists/{id}/members/batch` by contact external_id: `added`, `removed`."""
+        return self.post_batch(
+            f"/v1/lists/{_segment(list_id)}/members/batch",
+            {"add": list(add), "remove": list(remove or [])},
             idempotency_key=idempotency_key,
         )
+
+
+def _segment(value: str) -> str:
+    return quote(str(value), safe="")

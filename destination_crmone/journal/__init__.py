@@ -1,42 +1,88 @@
-"""The journal: sync log, retry queue, runs and review items (SQLite or PostgreSQL)."""
+"""The journal: runs, sync log, retry queue and review items (SQLite or PostgreSQL).
+
+`open_journal({"type": "sqlite", "path": …} | {"type": "postgres", "dsn": …})`.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from destination_crmone.journal.base import Journal, QueueItem, redact
+from destination_crmone.journal.base import (
+    FAILED_AGAIN,
+    PENDING,
+    SENT,
+    SUPERSEDED,
+    Journal,
+    JournalError,
+    QueueItem,
+)
+from destination_crmone.journal.redact import redact
 
 
-class JournalError(Exception):
-    """The journal cannot be opened; the message names the config field."""
+def hide_password(text: str, dsn: str = "") -> str:
+    """A DSN (or a message quoting one) with its password replaced by `***`."""
+    password = _dsn_password(dsn) if dsn else None
+    if password:
+        text = text.replace(password, "***")
+    text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
 
 
-def hide_password(dsn: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"password=\S+", "password=***", dsn))
+def _dsn_password(dsn: str) -> str | None:
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = conninfo_to_dict(dsn).get("password")
+    except Exception:
+        return None
+    return str(password) if password else None
 
 
-def open_journal(spec: dict[str, Any], *, redact_pii: bool = True) -> Journal:
-    kind = spec.get("type", "sqlite")
+def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal:
+    """Open (and create, with its parent directory or schema) the configured journal."""
+    kind = spec.get("type") or ("postgres" if spec.get("dsn") else "sqlite")
     if kind == "sqlite":
         from destination_crmone.journal.sqlite import SqliteJournal
 
+        path = spec.get("path")
+        if not path:
+            raise JournalError("journal.path: a SQLite journal needs a file path")
         try:
-            return SqliteJournal(spec["path"], redact_pii=redact_pii)
-        except (OSError, Exception) as error:  # sqlite3.Error and file-system errors
-            raise JournalError(f"journal.path: cannot open {spec.get('path')!r}: {error}") from None
+            return SqliteJournal(str(path), redact_pii=redact_pii)
+        except JournalError as error:
+            raise JournalError(f"journal.path: {path}: {error}") from None
+        except Exception as error:  # sqlite3.Error, OSError (permissions, a directory…)
+            raise JournalError(
+                f"journal.path: cannot open the SQLite journal {path}: {error}"
+            ) from None
     if kind == "postgres":
         from destination_crmone.journal.postgres import PostgresJournal
 
-        dsn = spec["dsn"]
+        dsn = str(spec.get("dsn") or "")
+        if not dsn:
+            raise JournalError("journal.dsn: a PostgreSQL journal needs a DSN")
         try:
             return PostgresJournal(dsn, redact_pii=redact_pii)
-        except Exception as error:
-            message = hide_password(str(error)).replace(dsn, hide_password(dsn))
+        except Exception as error:  # psycopg.Error, JournalError
+            shown = hide_password(dsn, dsn)
+            reason = hide_password(str(error).strip(), dsn)
             raise JournalError(
-                f"journal.dsn: cannot connect to {hide_password(dsn)}: {message}"
+                f"journal.dsn: cannot open the PostgreSQL journal {shown}: {reason}"
             ) from None
-    raise JournalError(f"journal.type: unknown journal type {kind!r} (sqlite or postgres)")
+    raise JournalError(f"journal.type: {kind!r} is not a journal type (sqlite or postgres)")
 
 
-__all__ = ["Journal", "JournalError", "QueueItem", "open_journal", "redact"]
+__all__ = [
+    "FAILED_AGAIN",
+    "PENDING",
+    "SENT",
+    "SUPERSEDED",
+    "Journal",
+    "JournalError",
+    "QueueItem",
+    "hide_password",
+    "open_journal",
+    "redact",
+]

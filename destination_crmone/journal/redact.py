@@ -1,0 +1,81 @@
+"""PII redaction for the sync log: personal values become "[redacted]", keys stay.
+
+Two rules, applied together:
+- by key: a value under a personal key (email, names, phones, address lines, birth date, VAT
+  id; CRM One's snake_case and commercetools' camelCase names) is replaced whole;
+- by pattern: an email address or an E.164 phone number inside any other string (an error
+  message that echoes a value, `ids` read by email, a query string) is replaced in place.
+Nulls and empty strings are kept, so "the value was cleared" stays visible.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+REDACTED = "[redacted]"
+
+# Compared after lower-casing and dropping "_" and "-": `first_name` and `firstName` match.
+PII_KEYS = frozenset(
+    {
+        "email",
+        "contactemail",
+        "customeremail",
+        "firstname",
+        "middlename",
+        "lastname",
+        "fullname",
+        "phone",
+        "mobile",
+        "mobilephone",
+        "fax",
+        "street",
+        "streetname",
+        "streetnumber",
+        "additionalstreetinfo",
+        "additionaladdressinfo",
+        "building",
+        "apartment",
+        "pobox",
+        "postalcode",
+        "city",
+        "birthdate",
+        "dateofbirth",
+        "vatid",
+    }
+)
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+\d{7,15}\b")
+
+
+def is_personal_key(key: object) -> bool:
+    return isinstance(key, str) and re.sub(r"[_\-]", "", key).lower() in PII_KEYS
+
+
+def scrub_text(text: str) -> str:
+    """Email addresses and E.164 phone numbers inside a string → "[redacted]"."""
+    return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
+
+
+def redact(value: Any) -> Any:
+    """The same JSON value with personal data replaced; structure and keys kept."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if is_personal_key(key) and item not in (None, "") else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    return value
+
+
+def redact_path(path: str) -> str:
+    """A path with a query string: personal parameters and patterns replaced."""
+    if "?" not in path:
+        return scrub_text(path)
+    base, query = path.split("?", 1)
+    pairs = [(k, REDACTED if is_personal_key(k) else v) for k, v in parse_qsl(query, True)]
+    return f"{scrub_text(base)}?{scrub_text(urlencode(pairs, safe='[]'))}"

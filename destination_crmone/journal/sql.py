@@ -1,0 +1,452 @@
+"""The journal's one schema and one set of SQL statements, for SQLite and PostgreSQL.
+
+Statements are written once with `?` markers; a backend states its marker and the type of
+its auto-increment key, nothing else. Timestamps are RFC 3339 UTC text with milliseconds
+(`2026-11-26T18:40:00.123Z`, sortable as text); JSON columns are text (PostgreSQL users can
+cast them: `response_body::jsonb -> 'errors'`). Every write commits before it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from destination_crmone.client import CallRecord, now_text
+from destination_crmone.journal.base import (
+    PENDING,
+    QUEUE_STATUSES,
+    SUPERSEDED,
+    JournalError,
+    QueueItem,
+)
+from destination_crmone.journal.redact import redact, redact_path
+from destination_crmone.timefmt import format_rfc3339, try_normalize_rfc3339
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  status TEXT NOT NULL,
+  stats TEXT,
+  config_summary TEXT);
+CREATE TABLE IF NOT EXISTS sync_log (
+  id {serial},
+  run_id TEXT,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER,
+  started_at TEXT NOT NULL,
+  ended_at TEXT NOT NULL,
+  duration_ms INTEGER,
+  attempt INTEGER NOT NULL,
+  correlation_id TEXT NOT NULL,
+  request_id TEXT,
+  idempotency_key TEXT,
+  request_body TEXT,
+  response_body TEXT,
+  error TEXT);
+CREATE INDEX IF NOT EXISTS sync_log_run ON sync_log (run_id);
+CREATE INDEX IF NOT EXISTS sync_log_started ON sync_log (started_at);
+CREATE TABLE IF NOT EXISTS retry_queue (
+  id {serial},
+  stream TEXT NOT NULL,
+  record_key TEXT NOT NULL,
+  record_version TEXT,
+  payload TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  code TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  first_failed_at TEXT NOT NULL,
+  last_failed_at TEXT NOT NULL,
+  resolved_at TEXT,
+  run_id TEXT);
+CREATE INDEX IF NOT EXISTS retry_queue_record ON retry_queue (stream, record_key, status);
+CREATE INDEX IF NOT EXISTS retry_queue_status ON retry_queue (status);
+CREATE TABLE IF NOT EXISTS review (
+  id {serial},
+  run_id TEXT,
+  kind TEXT NOT NULL,
+  external_id TEXT,
+  existing_id TEXT,
+  detail TEXT,
+  created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (
+  customer_id TEXT PRIMARY KEY,
+  external_id TEXT NOT NULL)
+"""
+
+INSERT_CALL = (
+    "INSERT INTO sync_log (run_id, method, path, status, started_at, ended_at, duration_ms,"
+    " attempt, correlation_id, request_id, idempotency_key, request_body, response_body, error)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+QUEUE_COLUMNS = (
+    "id, stream, record_key, record_version, payload, reason, code, kind, status, attempts,"
+    " first_failed_at, last_failed_at, run_id"
+)
+OPEN_VERSIONS = (
+    "SELECT id, record_version FROM retry_queue"
+    " WHERE stream = ? AND record_key = ? AND status = 'pending'"
+)
+SUPERSEDE = "UPDATE retry_queue SET status = 'superseded', resolved_at = ? WHERE id = ?"
+# Keys whose values never enter a journal row, whatever the caller passes.
+_SECRET_KEY = re.compile(r"secret|password|passwd|token|dsn|authorization|api_?key", re.I)
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=str, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def version_key(version: object) -> str | None:
+    """A record version (lastModifiedAt) in the one form that compares correctly as text."""
+    if version is None:
+        return None
+    return try_normalize_rfc3339(version) or str(version)
+
+
+def is_older(version: str | None, than: str | None) -> bool:
+    """None (unknown) is older than any known version."""
+    if than is None:
+        return False
+    return version is None or version < than
+
+
+def without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: "***" if _SECRET_KEY.search(str(k)) and v else without_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+class SqlJournal:
+    """The journal over a DB-API connection; backends set `marker` and `serial`."""
+
+    marker = "?"
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    def __init__(self, connection: Any, *, redact_pii: bool = True) -> None:
+        self.connection = connection
+        self.redact_pii = redact_pii
+        self._lock = threading.RLock()
+        with self._lock:
+            for statement in SCHEMA.format(serial=self.serial).split(";"):
+                if statement.strip():
+                    self._execute(statement)
+            rows = self._execute("SELECT version FROM journal_schema").fetchall()
+            if not rows:
+                self._execute("INSERT INTO journal_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif max(r[0] for r in rows) > SCHEMA_VERSION:
+                raise JournalError(
+                    f"this journal has schema version {max(r[0] for r in rows)}, written by a "
+                    f"newer destination-crmone (this one knows version {SCHEMA_VERSION})"
+                )
+            self.connection.commit()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        if self.marker == "?":
+            return statement
+        return statement.replace("%", "%%").replace("?", self.marker)
+
+    def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute(self._sql(statement), params)
+        return cursor
+
+    def _write(self, statement: str, params: tuple[Any, ...] = ()) -> int:
+        with self._lock:
+            try:
+                count = self._execute(statement, params).rowcount
+                self.connection.commit()
+            except Exception:
+                self.connection.rollback()
+                raise
+            return count
+
+    def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only statement written with `?` markers."""
+        with self._lock:
+            try:
+                return self._execute(statement, params).fetchall()
+            finally:
+                self.connection.rollback()  # end the read transaction (PostgreSQL)
+
+    def close(self) -> None:
+        with self._lock:
+            self.connection.close()
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, meta: Mapping[str, Any]) -> None:
+        self._write(
+            "INSERT INTO runs (run_id, started_at, status, config_summary) VALUES (?, ?, ?, ?)",
+            (run_id, now_text(), "running", dumps(without_secrets(dict(meta)))),
+        )
+
+    def end_run(self, run_id: str, status: str, stats: Mapping[str, Any]) -> None:
+        shown = redact(dict(stats)) if self.redact_pii else dict(stats)
+        self._write(
+            "UPDATE runs SET ended_at = ?, status = ?, stats = ? WHERE run_id = ?",
+            (now_text(), status, dumps(shown), run_id),
+        )
+
+    def run_stats(self, run_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT stats FROM runs WHERE run_id = ?", (run_id,))
+        return loads(rows[0][0]) if rows else None
+
+    # --- sync log ------------------------------------------------------------------------
+
+    def _call_row(self, run_id: str, call: CallRecord) -> tuple[Any, ...]:
+        path, request, response = call.path, call.request_body, call.response_body
+        if self.redact_pii:
+            path, request, response = redact_path(path), redact(request), redact(response)
+        return (
+            run_id,
+            call.method,
+            path,
+            call.status,
+            call.started_at,
+            call.ended_at,
+            call.duration_ms,
+            call.attempt,
+            call.correlation_id,
+            call.request_id,
+            call.idempotency_key,
+            dumps(request),
+            dumps(response),
+            call.error,
+        )
+
+    def log_call(self, run_id: str, call: CallRecord) -> None:
+        self._write(INSERT_CALL, self._call_row(run_id, call))
+
+    def log_calls(self, run_id: str, calls: Iterable[CallRecord]) -> None:
+        """Many attempts in one transaction."""
+        rows = [self._call_row(run_id, call) for call in calls]
+        if not rows:
+            return
+        with self._lock:
+            try:
+                self.connection.cursor().executemany(self._sql(INSERT_CALL), rows)
+                self.connection.commit()
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    # --- retry queue ---------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        run_id: str,
+        stream: str,
+        record_key: str,
+        record_version: str | None,
+        payload: Mapping[str, Any],
+        reason: str,
+        code: str,
+        kind: str,
+    ) -> int:
+        """Queue a record; returns its item id.
+
+        A pending item of the same record with the same version is updated (attempts + 1);
+        pending items with an older version become `superseded`; if a pending item is already
+        newer, this one is kept as `superseded` (visible, never re-sent).
+        """
+        version, stamp = version_key(record_version), now_text()
+        with self._lock:
+            try:
+                queued = self._execute(OPEN_VERSIONS, (stream, record_key)).fetchall()
+                for item_id, queued_version in queued:
+                    if queued_version == version:
+                        self._execute(
+                            "UPDATE retry_queue SET attempts = attempts + 1, last_failed_at = ?,"
+                            " reason = ?, code = ?, kind = ?, payload = ?, run_id = ?"
+                            " WHERE id = ?",
+                            (stamp, reason, code, kind, dumps(dict(payload)), run_id, item_id),
+                        )
+                        self.connection.commit()
+                        return int(item_id)
+                newer = [v for _, v in queued if is_older(version, v)]
+                for item_id, queued_version in queued:
+                    if is_older(queued_version, version):
+                        self._execute(SUPERSEDE, (stamp, item_id))
+                status = SUPERSEDED if newer else PENDING
+                item_id = self._execute(
+                    "INSERT INTO retry_queue (stream, record_key, record_version, payload,"
+                    " reason, code, kind, status, attempts, first_failed_at, last_failed_at,"
+                    " resolved_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+                    " RETURNING id",
+                    (
+                        stream,
+                        record_key,
+                        version,
+                        dumps(dict(payload)),
+                        reason,
+                        code,
+                        kind,
+                        status,
+                        stamp,
+                        stamp,
+                        stamp if status == SUPERSEDED else None,
+                        run_id,
+                    ),
+                ).fetchone()[0]
+                self.connection.commit()
+                return int(item_id)
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    def pending(self, stream: str | None = None, limit: int | None = None) -> list[QueueItem]:
+        """Pending items, oldest first."""
+        statement = f"SELECT {QUEUE_COLUMNS} FROM retry_queue WHERE status = 'pending'"
+        params: tuple[Any, ...] = ()
+        if stream is not None:
+            statement += " AND stream = ?"
+            params = (stream,)
+        statement += " ORDER BY id"
+        if limit is not None:
+            statement += " LIMIT ?"
+            params = (*params, int(limit))
+        return [
+            QueueItem(
+                id=int(r[0]),
+                stream=r[1],
+                record_key=r[2],
+                record_version=r[3],
+                payload=loads(r[4]),
+                reason=r[5],
+                code=r[6],
+                kind=r[7],
+                status=r[8],
+                attempts=int(r[9]),
+                first_failed_at=r[10],
+                last_failed_at=r[11],
+                run_id=r[12],
+            )
+            for r in self.query(statement, params)
+        ]
+
+    def pending_keys(self, stream: str) -> dict[str, str | None]:
+        """record_key → version of every pending item of a stream."""
+        rows = self.query(
+            "SELECT record_key, record_version FROM retry_queue"
+            " WHERE stream = ? AND status = 'pending' ORDER BY id",
+            (stream,),
+        )
+        return {key: version for key, version in rows}
+
+    def mark(self, item_id: int, status: str, reason: str | None = None) -> None:
+        if status not in QUEUE_STATUSES:
+            raise ValueError(f"unknown retry-queue status {status!r}")
+        resolved = None if status == PENDING else now_text()
+        if reason is None:
+            self._write(
+                "UPDATE retry_queue SET status = ?, resolved_at = ? WHERE id = ?",
+                (status, resolved, item_id),
+            )
+        else:
+            self._write(
+                "UPDATE retry_queue SET status = ?, resolved_at = ?, reason = ? WHERE id = ?",
+                (status, resolved, reason, item_id),
+            )
+
+    def supersede_older(self, stream: str, record_key: str, version: str | None) -> int:
+        """A newer version of a record arrived: its older pending items are superseded."""
+        newest, stamp = version_key(version), now_text()
+        with self._lock:
+            try:
+                queued = self._execute(OPEN_VERSIONS, (stream, record_key)).fetchall()
+                older = [item_id for item_id, v in queued if is_older(v, newest)]
+                for item_id in older:
+                    self._execute(SUPERSEDE, (stamp, item_id))
+                self.connection.commit()
+                return len(older)
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    # --- review and identities -----------------------------------------------------------
+
+    def add_review(
+        self,
+        run_id: str,
+        kind: str,
+        external_id: str | None,
+        existing_id: str | None,
+        detail: Any,
+    ) -> None:
+        shown = redact(detail) if self.redact_pii else detail
+        self._write(
+            "INSERT INTO review (run_id, kind, external_id, existing_id, detail, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, kind, external_id, existing_id, dumps(shown), now_text()),
+        )
+
+    def remember_identities(self, pairs: Mapping[str, str]) -> None:
+        """customer id → contact external_id, for identities not built from the customer id."""
+        if not pairs:
+            return
+        with self._lock:
+            try:
+                cursor = self.connection.cursor()
+                cursor.executemany(
+                    self._sql("DELETE FROM identities WHERE customer_id = ?"),
+                    [(k,) for k in pairs],
+                )
+                cursor.executemany(
+                    self._sql("INSERT INTO identities (customer_id, external_id) VALUES (?, ?)"),
+                    list(pairs.items()),
+                )
+                self.connection.commit()
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    def identity(self, customer_id: str) -> str | None:
+        rows = self.query(
+            "SELECT external_id FROM identities WHERE customer_id = ?", (customer_id,)
+        )
+        return rows[0][0] if rows else None
+
+    # --- retention -----------------------------------------------------------------------
+
+    def prune(self, retention_days: int) -> dict[str, int]:
+        """Delete sync-log rows and settled queue items older than `retention_days`.
+
+        Pending queue items, runs and review items are kept.
+        """
+        cutoff = format_rfc3339(datetime.now(UTC) - timedelta(days=retention_days))
+        with self._lock:
+            try:
+                calls = self._execute("DELETE FROM sync_log WHERE started_at < ?", (cutoff,))
+                items = self._execute(
+                    "DELETE FROM retry_queue WHERE status <> 'pending'"
+                    " AND COALESCE(resolved_at, last_failed_at) < ?",
+                    (cutoff,),
+                )
+                removed = {"sync_log": calls.rowcount, "retry_queue": items.rowcount}
+                self.connection.commit()
+                return removed
+            except Exception:
+                self.connection.rollback()
+                raise
