@@ -1,6 +1,6 @@
 """commercetools API sandbox for local runs and tests (never shipped in connector images)."""
 
-from sandbox.commercetools.data import SeedSpec
+from sandbox.commercetools.seed import SeedSpec
 from sandbox.commercetools.server import CommercetoolsSandbox
 
 __all__ = ["CommercetoolsSandbox", "SeedSpec"]

@@ -1,206 +1,461 @@
-"""A small parser and evaluator for commercetools query predicates.
+"""commercetools query predicates (`where=`): lexer, parser to a small AST, evaluation.
 
-Grammar (the part of commercetools' predicate language the source and tests use):
+The grammar, as documented for the HTTP API (fields descend with parentheses, not dots):
 
-    expr     := and_expr ("or" and_expr)*
-    and_expr := unary ("and" unary)*
-    unary    := "not" unary | "(" expr ")" | clause
-    clause   := path op value | path "in" "(" value ("," value)* ")"
-              | path "is defined" | path "is not defined" | name "(" expr ")"
-    value    := "string" | number | true | false | :variable
+    expr    := and_expr ("or" and_expr)*
+    and_expr:= unary ("and" unary)*
+    unary   := "not" unary | "(" expr ")" | clause
+    clause  := field "(" expr ")"                          nested object or any list element
+             | field op value                              op: = != <> > >= < <=
+             | field ["not"] "in" (values | :var)
+             | field "contains" ["any" | "all"] (values | value)
+             | field "is" ["not"] ("defined" | "empty")
+             | field "matches" "ignore" "case" value
+    values  := "(" value ("," value)* ")"
+    value   := "string" | 'string' | number | true | false | :variable
+
+Input variables come from `var.<name>` query parameters (repeat the parameter for a list).
+Comparisons are typed: a date-time literal compares as an instant, a string variable is
+read as a number or boolean when the field holds one.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-Predicate = Callable[[Mapping[str, Any]], bool]
+from sandbox.commercetools.timefmt import parse_instant
+
+Record = Mapping[str, Any]
+Evaluator = Callable[[Any], bool]
 
 
 class PredicateError(ValueError):
-    """Malformed predicate or unbound variable (HTTP 400 InvalidInput)."""
+    """A malformed predicate or an unbound input variable (HTTP 400 InvalidInput)."""
 
 
-TOKEN = re.compile(
-    r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)'
-    r"|(?P<var>:[A-Za-z_][A-Za-z0-9_]*)|(?P<op>>=|<=|!=|<>|=|>|<)"
-    r"|(?P<punct>[(),])|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))"
+# --- AST -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+
+
+Value = Literal | Variable
+
+
+@dataclass(frozen=True)
+class Compare:
+    field: str
+    op: str  # = != > >= < <=
+    value: Value
+
+
+@dataclass(frozen=True)
+class In:
+    field: str
+    values: tuple[Value, ...] | Variable
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Contains:
+    field: str
+    mode: str  # "one", "any", "all"
+    values: tuple[Value, ...] | Variable
+
+
+@dataclass(frozen=True)
+class Is:
+    field: str
+    what: str  # "defined" or "empty"
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class MatchesIgnoreCase:
+    field: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class Nested:
+    field: str
+    inner: Node
+
+
+@dataclass(frozen=True)
+class And:
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Node
+
+
+Node = Compare | In | Contains | Is | MatchesIgnoreCase | Nested | And | Or | Not
+
+
+# --- lexer -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+      | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+      | (?P<var>:[A-Za-z_][A-Za-z0-9_-]*)
+      | (?P<op>>=|<=|!=|<>|=|>|<)
+      | (?P<punct>[(),])
+      | (?P<word>[A-Za-z_][A-Za-z0-9_-]*)""",
+    re.VERBOSE,
 )
-DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
+KEYWORDS = {
+    "and", "or", "not", "in", "is", "defined", "empty", "contains", "any", "all",
+    "matches", "ignore", "case", "true", "false",
+}  # fmt: skip
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    text = text.strip()
+@dataclass(frozen=True)
+class Token:
+    kind: str  # string number var op punct word keyword end
+    text: str
+    column: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens, pos = [], 0
     while pos < len(text):
-        match = TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise PredicateError(f"Malformed predicate near {text[pos : pos + 20]!r}")
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise PredicateError(_syntax(text[pos], "a field, value or operator", pos + 1))
         kind = match.lastgroup or ""
-        out.append((kind, match.group(kind)))
+        if kind != "ws":
+            value = match.group(kind)
+            if kind == "word" and value.lower() in KEYWORDS:
+                kind = "keyword"
+            tokens.append(Token(kind, value, pos + 1))
         pos = match.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return out
+    tokens.append(Token("end", "", len(text) + 1))
+    return tokens
 
 
-def comparable(value: Any) -> Any:
-    """Datetimes compare as instants; everything else as is."""
-    if isinstance(value, str) and DATETIME.match(value):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment.astimezone(UTC)
-    return value
+def _syntax(found: str, expected: str, column: int) -> str:
+    shown = f"'{found}'" if found else "end of input"
+    return (
+        f"Syntax error while parsing 'where'. Invalid input {shown}, "
+        f"expected {expected} (line 1, column {column})"
+    )
+
+
+# --- parser ----------------------------------------------------------------------------
 
 
 class _Parser:
-    def __init__(self, text: str, variables: Mapping[str, str]) -> None:
-        self.tokens = _tokens(text)
+    def __init__(self, text: str) -> None:
+        self.tokens = tokenize(text)
         self.pos = 0
-        self.variables = variables
 
-    def peek(self, offset: int = 0) -> tuple[str, str] | None:
-        index = self.pos + offset
-        return self.tokens[index] if index < len(self.tokens) else None
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.pos]
 
-    def word(self, *words: str) -> bool:
-        token = self.peek()
-        return bool(token and token[0] == "word" and token[1].lower() in words)
+    def keyword(self, *words: str) -> bool:
+        return self.token.kind == "keyword" and self.token.text.lower() in words
 
-    def take(self) -> tuple[str, str]:
-        token = self.peek()
-        if token is None:
-            raise PredicateError("Unexpected end of predicate")
+    def punct(self, char: str) -> bool:
+        return self.token.kind == "punct" and self.token.text == char
+
+    def advance(self) -> Token:
+        token = self.token
         self.pos += 1
         return token
 
-    def expect(self, value: str) -> None:
-        token = self.take()
-        if token[1] != value:
-            raise PredicateError(f"Expected {value!r}, found {token[1]!r}")
+    def fail(self, expected: str) -> PredicateError:
+        return PredicateError(_syntax(self.token.text, expected, self.token.column))
 
-    def parse(self) -> Predicate:
-        predicate = self.expr()
-        if self.peek() is not None:
-            raise PredicateError(f"Unexpected {self.peek()[1]!r} in predicate")  # type: ignore[index]
-        return predicate
+    def expect_punct(self, char: str) -> None:
+        if not self.punct(char):
+            raise self.fail(f"'{char}'")
+        self.advance()
 
-    def expr(self) -> Predicate:
+    def expect_keyword(self, word: str) -> None:
+        if not self.keyword(word):
+            raise self.fail(word)
+        self.advance()
+
+    def parse(self) -> Node:
+        if self.token.kind == "end":
+            raise self.fail("a predicate")
+        node = self.expr()
+        if self.token.kind != "end":
+            raise self.fail("and, or or end of input")
+        return node
+
+    def expr(self) -> Node:
         parts = [self.and_expr()]
-        while self.word("or"):
-            self.take()
+        while self.keyword("or"):
+            self.advance()
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
-    def and_expr(self) -> Predicate:
+    def and_expr(self) -> Node:
         parts = [self.unary()]
-        while self.word("and"):
-            self.take()
+        while self.keyword("and"):
+            self.advance()
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
 
-    def unary(self) -> Predicate:
-        if self.word("not"):
-            self.take()
-            inner = self.unary()
-            return lambda r: not inner(r)
-        if self.peek() == ("punct", "("):
-            self.take()
+    def unary(self) -> Node:
+        if self.keyword("not"):
+            self.advance()
+            return Not(self.unary())
+        if self.punct("("):
+            self.advance()
             inner = self.expr()
-            self.expect(")")
+            self.expect_punct(")")
             return inner
         return self.clause()
 
-    def value(self) -> Any:
-        kind, text = self.take()
-        if kind == "string":
-            return bytes(text[1:-1], "utf-8").decode("unicode_escape")
-        if kind == "number":
-            return float(text) if "." in text else int(text)
-        if kind == "var":
-            name = text[1:]
-            if name not in self.variables:
-                raise PredicateError(f"Unbound input variable :{name} (send var.{name})")
-            return self.variables[name]
-        if kind == "word" and text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        raise PredicateError(f"Expected a value, found {text!r}")
-
-    def clause(self) -> Predicate:
-        kind, path = self.take()
-        if kind != "word":
-            raise PredicateError(f"Expected a field name, found {path!r}")
-        token = self.peek()
-        if token == ("punct", "("):  # nested: store(key = "eu-web")
-            self.take()
+    def clause(self) -> Node:
+        if self.token.kind != "word":
+            raise self.fail("a field name, not or '('")
+        field = self.advance().text
+        if self.punct("("):
+            self.advance()
             inner = self.expr()
-            self.expect(")")
-            return lambda r: _nested(r, path, inner)
-        if self.word("in"):
-            self.take()
-            self.expect("(")
-            values = [self.value()]
-            while self.peek() == ("punct", ","):
-                self.take()
-                values.append(self.value())
-            self.expect(")")
-            wanted = {comparable(v) for v in values}
-            return lambda r: comparable(_get(r, path)) in wanted
-        if self.word("is"):
-            self.take()
-            negate = self.word("not")
+            self.expect_punct(")")
+            return Nested(field, inner)
+        if self.token.kind == "op":
+            op = self.advance().text
+            return Compare(field, "!=" if op == "<>" else op, self.value())
+        if self.keyword("not"):
+            self.advance()
+            self.expect_keyword("in")
+            return In(field, self.values(), negate=True)
+        if self.keyword("in"):
+            self.advance()
+            return In(field, self.values())
+        if self.keyword("contains"):
+            self.advance()
+            mode = self.advance().text.lower() if self.keyword("any", "all") else "one"
+            values = self.values() if mode != "one" or self.punct("(") else (self.value(),)
+            return Contains(field, mode, values)
+        if self.keyword("is"):
+            self.advance()
+            negate = self.keyword("not")
             if negate:
-                self.take()
-            if not self.word("defined"):
-                raise PredicateError("Expected 'defined'")
-            self.take()
-            return lambda r: (_get(r, path) is None) == negate
-        op_kind, op = self.take()
-        if op_kind != "op":
-            raise PredicateError(f"Expected an operator after {path}, found {op!r}")
-        expected = comparable(self.value())
-        return lambda r: _compare(comparable(_get(r, path)), op, expected)
+                self.advance()
+            if not self.keyword("defined", "empty"):
+                raise self.fail("defined or empty")
+            return Is(field, self.advance().text.lower(), negate)
+        if self.keyword("matches"):
+            self.advance()
+            self.expect_keyword("ignore")
+            self.expect_keyword("case")
+            return MatchesIgnoreCase(field, self.value())
+        raise self.fail("a comparison operator, not, in, contains, is, matches or '('")
+
+    def values(self) -> tuple[Value, ...] | Variable:
+        if self.token.kind == "var":
+            return Variable(self.advance().text[1:])
+        self.expect_punct("(")
+        values = [self.value()]
+        while self.punct(","):
+            self.advance()
+            values.append(self.value())
+        self.expect_punct(")")
+        return tuple(values)
+
+    def value(self) -> Value:
+        token = self.token
+        if token.kind == "string":
+            self.advance()
+            return Literal(_unquote(token.text))
+        if token.kind == "number":
+            self.advance()
+            return Literal(float(token.text) if "." in token.text else int(token.text))
+        if token.kind == "var":
+            self.advance()
+            return Variable(token.text[1:])
+        if self.keyword("true", "false"):
+            self.advance()
+            return Literal(token.text.lower() == "true")
+        raise self.fail("input parameter or primitive value")
 
 
-def _get(record: Mapping[str, Any], path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
-def _nested(record: Mapping[str, Any], field: str, inner: Predicate) -> bool:
-    value = _get(record, field)
-    if isinstance(value, list):
-        return any(isinstance(item, Mapping) and inner(item) for item in value)
-    return isinstance(value, Mapping) and inner(value)
-
-
-def _compare(actual: Any, op: str, expected: Any) -> bool:
-    if actual is None:
-        return op in ("!=", "<>")
-    if isinstance(actual, int | float) and isinstance(expected, str):
-        try:
-            expected = float(expected)
-        except ValueError:
-            return False
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    if text[0] == "'":
+        body = body.replace('\\"', '"').replace("\\'", "'").replace('"', '\\"')
     try:
-        if op == "=":
-            return actual == expected
-        if op in ("!=", "<>"):
-            return actual != expected
-        if op == ">":
-            return actual > expected
-        if op == ">=":
-            return actual >= expected
-        if op == "<":
-            return actual < expected
-        return actual <= expected
-    except TypeError:
-        return False
+        return str(json.loads(f'"{body}"'))
+    except json.JSONDecodeError as error:
+        raise PredicateError(f"Malformed string literal {text}") from error
 
 
-def parse_predicate(text: str, variables: Mapping[str, str]) -> Predicate:
-    return _Parser(text, variables).parse()
+def parse(text: str) -> Node:
+    return _Parser(text).parse()
+
+
+# --- binding input variables -----------------------------------------------------------
+
+Variables = Mapping[str, Sequence[str]]
+
+
+def _resolve_one(value: Value, variables: Variables) -> Any:
+    if isinstance(value, Literal):
+        return value.value
+    bound = variables.get(value.name)
+    if not bound:
+        raise PredicateError(
+            f"Missing value for the input variable ':{value.name}': send it as var.{value.name}"
+        )
+    if len(bound) != 1:
+        raise PredicateError(f"The input variable ':{value.name}' has several values here")
+    return bound[0]
+
+
+def _resolve_many(values: tuple[Value, ...] | Variable, variables: Variables) -> list[Any]:
+    if isinstance(values, Variable):
+        bound = variables.get(values.name)
+        if not bound:
+            raise PredicateError(
+                f"Missing value for the input variable ':{values.name}': "
+                f"send it as var.{values.name}"
+            )
+        return list(bound)
+    return [_resolve_one(v, variables) for v in values]
+
+
+def resolve_value(value: Value, variables: Variables) -> Any:
+    """The literal a value stands for, input variables bound (used by the query planner)."""
+    return _resolve_one(value, variables)
+
+
+# --- evaluation ------------------------------------------------------------------------
+
+
+class _Expected:
+    """A literal prepared for comparison with whatever type the field turns out to hold."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.instant = parse_instant(raw) if isinstance(raw, str) else None
+
+    def against(self, actual: Any) -> tuple[Any, Any] | None:
+        """(actual, expected) as comparable values of one type, or None when they cannot be."""
+        raw = self.raw
+        if isinstance(actual, bool):
+            if isinstance(raw, str) and raw.lower() in ("true", "false"):
+                raw = raw.lower() == "true"
+            return (actual, raw) if isinstance(raw, bool) else None
+        if isinstance(actual, int | float):
+            if isinstance(raw, str):
+                try:
+                    raw = float(raw)
+                except ValueError:
+                    return None
+            number = isinstance(raw, int | float) and not isinstance(raw, bool)
+            return (actual, raw) if number else None
+        if isinstance(actual, str):
+            if self.instant is not None:
+                moment = parse_instant(actual)
+                if moment is not None:
+                    return moment, self.instant
+            return (actual, raw) if isinstance(raw, str) else None
+        return None
+
+
+def _get(value: Any, field: str) -> Any:
+    return value.get(field) if isinstance(value, Mapping) else None
+
+
+def _elements(value: Any) -> list[Any]:
+    """A list field matches when any element does; a single value is a list of one."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+
+
+def _compare(actual: Any, op: str, expected: _Expected) -> bool:
+    pair = expected.against(actual)
+    return pair is not None and _ORDER[op](*pair)
+
+
+def compile_predicate(node: Node, variables: Variables) -> Evaluator:
+    """An evaluator for one object; raises PredicateError for unbound variables."""
+    if isinstance(node, And):
+        parts = [compile_predicate(p, variables) for p in node.parts]
+        return lambda obj: all(p(obj) for p in parts)
+    if isinstance(node, Or):
+        parts = [compile_predicate(p, variables) for p in node.parts]
+        return lambda obj: any(p(obj) for p in parts)
+    if isinstance(node, Not):
+        inner = compile_predicate(node.inner, variables)
+        return lambda obj: not inner(obj)
+    if isinstance(node, Nested):
+        inner = compile_predicate(node.inner, variables)
+        field = node.field
+        return lambda obj: any(inner(item) for item in _elements(_get(obj, field)))
+    if isinstance(node, Compare):
+        expected, field, op = _Expected(_resolve_one(node.value, variables)), node.field, node.op
+        if op == "!=":  # an absent field differs from every value
+            return lambda obj: (
+                not any(_compare(v, "=", expected) for v in _elements(_get(obj, field)))
+            )
+        return lambda obj: any(_compare(v, op, expected) for v in _elements(_get(obj, field)))
+    if isinstance(node, In):
+        wanted = [_Expected(v) for v in _resolve_many(node.values, variables)]
+        field, negate = node.field, node.negate
+
+        def is_in(obj: Any) -> bool:
+            found = any(_compare(v, "=", w) for v in _elements(_get(obj, field)) for w in wanted)
+            return found != negate
+
+        return is_in
+    if isinstance(node, Contains):
+        wanted = [_Expected(v) for v in _resolve_many(node.values, variables)]
+        field, every = node.field, node.mode == "all"
+
+        def contains(obj: Any) -> bool:
+            values = _elements(_get(obj, field))
+            hits = (any(_compare(v, "=", w) for v in values) for w in wanted)
+            return all(hits) if every else any(hits)
+
+        return contains
+    if isinstance(node, Is):
+        field, negate = node.field, node.negate
+        if node.what == "defined":
+            return lambda obj: (_get(obj, field) is not None) != negate
+        return lambda obj: (not _get(obj, field)) != negate
+    if isinstance(node, MatchesIgnoreCase):
+        text = str(_resolve_one(node.value, variables)).casefold()
+        field = node.field
+        return lambda obj: any(
+            isinstance(v, str) and v.casefold() == text for v in _elements(_get(obj, field))
+        )
+    raise PredicateError(f"Unsupported predicate {node!r}")

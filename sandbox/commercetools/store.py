@@ -1,0 +1,129 @@
+"""The project's data in memory: collections of immutable records with a key-set index.
+
+Records are never changed in place: a change stores a new dict. A reader that picked records
+under the lock can therefore serialise them after releasing it and still see one consistent
+version of each.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.commercetools.timefmt import Clock
+
+Record = dict[str, Any]
+
+# Endpoint name → the typeId of its resources (references, messages).
+TYPE_IDS = {
+    "customers": "customer",
+    "orders": "order",
+    "carts": "cart",
+    "payments": "payment",
+    "products": "product",
+    "discount-codes": "discount-code",
+    "stores": "store",
+    "customer-groups": "customer-group",
+    "types": "type",
+    "messages": "message",
+}
+COLLECTIONS = tuple(TYPE_IDS)
+IN_STORE = ("customers", "orders", "carts")
+
+
+def cursor_field(collection: str) -> str:
+    """The field the key-set index orders by: messages by creation, the rest by change."""
+    return "createdAt" if collection == "messages" else "lastModifiedAt"
+
+
+@dataclass
+class Collection:
+    """Records by id, plus an index of (cursor field, id) kept sorted for key-set reads."""
+
+    order_field: str
+    by_id: dict[str, Record] = field(default_factory=dict)
+    _index: list[tuple[str, str]] = field(default_factory=list)
+    _scrambled: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def load(self, records: Iterable[Record]) -> None:
+        """Bulk insert (seeding): one sort instead of one insertion per record."""
+        for record in records:
+            self.by_id[record["id"]] = record
+        self._index = sorted((r[self.order_field], r["id"]) for r in self.by_id.values())
+        self._scrambled = None
+
+    def put(self, record: Record) -> None:
+        old = self.by_id.get(record["id"])
+        if old is not None:
+            self._unindex(old)
+        self.by_id[record["id"]] = record
+        bisect.insort(self._index, (record[self.order_field], record["id"]))
+        self._scrambled = None
+
+    def remove(self, record_id: str) -> Record | None:
+        old = self.by_id.pop(record_id, None)
+        if old is not None:
+            self._unindex(old)
+            self._scrambled = None
+        return old
+
+    def _unindex(self, record: Record) -> None:
+        key = (record[self.order_field], record["id"])
+        at = bisect.bisect_left(self._index, key)
+        if at < len(self._index) and self._index[at] == key:
+            del self._index[at]
+
+    def ordered_from(self, key: tuple[str, str], *, inclusive: bool) -> Iterator[Record]:
+        """Records in (cursor field, id) order, starting at `key` (or just after it)."""
+        index = self._index
+        cut = bisect.bisect_left if inclusive else bisect.bisect_right
+        for position in range(cut(index, key), len(index)):
+            yield self.by_id[index[position][1]]
+
+    def count_from(self, key: tuple[str, str], *, inclusive: bool) -> int:
+        cut = bisect.bisect_left if inclusive else bisect.bisect_right
+        return len(self._index) - cut(self._index, key)
+
+    def scrambled(self) -> list[Record]:
+        """A fixed order unrelated to insertion or timestamps: what 'unspecified' looks like."""
+        if self._scrambled is None:
+            self._scrambled = sorted(self.by_id, key=lambda i: (zlib.crc32(i.encode()), i))
+        return [self.by_id[i] for i in self._scrambled]
+
+
+class Store:
+    """All collections of one project, its lock, its clock and its project settings."""
+
+    def __init__(self, project_key: str, clock: Clock, messages_enabled: bool = True) -> None:
+        self.project_key = project_key
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.messages_enabled = messages_enabled
+        self.collections = {name: Collection(cursor_field(name)) for name in COLLECTIONS}
+
+    def __getitem__(self, collection: str) -> Collection:
+        return self.collections[collection]
+
+    def snapshot(self, collection: str) -> list[Record]:
+        with self.lock:
+            return list(self.collections[collection].by_id.values())
+
+    def find(self, collection: str, id_or_key: str) -> Record | None:
+        """By id, or by `key=...` as the API allows."""
+        with self.lock:
+            records = self.collections[collection].by_id
+            if id_or_key.startswith("key="):
+                wanted = id_or_key.removeprefix("key=")
+                return next((r for r in records.values() if r.get("key") == wanted), None)
+            return records.get(id_or_key)
+
+    def store_keys(self) -> set[str]:
+        with self.lock:
+            return {r["key"] for r in self.collections["stores"].by_id.values() if "key" in r}
