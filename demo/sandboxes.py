@@ -129,7 +129,6 @@ class Sandboxes:
         workdir: Path,
         seed: Seed = Seed(),
         *,
-        fault_rate: float = 0.0,
         crm_requests_per_second: int = 100,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -144,8 +143,6 @@ class Sandboxes:
                 str(seed.orders),
                 "--bad-customers",
                 str(seed.bad_customers),
-                "--fault-rate",
-                str(fault_rate),
             ],
             workdir / "commercetools-sandbox.log",
         )
@@ -156,8 +153,6 @@ class Sandboxes:
                 [
                     "--rps",
                     str(crm_requests_per_second),
-                    "--fault-rate",
-                    str(fault_rate),
                     "--stores",
                     ",".join(STORES),
                     "--client-id",
@@ -215,8 +210,9 @@ class Sandboxes:
         """Changes in commercetools; answers the ids touched per kind of change."""
         return self.commercetools.admin("POST", "mutate", mutation.__dict__)
 
-    def set_faults(self, rate: float) -> None:
-        self.commercetools.admin("POST", "faults", {"rate": rate})
+    def set_faults(self, rate: float, *, retry_after: int = 1) -> None:
+        """Injected 502/503/504/429 in both servers (`retry_after`: commercetools' 429 hint)."""
+        self.commercetools.admin("POST", "faults", {"rate": rate, "retry_after": retry_after})
         self.crmone.admin("POST", "faults", {"rate": rate})
 
     def reset_stats(self) -> None:

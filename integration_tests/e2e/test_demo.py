@@ -1,0 +1,153 @@
+"""`python -m demo` end to end on small sandboxes: its summary against what CRM One holds.
+
+The demo is run as a user runs it (a subprocess, its own sandboxes, two connector processes
+over a pipe). It leaves `summary.json`, both sandboxes' dumps and the destination journal in
+its work directory; the facts of the summary are checked against those dumps.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import phonenumbers
+import pycountry
+import pytest
+from email_validator import EmailNotValidError, validate_email
+
+from demo.sandboxes import REPO_ROOT
+from integration_tests.e2e.expected import queued
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+SIZES = {"customers": 300, "orders": 900, "bad-customers": 8}
+CHANGES = {"update-customers": 30, "delete-customers": 4, "update-orders": 20, "cancel-orders": 10}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("demo")
+    flags = [f"--{name}={value}" for name, value in {**SIZES, **CHANGES}.items()]
+    completed = subprocess.run(
+        [sys.executable, "-m", "demo", "--workdir", str(workdir), "--timeout", "150", *flags],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    def load(name: str) -> Any:
+        return json.loads((workdir / name).read_text())
+
+    return {
+        "stdout": completed.stdout,
+        "runs": load("summary.json"),
+        "crm": load("crm-dump.json"),
+        "commercetools": load("commercetools-dump.json"),
+        "state": load("state.json"),
+        "catalog": load("catalog.json"),
+        "journal": workdir / "journal.sqlite",
+    }
+
+
+def counts(run: dict[str, Any], stream: str) -> dict[str, int]:
+    return run["destination_run"]["stats"]["streams"][stream]["counts"]
+
+
+def invalid_fields(customer: dict[str, Any]) -> set[str]:
+    """The customer's email, phone or country that no CRM may store, checked independently."""
+    bad = set()
+    email = (customer.get("email") or "").strip()
+    if email:
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError:
+            bad.add("email")
+    address = (customer.get("addresses") or [{}])[0]
+    country = address.get("country")
+    if country and pycountry.countries.get(alpha_2=country) is None:
+        bad.add("country")
+    phone = address.get("phone")
+    if phone:
+        try:
+            number = phonenumbers.parse(phone, country if "country" not in bad else None)
+            if not phonenumbers.is_valid_number(number):
+                bad.add("phone")
+        except phonenumbers.NumberParseException:
+            bad.add("phone")
+    return bad
+
+
+def test_the_demo_prints_progress_and_a_summary_of_both_runs(demo: dict[str, Any]) -> None:
+    out = demo["stdout"]
+    assert "[run1]" in out and "[run2]" in out  # progress lines
+    assert "Run 1: initial sync: ok" in out
+    assert "Run 2: incremental sync from state.json: ok" in out
+    for run in demo["runs"]:
+        assert run["ok"] and run["sync"]["states_echoed"] == run["sync"]["states_sent"] > 0
+        assert run["requests"]["commercetools"] > 0 and run["requests"]["crmone"] > 0
+    saved = {state["stream"]["stream_descriptor"]["name"] for state in demo["state"]}
+    assert saved == {stream["stream"]["name"] for stream in demo["catalog"]["streams"]}
+
+
+def test_every_valid_customer_is_a_contact(demo: dict[str, Any]) -> None:
+    first, second = demo["runs"]
+    deleted = set(second["changes"]["deleted_customers"])
+    customers = {c["id"] for c in demo["commercetools"]["customers"]} | deleted
+    assert first["sync"]["records"]["customers"] == len(customers)
+    assert len(customers) == SIZES["customers"] + SIZES["bad-customers"]
+
+    rejected = set(queued(demo["journal"], "customers", ("rejected",)))
+    contacts = {c["external_id"]: c for c in demo["crm"]["contacts"]}
+    assert set(contacts) == customers - rejected
+    assert {key for key, contact in contacts.items() if contact["archived"]} == deleted - rejected
+    assert counts(first, "customers")["contacts_created"] == len(customers - rejected)
+
+
+def test_bad_customers_are_queued_with_their_reasons(demo: dict[str, Any]) -> None:
+    bad = {c["id"]: invalid_fields(c) for c in demo["commercetools"]["customers"]}
+    bad = {key: fields for key, fields in bad.items() if fields}
+    assert bad, "the sandbox was seeded with bad customers"
+    reasons = queued(demo["journal"], "customers", ("rejected", "partial"))
+    assert set(reasons) == set(bad)
+    for key, fields in bad.items():
+        assert all(field in reasons[key] for field in fields), (key, fields, reasons[key])
+    first = counts(demo["runs"][0], "customers")
+    assert first["rejected"] + first["partial"] == len(bad)
+    assert "customers partial invalid_" in demo["stdout"]  # reasons are grouped in the summary
+
+
+def test_the_second_run_sends_only_what_changed(demo: dict[str, Any]) -> None:
+    first, second = demo["runs"]
+    changes = second["changes"]
+    updated = set(changes["updated_customers"]) - set(changes["deleted_customers"])
+    orders = set(changes["updated_orders"]) | set(changes["cancelled_orders"])
+    read = second["sync"]["records"]
+    assert read["customers"] == len(updated) < first["sync"]["records"]["customers"]
+    assert read["orders"] == len(orders)
+    assert read.get("messages", 0) > 0
+    assert {name for name, n in read.items() if n} == {"customers", "orders", "messages"}
+
+    customers = counts(second, "customers")
+    assert customers["contacts_created"] == 0
+    assert customers["contacts_updated"] == len(updated)
+    assert counts(second, "messages")["deletions_archived"] == len(changes["deleted_customers"])
+
+    by_id = {c["id"]: c for c in demo["commercetools"]["customers"]}
+    contacts = {c["external_id"]: c for c in demo["crm"]["contacts"]}
+    for key in updated:
+        assert contacts[key]["properties"]["first_name"] == by_id[key]["firstName"]
+        opted = by_id[key]["custom"]["fields"]["newsletterOptIn"]
+        email = [c for c in demo["crm"]["consents"][key] if c["channel"] == "email"]
+        assert [c["status"] for c in email] == ["granted" if opted else "withdrawn"]
+
+    cancelled = {a["external_id"] for a in demo["crm"]["activities"]} & {
+        f"order:{key}:cancelled" for key in changes["cancelled_orders"]
+    }
+    assert cancelled, "cancelled orders of known contacts became activities"
+    assert counts(second, "orders")["activities_created"] == len(cancelled)
+    assert second["requests"]["crmone"] < first["requests"]["crmone"]
