@@ -107,8 +107,13 @@ class CommercetoolsApp:
             return self.fault(fault)
         scopes = self.auth.scopes_of(request.headers.get("Authorization", ""))
         if scopes is None:
-            return api_error(401, "invalid_token", "invalid_token",
-                             error="invalid_token", error_description="invalid_token")  # fmt: skip
+            return api_error(
+                401,
+                "invalid_token",
+                "invalid_token",
+                error="invalid_token",
+                error_description="invalid_token",
+            )
         parts = [p for p in request.path.split("/") if p]
         if not parts or parts[0] != self.project_key:
             key = parts[0] if parts else ""
@@ -141,10 +146,14 @@ class CommercetoolsApp:
             )
         except OAuthError as error:
             return json_response(
-                {"statusCode": error.status, "message": error.description, **error.body(),
-                 "errors": [{"code": error.error, "message": error.description}]},
+                {
+                    "statusCode": error.status,
+                    "message": error.description,
+                    **error.body(),
+                    "errors": [{"code": error.error, "message": error.description}],
+                },
                 error.status,
-            )  # fmt: skip
+            )
         return json_response(body)
 
     # --- read API ------------------------------------------------------------------
@@ -262,8 +271,12 @@ class CommercetoolsApp:
             token=bool(body.get("token", current.token)),
         )
         self.faults.settings = settings
-        return {"rate": settings.rate, "statuses": list(settings.statuses),
-                "retry_after": settings.retry_after, "token": settings.token}  # fmt: skip
+        return {
+            "rate": settings.rate,
+            "statuses": list(settings.statuses),
+            "retry_after": settings.retry_after,
+            "token": settings.token,
+        }
 
     def add_client(self, body: dict[str, Any]) -> dict[str, str]:
         scopes = body["scopes"]

@@ -7,8 +7,12 @@ import threading
 from dataclasses import dataclass
 
 DEFAULT_STATUSES = (502, 503, 504, 429)
-CODES = {429: "TooManyRequests", 502: "BadGateway", 503: "ServiceUnavailable",
-         504: "GatewayTimeout"}  # fmt: skip
+CODES = {
+    429: "TooManyRequests",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
 
 
 @dataclass(frozen=True)

@@ -79,16 +79,61 @@ STORE_CURRENCIES = {"eu-web": "EUR", "us-web": "USD", "uk-web": "GBP"}
 CURRENCY_OF_COUNTRY = {"US": "USD", "GB": "GBP"}
 
 FIRST_NAMES = (
-    "Anna", "Ben", "Chloé", "Dmitri", "Eva", "Femi", "Greta", "Hiro", "Inès", "Jonas",
-    "Katarzyna", "Liam", "Mia", "Noah", "Olivia", "Pablo", "Quinn", "Rosa", "Søren", "Thu",
-)  # fmt: skip
+    "Anna",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Eva",
+    "Femi",
+    "Greta",
+    "Hiro",
+    "Inès",
+    "Jonas",
+    "Katarzyna",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Søren",
+    "Thu",
+)
 LAST_NAMES = (
-    "Müller", "Smith", "Dubois", "Rossi", "Nowak", "García", "Okafor", "Tanaka", "Jansen",
-    "Schmidt", "Martin", "Johnson", "O'Brien", "Van der Berg", "Huber", "Lefèvre",
-)  # fmt: skip
+    "Müller",
+    "Smith",
+    "Dubois",
+    "Rossi",
+    "Nowak",
+    "García",
+    "Okafor",
+    "Tanaka",
+    "Jansen",
+    "Schmidt",
+    "Martin",
+    "Johnson",
+    "O'Brien",
+    "Van der Berg",
+    "Huber",
+    "Lefèvre",
+)
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example")
-_ASCII = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é": "e", "è": "e",
-                        "ç": "c", "í": "i", "ø": "o", "'": "", " ": ""})  # fmt: skip
+_ASCII = str.maketrans(
+    {
+        "ä": "ae",
+        "ö": "oe",
+        "ü": "ue",
+        "ß": "ss",
+        "é": "e",
+        "è": "e",
+        "ç": "c",
+        "í": "i",
+        "ø": "o",
+        "'": "",
+        " ": "",
+    }
+)
 
 
 def country_for_store(store_key: str | None, rng: random.Random) -> Country:

@@ -120,8 +120,11 @@ class Mutator:
         fields["newsletterOptIn"] = not previous
         fields["newsletterOptInAt"] = self.store.clock.now()
         fields["loyaltyTier"] = self.rng.choice(LOYALTY_TIERS)
-        changed = {"type": "CustomerCustomFieldChanged", "name": "newsletterOptIn",
-                   "value": fields["newsletterOptIn"]}  # fmt: skip
+        changed = {
+            "type": "CustomerCustomFieldChanged",
+            "name": "newsletterOptIn",
+            "value": fields["newsletterOptIn"],
+        }
         if previous is not None:
             changed["previousValue"] = previous
         return [{"type": "CustomerFirstNameSet", "firstName": customer["firstName"]}, changed]
@@ -195,10 +198,13 @@ class Mutator:
         if old_shipment:
             shipment["oldShipmentState"] = old_shipment
         return [
-            {"type": "OrderStateChanged", "orderState": order["orderState"],
-             "oldOrderState": old_state},
+            {
+                "type": "OrderStateChanged",
+                "orderState": order["orderState"],
+                "oldOrderState": old_state,
+            },
             shipment,
-        ]  # fmt: skip
+        ]
 
     def cancel_orders(self, n: int) -> list[str]:
         with self.store.lock:

@@ -124,9 +124,22 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 KEYWORDS = {
-    "and", "or", "not", "in", "is", "defined", "empty", "contains", "any", "all",
-    "matches", "ignore", "case", "true", "false",
-}  # fmt: skip
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "defined",
+    "empty",
+    "contains",
+    "any",
+    "all",
+    "matches",
+    "ignore",
+    "case",
+    "true",
+    "false",
+}
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,11 @@ class Page:
     total: int | None
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"limit": self.limit, "offset": self.offset,
-                                "count": len(self.results)}  # fmt: skip
+        body: dict[str, Any] = {
+            "limit": self.limit,
+            "offset": self.offset,
+            "count": len(self.results),
+        }
         if self.total is not None:
             body["total"] = self.total
         body["results"] = self.results

@@ -221,8 +221,13 @@ class Seeder:
                 "attributes": [],
                 "images": [],
             }
-            data = {"name": name, "slug": {"en": f"product-{n}"}, "masterVariant": variant,
-                    "variants": [], "categories": []}  # fmt: skip
+            data = {
+                "name": name,
+                "slug": {"en": f"product-{n}"},
+                "masterVariant": variant,
+                "variants": [],
+                "categories": [],
+            }
             out.append(
                 {
                     "id": self.new_id(),
