@@ -61,7 +61,7 @@ class WriteContext:
     def idempotency_key(self, stream: str, kind: str, body: Any) -> str:
         """One key per batch: run id + stream + batch sequence + body. The client sends the
         same key on every retry of that batch."""
-        return batch_key(self.run_id, stream, f"{kind}{next(self._sequence)}", body)
+        return batch_key(self.run_id, stream, kind, next(self._sequence), body)
 
 
 def record_key(record: dict[str, Any]) -> str:

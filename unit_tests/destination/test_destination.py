@@ -102,7 +102,8 @@ def test_console_script_dispatches_journal_commands(
     assert exited.value.code == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert row["status"] == "succeeded"
-    assert json.loads(row["stats"])["streams"]["customers"]["counts"]["contacts_created"] == 1
+    stats = json.loads(row["stats"]) if isinstance(row["stats"], str) else row["stats"]
+    assert stats["streams"]["customers"]["counts"]["contacts_created"] == 1
 
 
 def test_backoff_base_comes_from_the_environment_or_defaults(
