@@ -276,6 +276,11 @@ class _Request:
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     authorized: bool = True
 
+    @property
+    def route(self) -> str:
+        """The path without its query string (which may hold an email): for messages."""
+        return self.path.split("?", 1)[0]
+
 
 def batch_key(run_id: str, stream: str, kind: str, seq: int | str, body: Any) -> str:
     """A deterministic Idempotency-Key (≤ 128 chars) for one batch of one run.
@@ -528,7 +533,7 @@ class CrmOneClient:
             self._logger.info(
                 "CRM One %s %s: %s; attempt %d in %.2f s (correlation id %s)",
                 request.method,
-                request.path,
+                request.route,
                 status if status is not None else record.error,
                 attempt + 1,
                 pause,
@@ -626,7 +631,7 @@ class CrmOneClient:
             self._scrub(detail),
             request.correlation_id,
             method=request.method,
-            path=request.path,
+            path=request.route,
             request_id=record.request_id,
             body=payload if request.authorized else None,
             attempts=attempts,

@@ -556,3 +556,12 @@ def test_sandbox_record_errors_come_back_in_a_200(crm, recorder):
     with pytest.raises(CrmOneError) as caught:  # the same key with another body
         client.upsert_contacts([], id_property="external_id", idempotency_key="k-bad")
     assert (caught.value.status, caught.value.code) == (422, "idempotency_key_reused")
+
+
+def test_error_messages_leave_the_query_string_out(mock, recorder):
+    mock.get(f"{BASE}/v1/contacts", **problem(400, "invalid_query", "bad query"))
+    with pytest.raises(CrmOneError) as caught:
+        make_client(recorder).find_contact(email="ana@example.com")
+    assert "GET /v1/contacts with 400 invalid_query" in str(caught.value)
+    assert "ana" not in str(caught.value)
+    assert recorder.api_calls()[0].path == "/v1/contacts?email=ana%40example.com"  # journal redacts
