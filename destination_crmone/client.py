@@ -472,7 +472,7 @@ class CrmOneClient:
                 method=method,
                 path=f"{path}{query}",
                 body=None if body is None else orjson.dumps(body, default=str),
-                content_type=None if body is None else "application/json",
+                content_type=None if body is None else "application/json; charset=utf-8",
                 logged_body=body,
                 idempotency_key=idempotency_key,
             )
