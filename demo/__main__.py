@@ -28,7 +28,7 @@ from demo.pipeline import (
     write_json,
 )
 from demo.sandboxes import REPO_ROOT, Mutation, SandboxError, Sandboxes, Seed
-from demo.summary import RunReport, progress_line, render
+from demo.summary import RunReport, progress_line, render, render_crm_totals
 
 EXIT_SYNC_FAILED = 1
 EXIT_SETUP_FAILED = 2
@@ -138,9 +138,11 @@ def run_sandboxes(args: argparse.Namespace) -> int:
         second.changes = changes
         reports.append(second)
 
-        write_json(workdir / "crm-dump.json", sandboxes.crm_dump())
-        write_json(workdir / "commercetools-dump.json", sandboxes.commercetools_dump())
-        finish(reports, workdir)
+        crm, commercetools = sandboxes.crm_dump(), sandboxes.commercetools_dump()
+        write_json(workdir / "crm-dump.json", crm)
+        write_json(workdir / "commercetools-dump.json", commercetools)
+        deleted = changes.get("deleted_customers", [])
+        finish(reports, workdir, render_crm_totals(crm, commercetools, deleted))
         if args.serve:
             print(f"\nServing {sandboxes.crmone.url}/ui/ until Ctrl-C …", flush=True)
             threading.Event().wait()
@@ -165,9 +167,11 @@ def _load(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def finish(reports: list[RunReport], workdir: Path) -> None:
+def finish(reports: list[RunReport], workdir: Path, closing: str = "") -> None:
     write_json(workdir / "summary.json", [report.as_json() for report in reports])
     print("\n" + render(reports))
+    if closing:
+        print(closing)
     print(f"Logs, configs, state and journal: {workdir}", flush=True)
 
 

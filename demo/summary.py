@@ -29,7 +29,14 @@ GROUPS = (
     ("other messages", (("not_deletions", "acknowledged"),)),
 )
 ALWAYS_SHOWN = frozenset({"contacts", "consents", "activities", "deletions"})
-QUEUE_KEYS = ("rejected", "partial", "failed", "retried_from_queue", "superseded")
+QUEUE_WORDS = {  # retry-queue counters, in a user's words
+    "rejected": "rejected",
+    "partial": "written without an invalid value",
+    "failed": "failed after retries",
+    "retried_from_queue": "re-sent from the queue",
+    "superseded": "superseded by a newer version",
+}
+EXAMPLE_CHARS = 110
 FIRST_STREAMS = ("customers", "orders", "messages")
 REASON_KINDS = ("rejected", "partial", "failed", "warnings")
 
@@ -134,7 +141,7 @@ def _stream_lines(name: str, read: int, part: dict[str, Any] | None) -> list[str
         if values and (label in ALWAYS_SHOWN or any(value for _, value in values)):
             details.append(f"{label}: " + ", ".join(f"{number(v)} {w}" for w, v in values))
     queued = [
-        f"{number(counts[key])} {key.replace('_', ' ')}" for key in QUEUE_KEYS if counts.get(key)
+        f"{number(counts[key])} {words}" for key, words in QUEUE_WORDS.items() if counts.get(key)
     ]
     if queued:
         details.append("retry queue: " + ", ".join(queued))
@@ -150,6 +157,8 @@ def _reason_lines(streams: dict[str, Any]) -> list[str]:
         for kind in REASON_KINDS:
             for code, count in sorted(part.get(f"{kind}_by_code", {}).items()):
                 example = (part.get("examples", {}).get(f"{kind}:{code}") or [""])[0]
+                if len(example) > EXAMPLE_CHARS:
+                    example = example[: EXAMPLE_CHARS - 1] + "…"
                 lines.append(
                     f"    {name} {kind} {code} x{count}" + (f": e.g. {example}" if example else "")
                 )
@@ -160,3 +169,27 @@ def render(reports: list[RunReport]) -> str:
     rule = "─" * 78
     body = f"\n{rule}\n".join(render_run(report) for report in reports)
     return f"{rule}\n{body}\n{rule}"
+
+
+def render_crm_totals(
+    crm: dict[str, Any], commercetools: dict[str, Any], deleted: list[str]
+) -> str:
+    """The closing check of sandbox mode: is every commercetools customer a CRM One contact?"""
+    contacts = {contact["external_id"]: contact for contact in crm.get("contacts", [])}
+    customers = {customer["id"] for customer in commercetools.get("customers", [])} | set(deleted)
+    missing = customers - set(contacts)
+    archived = sum(1 for contact in contacts.values() if contact.get("archived"))
+    consents = sum(len(items) for items in crm.get("consents", {}).values())
+    members = sum(len(found.get("members", [])) for found in crm.get("lists", []))
+    verdict = (
+        f"every one of the {number(len(customers))} commercetools customers is a contact"
+        if not missing
+        else f"{number(len(missing))} of {number(len(customers))} commercetools customers are "
+        "not contacts (rejected: see the reasons above and the journal's retry queue)"
+    )
+    return (
+        f"CRM One now holds {number(len(contacts))} contacts ({number(archived)} archived after "
+        f"CustomerDeleted), {number(consents)} consents, "
+        f"{number(len(crm.get('activities', [])))} activities, {number(members)} list "
+        f"memberships:\n  {verdict}."
+    )

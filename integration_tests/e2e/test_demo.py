@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -17,7 +18,8 @@ import pycountry
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from demo.sandboxes import REPO_ROOT
+from demo.pipeline import write_json
+from demo.sandboxes import REPO_ROOT, Seed
 from integration_tests.e2e.expected import queued
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -106,6 +108,9 @@ def test_every_valid_customer_is_a_contact(demo: dict[str, Any]) -> None:
     assert set(contacts) == customers - rejected
     assert {key for key, contact in contacts.items() if contact["archived"]} == deleted - rejected
     assert counts(first, "customers")["contacts_created"] == len(customers - rejected)
+    if not rejected:
+        verdict = f"every one of the {len(customers)} commercetools customers is a contact"
+        assert verdict in demo["stdout"]
 
 
 def test_bad_customers_are_queued_with_their_reasons(demo: dict[str, Any]) -> None:
@@ -151,3 +156,56 @@ def test_the_second_run_sends_only_what_changed(demo: dict[str, Any]) -> None:
     assert cancelled, "cancelled orders of known contacts became activities"
     assert counts(second, "orders")["activities_created"] == len(cancelled)
     assert second["requests"]["crmone"] < first["requests"]["crmone"]
+
+
+def run_demo(*flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "demo", *flags],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_with_config_files_the_demo_runs_one_sync_from_the_state_file(
+    start_sandboxes, tmp_path: Path
+) -> None:
+    """Config-file mode (real accounts): no sandboxes of its own, no changes, state kept."""
+    sandboxes = start_sandboxes(Seed(customers=60, orders=120, bad_customers=0))
+    write_json(tmp_path / "source.json", sandboxes.source_config())
+    write_json(tmp_path / "destination.json", sandboxes.destination_config(tmp_path / "j.sqlite"))
+    flags = ["--workdir", str(tmp_path / "work"), "--state-file", str(tmp_path / "state.json")]
+    flags += ["--source-config", str(tmp_path / "source.json")]
+    flags += ["--destination-config", str(tmp_path / "destination.json")]
+
+    first = run_demo(*flags)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "Sync from the start (no state yet): ok" in first.stdout
+    assert "Run 2" not in first.stdout
+    assert len(sandboxes.crm_dump()["contacts"]) == 60
+    assert (tmp_path / "state.json").exists()
+
+    second = run_demo(*flags)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    summary = json.loads((tmp_path / "work" / "real" / "summary.json").read_text())
+    assert [run["sync"]["records"] for run in summary] == [{}]  # nothing changed since
+    assert f"Sync from {tmp_path / 'state.json'}: ok" in second.stdout
+
+
+def test_the_demo_exits_non_zero_when_a_connector_fails(start_sandboxes, tmp_path: Path) -> None:
+    sandboxes = start_sandboxes(Seed(customers=20, orders=40, bad_customers=0))
+    wrong = sandboxes.destination_config(tmp_path / "j.sqlite", client_secret="wrong-secret")
+    write_json(tmp_path / "source.json", sandboxes.source_config())
+    write_json(tmp_path / "destination.json", wrong)
+
+    failed = run_demo(
+        "--workdir", str(tmp_path / "work"),
+        "--source-config", str(tmp_path / "source.json"),
+        "--destination-config", str(tmp_path / "destination.json"),
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert "FAILED" in failed.stdout and "error: destination:" in failed.stdout
+    assert "wrong-secret" not in failed.stdout + failed.stderr
+    assert sandboxes.crm_dump()["contacts"] == []
