@@ -195,7 +195,8 @@ def test_injected_faults_and_429s_reach_the_same_end_state_without_duplicates(
 ) -> None:
     people, placed, deleted = shop(500, 750)
     with CrmOneSandbox(requests_per_second=200, max_concurrency=64) as sandbox:
-        sandbox.set_faults(0.2, drop_rate=0.03)
+        # 429 weighted twice so that some appear among the run's few dozen calls
+        sandbox.set_faults(0.2, statuses=(429, 429, 502, 503, 504), drop_rate=0.03)
         job = Job(sandbox, tmp_path)
         output = job.write(input_file(tmp_path, "messages.jsonl", people, placed, deleted))
         sandbox.set_faults(0.0, drop_rate=0.0)
