@@ -159,7 +159,10 @@ def run_real(args: argparse.Namespace) -> int:
     title = "Sync from " + (str(state.path) if state.exists() else "the start (no state yet)")
     report = run_once(title, "sync", workdir, state, args.timeout)
     finish([report], workdir)
-    print(f"State saved to {state.path}")
+    if report.sync.states_echoed:
+        print(f"State saved to {state.path}")
+    else:
+        print(f"No state was echoed: {state.path} is unchanged")
     return 0 if report.sync.ok else EXIT_SYNC_FAILED
 
 

@@ -19,8 +19,9 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from demo.pipeline import write_json
-from demo.sandboxes import REPO_ROOT, Seed
+from demo.sandboxes import Seed
 from integration_tests.e2e.expected import queued
+from integration_tests.e2e.workspace import run_bounded
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -32,13 +33,9 @@ CHANGES = {"update-customers": 30, "delete-customers": 4, "update-orders": 20, "
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("demo")
     flags = [f"--{name}={value}" for name, value in {**SIZES, **CHANGES}.items()]
-    completed = subprocess.run(
+    completed = run_bounded(
         [sys.executable, "-m", "demo", "--workdir", str(workdir), "--timeout", "150", *flags],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
         timeout=200,
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
@@ -159,14 +156,7 @@ def test_the_second_run_sends_only_what_changed(demo: dict[str, Any]) -> None:
 
 
 def run_demo(*flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "demo", *flags],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_bounded([sys.executable, "-m", "demo", *flags], timeout=120)
 
 
 def test_with_config_files_the_demo_runs_one_sync_from_the_state_file(

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from demo.pipeline import write_json
-from demo.sandboxes import REPO_ROOT, Seed
+from demo.sandboxes import Seed
 from integration_tests.e2e.expected import assert_crm_matches
+from integration_tests.e2e.workspace import run_bounded
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -46,14 +46,10 @@ def test_pyairbyte_syncs_commercetools_into_crm_one(start_sandboxes, tmp_path: P
     write_json(source_config, sandboxes.source_config())
     write_json(destination_config, sandboxes.destination_config(tmp_path / "journal.sqlite"))
 
-    completed = subprocess.run(
+    completed = run_bounded(
         [sys.executable, str(SCRIPT), str(source_config), str(destination_config)],
-        cwd=REPO_ROOT,
         env=offline_env(tmp_path / "pyairbyte"),
-        capture_output=True,
-        text=True,
         timeout=150,
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
