@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -102,6 +103,7 @@ def run_sandboxes(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     for name in FRESH_EACH_TIME:
         (workdir / name).unlink(missing_ok=True)
+    shutil.rmtree(workdir / "logs", ignore_errors=True)
     seed = Seed(args.customers, args.orders, args.bad_customers)
     print(
         f"Starting the sandboxes: {seed.customers:,} customers (+{seed.bad_customers} bad), "
@@ -110,7 +112,8 @@ def run_sandboxes(args: argparse.Namespace) -> int:
     )
     with Sandboxes(workdir, seed, crm_requests_per_second=args.crm_rps) as sandboxes:
         print(f"  commercetools  {sandboxes.commercetools.url}")
-        print(f"  CRM One        {sandboxes.crmone.url}   (read-only page: /ui/)", flush=True)
+        print(f"  CRM One        {sandboxes.crmone.url}   (a read-only page for people: /ui/)")
+        print(f"  work directory {workdir}", flush=True)
         write_json(workdir / "source.json", sandboxes.source_config(page_size=args.page_size))
         write_json(
             workdir / "destination.json", sandboxes.destination_config(workdir / "journal.sqlite")
