@@ -183,7 +183,7 @@ def finish(reports: list[RunReport], workdir: Path, closing: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so the sandboxes and connectors are always stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
     try:
         return run_real(args) if args.source_config else run_sandboxes(args)
@@ -191,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_SETUP_FAILED
     except KeyboardInterrupt:
+        print("\ninterrupted: the connectors and sandboxes were stopped", file=sys.stderr)
         return 130
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
