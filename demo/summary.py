@@ -27,6 +27,16 @@ GROUPS = (
     _group("orders", "orders_", "skipped"),
     _group("deletions", "deletions_", "archived", "erased", "unchanged", "not_found", "ignored"),
     ("other messages", (("not_deletions", "acknowledged"),)),
+    _group(
+        "dry run, would",
+        "dry_run_would_",
+        "create",
+        "update",
+        "send_activities",
+        "send_objects",
+        "archive",
+        "erase",
+    ),
 )
 ALWAYS_SHOWN = frozenset({"contacts", "consents", "activities", "deletions"})
 QUEUE_WORDS = {  # retry-queue counters, in a user's words
