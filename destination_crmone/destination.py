@@ -240,22 +240,14 @@ class DestinationCrmOne(Destination):
         try:
             return DestinationConfig.parse_config(dict(config))
         except ConfigError as error:
-            raise AirbyteTracedException(
-                message=str(error),
-                internal_message=str(error),
-                failure_type=FailureType.config_error,
-            ) from None
+            raise config_failure(str(error)) from None
 
     @staticmethod
     def _open_journal(config: DestinationConfig) -> Journal:
         try:
             return open_journal(journal_spec(config), redact_pii=config.redact_pii)
         except JournalError as error:
-            raise AirbyteTracedException(
-                message=str(error),
-                internal_message=str(error),
-                failure_type=FailureType.config_error,
-            ) from None
+            raise config_failure(str(error)) from None
 
     @staticmethod
     def _context(
