@@ -194,17 +194,7 @@ class CrmData:
         if external_id and hashed(external_id) in self.erased and not allow_recreate_erased:
             raise RecordError("erased", "this contact was erased (GDPR)", "external_id", status=410)
         contact = self._match(record, id_property, external_id, changes)
-        email = changes.get("email")
-        if email:
-            owner = self.by_email.get(email)
-            if owner and (contact is None or owner != contact.id):
-                raise RecordError(
-                    "email_conflict",
-                    "the email belongs to another contact",
-                    "email",
-                    status=409,
-                    existing_id=owner,
-                )
+        self._check_email_owner(changes.get("email"), contact)
         stamp = now()
         status = "updated"
         if contact is None:
@@ -228,6 +218,18 @@ class CrmData:
         contact.version += 1
         contact.updated_at = stamp
         return contact, status
+
+    def _check_email_owner(self, email: Any, contact: Contact | None) -> None:
+        """An email is unique per tenant: another contact's email is an `email_conflict`."""
+        owner = self.by_email.get(email) if email else None
+        if owner and (contact is None or owner != contact.id):
+            raise RecordError(
+                "email_conflict",
+                "the email belongs to another contact",
+                "email",
+                status=409,
+                existing_id=owner,
+            )
 
     def _match(
         self, record: dict[str, Any], id_property: str, external_id: str | None, changes: dict
@@ -275,16 +277,7 @@ class CrmData:
     def edit_contact(self, contact: Contact, properties: Any, by: str) -> bool:
         """A PATCH (by `integration`) or a person's edit (`user`/`import`). Changed?"""
         changes = self._validated(properties, self.schema)
-        email = changes.get("email")
-        owner = self.by_email.get(email) if email else None
-        if owner and owner != contact.id:
-            raise RecordError(
-                "email_conflict",
-                "the email belongs to another contact",
-                "email",
-                status=409,
-                existing_id=owner,
-            )
+        self._check_email_owner(changes.get("email"), contact)
         stamp = now()
         if not self._change(contact, changes, by, stamp):
             return False
