@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -13,6 +14,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_commercetools.config import SourceConfig
+from source_commercetools.scopes import Declared, ScopePlan, plan_scopes, project_scopes
 
 
 def basic_auth_header(client_id: str, client_secret: str) -> str:
@@ -51,34 +53,69 @@ def token_problem(response: requests.Response, config: SourceConfig, scopes: lis
     return f"The token request failed with HTTP {response.status_code}: {detail}"
 
 
+def held_scope_problem(project_key: str, held: set[str], asked: list[str]) -> str | None:
+    """Why a token for `asked` was refused, given what the client holds; None if unclear."""
+    if not any(scope.split(":")[1:2] == [project_key] for scope in held):
+        projects = sorted({scope.split(":")[1] for scope in held if ":" in scope})
+        return (
+            f"Project '{project_key}' is unknown to this API client (its scopes are for "
+            f"{', '.join(projects) or 'no project'}): check project_key."
+        )
+    missing = [scope for scope in asked if scope not in held]
+    if not missing:
+        return None
+    return (
+        f"The API client lacks the scope(s) {', '.join(missing)}. Add them to the client "
+        "(Merchant Center > Settings > Developer settings > API clients), or set `scopes` to "
+        f"what it has: {' '.join(sorted(held))}."
+    )
+
+
 class CommercetoolsAuthenticator(Oauth2Authenticator):
     """One client-credentials token per run, shared by every stream.
 
     commercetools wants the client id and secret in the Basic header only; the body holds
     `grant_type` and `scope`. Tokens last 48 h, so a run asks once; a 401 on the API makes
     the CDK's HttpClient ask for one fresh token (REFRESH_TOKEN_THEN_RETRY).
+
+    The first token asks for the project-wide read scopes of `streams` (or the user's
+    `scopes`); if commercetools refuses them, the scopes the client holds decide what to ask
+    for instead (scopes.py), and `plan` says what was granted and what cannot be read.
     """
 
-    def __init__(self, config: SourceConfig, scopes: list[str]) -> None:
+    def __init__(
+        self,
+        config: SourceConfig,
+        streams: Sequence[Declared],
+        logger: logging.Logger | None = None,
+    ) -> None:
         secret = config.client_secret.get_secret_value()
         self._config = config
-        self._token_scopes = scopes
+        self._streams = list(streams)
+        self._logger = logger or logging.getLogger("airbyte")
+        self._asked: list[str] | None = config.scopes or project_scopes(
+            config.project_key, self._streams
+        )
+        self.plan: ScopePlan | None = None  # known after the first token
         super().__init__(
             token_refresh_endpoint=f"{config.auth_root}/oauth/token",
             client_id=config.client_id,
             client_secret=secret,
             refresh_token=None,  # type: ignore[arg-type]
             grant_type="client_credentials",
-            refresh_request_body={"scope": " ".join(scopes)},
+            refresh_request_body={},
             refresh_request_headers={"Authorization": basic_auth_header(config.client_id, secret)},
         )
 
     @property
-    def scopes(self) -> list[str]:
-        return list(self._token_scopes)
+    def scopes(self) -> list[str] | None:
+        return list(self._asked) if self._asked else None
 
     def build_refresh_request_body(self) -> Mapping[str, Any]:
-        return {"grant_type": "client_credentials", "scope": " ".join(self._token_scopes)}
+        body = {"grant_type": "client_credentials"}
+        if self._asked:
+            body["scope"] = " ".join(self._asked)
+        return body
 
     def refresh_access_token(self) -> tuple[str, Any]:
         try:
@@ -86,10 +123,62 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
         except requests.HTTPError as error:
             if error.response is None:
                 raise
-            raise AirbyteTracedException(
-                message=token_problem(error.response, self._config, self._token_scopes),
-                internal_message=f"token endpoint answered HTTP {error.response.status_code}",
-                failure_type=FailureType.config_error,
-            ) from None
+            if self.plan is None and is_invalid_scope(error.response):
+                token, expiry = self._negotiate(error.response)
+            else:
+                raise self._refused(error.response) from None
+        if self.plan is None:
+            self.plan = ScopePlan(self.scopes)
         add_to_secrets(token)
         return token, expiry
+
+    def _negotiate(self, refusal: requests.Response) -> tuple[str, Any]:
+        """The project-wide scopes were refused: ask for what the client can have."""
+        held = self.held_scopes()
+        asked = list(self._asked or [])
+        pk = self._config.project_key
+        problem = held_scope_problem(pk, held, asked) if held is not None else None
+        if held is None or (self._config.scopes and problem):
+            raise self._refused(refusal, problem)
+        if not any(scope.split(":")[1:2] == [pk] for scope in held):
+            raise self._refused(refusal, problem)
+        self.plan = plan_scopes(pk, self._streams, self._config.store_keys, held)
+        for warning in self.plan.warnings:
+            self._logger.warning(warning)
+        self._asked = self.plan.scopes
+        try:
+            return super().refresh_access_token()
+        except requests.HTTPError as error:
+            if error.response is None:
+                raise
+            raise self._refused(error.response) from None
+
+    def held_scopes(self) -> set[str] | None:
+        """The client's scopes, from a token asked without `scope` (not used otherwise)."""
+        secret = self._config.client_secret.get_secret_value()
+        try:
+            response = requests.post(
+                f"{self._config.auth_root}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": basic_auth_header(self._config.client_id, secret)},
+                timeout=60,
+                allow_redirects=False,
+            )
+        except requests.RequestException:
+            return None
+        if not response.ok:
+            return None
+        return set(str(response.json().get("scope", "")).split())
+
+    def _refused(
+        self, response: requests.Response, problem: str | None = None
+    ) -> AirbyteTracedException:
+        return AirbyteTracedException(
+            message=problem or token_problem(response, self._config, list(self._asked or [])),
+            internal_message=f"token endpoint answered HTTP {response.status_code}",
+            failure_type=FailureType.config_error,
+        )
+
+
+def is_invalid_scope(response: requests.Response) -> bool:
+    return response.status_code == 400 and "scope" in response.text

@@ -1,4 +1,5 @@
-"""`check`: a token and one cheap call per stream, with failures in a user's words."""
+"""`check`: a token and one cheap call per readable stream, through the same authenticator
+and request path as `read`, with every failure in a user's words."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_commercetools.auth import basic_auth_header, error_text, token_problem
-from source_commercetools.config import STREAM_SCOPES, SourceConfig
-from source_commercetools.streams import STREAM_CLASSES
+from source_commercetools.auth import CommercetoolsAuthenticator, basic_auth_header
+from source_commercetools.config import SourceConfig
+from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
 
 TIMEOUT = 30
+PROBE = {"limit": 1, "withTotal": "false"}
 
 
 class CheckFailed(Exception):
@@ -23,110 +26,47 @@ class ConnectionCheck:
     def __init__(self, config: SourceConfig, logger: logging.Logger) -> None:
         self.config = config
         self.logger = logger
-        self.session = requests.Session()
+        self.authenticator = CommercetoolsAuthenticator(config, STREAMS, logger)
+        self.streams = build_streams(config, self.authenticator)
 
     def run(self) -> None:
         """Raise CheckFailed with what is wrong; log warnings for what merely limits the sync."""
-        scopes = self.config.requested_scopes()
-        token = self.token(scopes)
-        for stream in self.readable_streams(scopes):
-            for path in self.paths(stream):
-                self.probe(token, stream, path)
+        try:
+            self.authenticator.get_access_token()
+            for stream in self.readable_streams():
+                for store in stream.stores or [None]:
+                    stream.fetch(store, dict(PROBE))
+        except AirbyteTracedException as error:
+            raise CheckFailed(error.message or str(error)) from None
         self.warn_if_messages_disabled()
 
-    # --- token ---------------------------------------------------------------------
-
-    def request_token(self, scopes: list[str] | None) -> requests.Response:
-        secret = self.config.client_secret.get_secret_value()
-        data = {"grant_type": "client_credentials"}
-        if scopes:
-            data["scope"] = " ".join(scopes)
-        return self.session.post(
-            f"{self.config.auth_root}/oauth/token",
-            data=data,
-            headers={"Authorization": basic_auth_header(self.config.client_id, secret)},
-            timeout=TIMEOUT,
-        )
-
-    def token(self, scopes: list[str]) -> str:
-        response = self.request_token(scopes)
-        if response.ok:
-            return str(response.json()["access_token"])
-        if response.status_code == 400 and "scope" in response.text:
-            problem = self.scope_problem(scopes) or token_problem(response, self.config, scopes)
-            raise CheckFailed(problem)
-        raise CheckFailed(token_problem(response, self.config, scopes))
-
-    def scope_problem(self, asked: list[str]) -> str | None:
-        """Which asked-for scopes the client lacks, learned from a token without `scope`
-        (it lists what the client holds; the token itself is not used)."""
-        response = self.request_token(None)
-        if not response.ok:
-            return None
-        held = set(str(response.json().get("scope", "")).split())
-        pk = self.config.project_key
-        if not any(scope.split(":")[1:2] == [pk] for scope in held):
-            projects = sorted({scope.split(":")[1] for scope in held if ":" in scope})
-            return (
-                f"Project '{pk}' is unknown to this API client (its scopes are for "
-                f"{', '.join(projects) or 'no project'}): check project_key."
-            )
-        missing = [scope for scope in asked if scope not in held]
-        if not missing:
-            return None
-        return (
-            f"The API client lacks the scope(s) {', '.join(missing)}. Add them to the client "
-            "(Merchant Center > Settings > Developer settings), or set `scopes` to what it has."
-        )
-
-    # --- probes --------------------------------------------------------------------
-
-    def readable_streams(self, scopes: list[str]) -> list[str]:
-        """Every stream when the scopes are ours; with the user's own scopes, the streams they
-        cover (the others are named in a warning: they will fail if selected)."""
-        if not self.config.scopes:
-            return list(STREAM_CLASSES)
-        kinds = {scope.split(":")[0] for scope in scopes}
-        covered = [name for name, kind in STREAM_SCOPES.items() if kind in kinds]
-        uncovered = [name for name in STREAM_CLASSES if name not in covered]
-        if uncovered:
-            self.logger.warning(
-                "The configured scopes do not cover these streams; do not select them: %s",
-                ", ".join(uncovered),
-            )
-        return covered
-
-    def paths(self, stream: str) -> list[str]:
-        cls = STREAM_CLASSES[stream]
-        if cls.store_scoped and self.config.store_keys:
-            return [f"in-store/key={store}/{cls.resource}" for store in self.config.store_keys]
-        return [cls.resource]
-
-    def probe(self, token: str, stream: str, path: str) -> None:
-        pk = self.config.project_key
-        response = self.session.get(
-            f"{self.config.api_root}/{pk}/{path}",
-            params={"limit": 1, "withTotal": "false"},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-        )
-        if response.ok:
-            return
-        detail = error_text(response)
-        if response.status_code == 404:
-            where = f"store '{path.split('=')[1].split('/')[0]}' of " if "in-store" in path else ""
+    def readable_streams(self) -> list[CommercetoolsStream]:
+        """The streams the granted scopes cover; the others are named in a warning (they will
+        fail if selected). None at all is a failure."""
+        plan = self.authenticator.plan
+        unreadable = dict(plan.unreadable) if plan else {}
+        if self.config.scopes:
+            kinds = {scope.split(":")[0] for scope in self.config.scopes}
+            for stream in self.streams:
+                if stream.declaration.scope not in kinds:
+                    unreadable[stream.name] = (
+                        f"{stream.declaration.scope}:{self.config.project_key}"
+                    )
+            if unreadable:
+                self.logger.warning(
+                    "The configured scopes do not cover these streams; do not select them, or "
+                    "add the scope to `scopes` and to the API client: %s",
+                    "; ".join(f"{name} needs {scope}" for name, scope in unreadable.items()),
+                )
+        readable = [stream for stream in self.streams if stream.name not in unreadable]
+        if not readable:
             raise CheckFailed(
-                f"Not found: {where}project '{pk}' at {self.config.api_root} ({detail}). "
-                "Check project_key, store_keys and region or api_url."
+                "The API client can read none of the streams: "
+                + "; ".join(f"{name} needs {scope}" for name, scope in unreadable.items())
+                + ". Give it the view_* scopes (Merchant Center > Settings > Developer settings "
+                "> API clients)."
             )
-        if response.status_code == 403:
-            raise CheckFailed(
-                f"The API client is missing scope {STREAM_SCOPES[stream]}:{pk} for stream "
-                f"'{stream}' ({detail})."
-            )
-        raise CheckFailed(
-            f"Reading stream '{stream}' failed with HTTP {response.status_code}: {detail}"
-        )
+        return readable
 
     # --- messages --------------------------------------------------------------------
 
@@ -134,7 +74,15 @@ class ConnectionCheck:
         """Messages off is a warning: the other streams work, deletions will not arrive.
         Reading the setting needs view_project_settings, asked for here only."""
         pk = self.config.project_key
-        response = self.request_token([f"view_project_settings:{pk}"])
+        secret = self.config.client_secret.get_secret_value()
+        session = requests.Session()
+        response = session.post(
+            f"{self.config.auth_root}/oauth/token",
+            data={"grant_type": "client_credentials", "scope": f"view_project_settings:{pk}"},
+            headers={"Authorization": basic_auth_header(self.config.client_id, secret)},
+            timeout=TIMEOUT,
+            allow_redirects=False,
+        )
         if not response.ok:
             self.logger.info(
                 "Could not verify that messages are enabled (the client lacks "
@@ -142,10 +90,11 @@ class ConnectionCheck:
                 pk,
             )
             return
-        project = self.session.get(
+        project = session.get(
             f"{self.config.api_root}/{pk}",
             headers={"Authorization": f"Bearer {response.json()['access_token']}"},
             timeout=TIMEOUT,
+            allow_redirects=False,
         )
         settings: Mapping[str, Any] = project.json().get("messages", {}) if project.ok else {}
         if project.ok and not settings.get("enabled", False):

@@ -25,7 +25,7 @@ from source_commercetools.auth import CommercetoolsAuthenticator
 from source_commercetools.check import CheckFailed, ConnectionCheck
 from source_commercetools.config import ConfigError, SourceConfig, spec_schema
 from source_commercetools.custom_fields import custom_field_schemas
-from source_commercetools.streams import STREAM_CLASSES, KeySetStream
+from source_commercetools.streams import DECLARATIONS, STREAMS, CommercetoolsStream, build_streams
 
 DOCUMENTATION_URL = (
     "https://github.com/crmone/airbyte-commercetools-crmone/blob/main/docs/source-commercetools.md"
@@ -77,24 +77,34 @@ class SourceCommercetools(AbstractSource):
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         parsed = parse_config(config)
         # Default scopes: what the selected streams need (all of them outside `read`).
-        authenticator = CommercetoolsAuthenticator(
-            parsed, parsed.requested_scopes(self._selected_streams)
-        )
-        return [cls(parsed, authenticator) for cls in STREAM_CLASSES.values()]
+        selected = [
+            DECLARATIONS[name] for name in self._selected_streams or [] if name in DECLARATIONS
+        ]
+        authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS)
+        return list(build_streams(parsed, authenticator))
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
-        streams = {stream.name: stream for stream in self.streams(config)}
-        types_stream = streams["types"]
-        assert isinstance(types_stream, KeySetStream)
+        """Every stream, with `custom.fields` typed from ALL the project's Types (read from the
+        very first, whatever start_date says), asking only for view_types."""
+        parsed = parse_config(config)
+        streams = {stream.name: stream for stream in build_streams(parsed, None)}
+        types_stream = CommercetoolsStream(
+            DECLARATIONS["types"],
+            parsed,
+            CommercetoolsAuthenticator(parsed, [DECLARATIONS["types"]], logger),
+        )
         try:
             typed = custom_field_schemas(types_stream.iter_records())
         except Exception as error:  # discover still works, with untyped custom fields
-            logger.warning("Could not read the project's Types to type custom fields: %s", error)
+            logger.warning(
+                "Could not read the project's Types to type custom fields (the API client "
+                "needs view_types:%s): %s",
+                parsed.project_key,
+                error,
+            )
             typed = {}
         for stream_name, fields in typed.items():
-            stream = streams[stream_name]
-            assert isinstance(stream, KeySetStream)
-            stream.set_custom_field_schema(fields)
+            streams[stream_name].set_custom_field_schema(fields)
         return AirbyteCatalog(streams=[stream.as_airbyte_stream() for stream in streams.values()])
 
     def read(

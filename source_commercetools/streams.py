@@ -1,29 +1,25 @@
-"""Key-set paged commercetools streams.
+"""The commercetools streams: one table of declarations, one key-set stream class.
 
-Every stream, in full refresh and incremental alike, walks its collection in
-`(cursor, id)` order and asks for the records strictly after the last one it saw:
+Every stream, in full refresh and incremental alike, walks its collection in `(cursor, id)`
+order with a `KeySetCursor` (see cursor.py): no `offset` (capped at 10,000 by commercetools),
+no rows skipped in a crowded millisecond, none missed when updated while being read (the
+update moves the row past the position, where a later page meets it again).
 
-    sort=lastModifiedAt asc & sort=id asc
-    where=lastModifiedAt > :t or (lastModifiedAt = :t and id > :id)   (var.t, var.id)
-
-so it never uses `offset` (capped at 10,000 by commercetools), never skips rows that
-share a millisecond, and never misses a row updated while it reads: the update moves
-the row past the current position, where a later page picks it up again.
-
-The position travels in the page token; the state (per store when `store_keys` is set)
-is the last `(cursor, id)` emitted and is checkpointed after every page.
+The state (per store when `store_keys` is set) is the cursor's: the newest `(cursor, id)`
+emitted and the `(id, version)` of the records within the look-back margin; it is
+checkpointed after every page. A first read of a large partition is split into time slices
+read concurrently (`concurrency` requests at most); their exact progress is the state until
+they are all done.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any
 
-import orjson
 import requests
 from airbyte_cdk.models import (
     AirbyteMessage,
@@ -38,156 +34,108 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.streams.core import CheckpointMixin
 from airbyte_cdk.sources.streams.http import HttpStream
-from airbyte_cdk.sources.streams.http.error_handlers import (
-    BackoffStrategy,
-    ErrorHandler,
-    ErrorResolution,
-    HttpStatusErrorHandler,
-    ResponseAction,
-)
-from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import (
-    DEFAULT_ERROR_MAPPING,
-)
-from airbyte_cdk.utils.datetime_helpers import ab_datetime_now
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_commercetools.auth import error_text
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
-
-RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
-# A dropped or stalled connection: retried like a 5xx. (The CDK maps exceptions by exact class.)
-RETRYABLE_EXCEPTIONS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.ReadTimeout,
-    requests.exceptions.Timeout,
+from source_commercetools.cursor import (
+    KeySetCursor,
+    OutOfOrder,
+    merged_state,
+    position_of,
+    resume_slices,
 )
-MAX_RETRIES = 8
-RETRY_ACTIONS = (
-    ResponseAction.RETRY,
-    ResponseAction.RATE_LIMITED,
-    ResponseAction.REFRESH_TOKEN_THEN_RETRY,
+from source_commercetools.http import (
+    CommercetoolsBackoff,
+    CommercetoolsErrorHandler,
+    error_text,
+    fetch_results,
 )
-Position = tuple[str, str]  # (cursor value in commercetools' form, resource id)
+from source_commercetools.pages import NoPosition, read_pages
+
+Record = dict[str, Any]
+SLICES_PER_REQUEST_SLOT = 2  # more slices than workers evens out unevenly filled time ranges
 
 
-def cursor_value(value: str) -> str:
-    """A datetime in commercetools' own form (`2026-11-26T18:40:00.123Z`), so that positions
-    compare as strings and are sent back exactly as commercetools writes them."""
-    if len(value) == 24 and value[-1] == "Z" and value[19] == ".":
-        return value
-    return format_datetime(parse_datetime(value))
+def keep(record: Record) -> Record:
+    return record
 
 
-class CommercetoolsBackoff(BackoffStrategy):
-    """Retry-After when commercetools says; else exponential back-off with jitter.
-
-    The CDK adds one second to whatever this returns before it sleeps.
-    """
-
-    def __init__(self, base_seconds: float) -> None:
-        self._base = base_seconds
-
-    def backoff_time(
-        self,
-        response_or_exception: requests.Response | requests.RequestException | None,
-        attempt_count: int,
-    ) -> float | None:
-        if isinstance(response_or_exception, requests.Response):
-            retry_after = retry_after_seconds(response_or_exception)
-            if retry_after is not None:
-                return max(retry_after, 0.001)  # 0 would mean "no advice" to the CDK
-        ceiling = self._base * 2 ** max(0, attempt_count - 1)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+def without_password(record: Record) -> Record:
+    record.pop("password", None)  # a password hash is never emitted
+    return record
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        return float(header)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return (moment - ab_datetime_now()).total_seconds()
+def message_type_filter(config: SourceConfig) -> tuple[list[str], dict[str, Any]]:
+    if not config.message_types:
+        return [], {}
+    return ["type in :types"], {"var.types": list(config.message_types)}
 
 
-class CommercetoolsErrorHandler(HttpStatusErrorHandler):
-    """The CDK's defaults, plus: 429/5xx and dropped connections retried, 401 refreshes the
-    token once, and every other failure names the stream, the status and commercetools' words."""
-
-    def __init__(self, stream_name: str, logger: Any) -> None:
-        mapping: dict[Any, ErrorResolution] = dict(DEFAULT_ERROR_MAPPING)
-        mapping[401] = ErrorResolution(
-            response_action=ResponseAction.REFRESH_TOKEN_THEN_RETRY,
-            failure_type=FailureType.config_error,
-            error_message=f"Stream '{stream_name}': commercetools rejected the access token "
-            "(HTTP 401); asking for a fresh one",
-        )
-        for status in RETRYABLE_STATUSES:
-            mapping[status] = ErrorResolution(
-                response_action=ResponseAction.RATE_LIMITED
-                if status == 429
-                else ResponseAction.RETRY,
-                failure_type=FailureType.transient_error,
-                error_message=f"Stream '{stream_name}': commercetools answered HTTP {status}; "
-                "retrying",
-            )
-        for exception in RETRYABLE_EXCEPTIONS:
-            mapping[exception] = ErrorResolution(
-                response_action=ResponseAction.RETRY,
-                failure_type=FailureType.transient_error,
-                error_message=f"Stream '{stream_name}': the connection to commercetools failed; "
-                "retrying",
-            )
-        super().__init__(logger=logger, error_mapping=mapping, max_retries=MAX_RETRIES)
-        self._stream_name = stream_name
-
-    def interpret_response(
-        self, response_or_exception: requests.Response | Exception | None = None
-    ) -> ErrorResolution:
-        resolution = super().interpret_response(response_or_exception)
-        if not isinstance(response_or_exception, requests.Response):
-            return resolution
-        status = response_or_exception.status_code
-        # Anything not retryable fails here, including statuses the CDK would retry blindly.
-        retryable = resolution.response_action in RETRY_ACTIONS and status in self._error_mapping
-        if not response_or_exception.ok and not retryable:
-            return ErrorResolution(
-                response_action=ResponseAction.FAIL,
-                failure_type=FailureType.config_error
-                if status in (401, 403, 404)
-                else FailureType.system_error,
-                error_message=f"Stream '{self._stream_name}' failed: commercetools answered "
-                f"HTTP {status}: {error_text(response_or_exception)}",
-            )
-        return resolution
+def no_filter(config: SourceConfig) -> tuple[list[str], dict[str, Any]]:
+    return [], {}
 
 
-class KeySetStream(HttpStream, CheckpointMixin):
+@dataclass(frozen=True)
+class StreamDeclaration:
+    name: str
+    resource: str  # path segment after the project key
+    scope: str  # the read-only scope family ({scope}:{projectKey}[:{storeKey}])
+    cursor_field: str = "lastModifiedAt"
+    store_scoped: bool = False  # also readable through /in-store/key={storeKey}/...
+    clean: Callable[[Record], Record] = keep
+    filters: Callable[[SourceConfig], tuple[list[str], dict[str, Any]]] = field(default=no_filter)
+
+
+STREAMS: tuple[StreamDeclaration, ...] = (
+    StreamDeclaration(
+        "customers", "customers", "view_customers", store_scoped=True, clean=without_password
+    ),
+    StreamDeclaration("orders", "orders", "view_orders", store_scoped=True),
+    StreamDeclaration("carts", "carts", "view_orders", store_scoped=True),
+    StreamDeclaration("payments", "payments", "view_payments"),
+    StreamDeclaration("products", "products", "view_products"),
+    StreamDeclaration("discount_codes", "discount-codes", "view_discount_codes"),
+    StreamDeclaration("stores", "stores", "view_stores"),
+    StreamDeclaration("customer_groups", "customer-groups", "view_customer_groups"),
+    StreamDeclaration("types", "types", "view_types"),
+    # Change messages: deletions and state changes that queries cannot show.
+    StreamDeclaration(
+        "messages",
+        "messages",
+        "view_messages",
+        cursor_field="createdAt",
+        filters=message_type_filter,
+    ),
+)
+DECLARATIONS: dict[str, StreamDeclaration] = {d.name: d for d in STREAMS}
+
+
+class CommercetoolsStream(HttpStream, CheckpointMixin):
     """One commercetools resource collection, read in (cursor, id) order."""
 
     primary_key = "id"
-    cursor_field = "lastModifiedAt"
-    resource: str = ""  # path segment after the project key
-    store_scoped = False  # also readable through /in-store/key={storeKey}/...
 
-    def __init__(self, config: SourceConfig, authenticator: Any) -> None:
+    def __init__(
+        self, declaration: StreamDeclaration, config: SourceConfig, authenticator: Any
+    ) -> None:
+        self.declaration = declaration
         self.config = config  # before super(): it asks for the error handler and back-off
-        self._start_state: dict[str, Any] = {}  # the state this run started from
         super().__init__(authenticator=authenticator)
-        self._positions: dict[str | None, Position] = {}  # progress of this run, per store
-        self._margin_seen: set[tuple[str | None, str, Any]] = set()
+        self._start_state: dict[str, Any] = {}  # the state this run started from
+        self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
         self._full_refresh = False
-        self._body_cache: tuple[requests.Response, dict[str, Any]] | None = None
         self.custom_field_schema: dict[str, Any] | None = None
 
-    # --- where and how -------------------------------------------------------------
+    # --- what and where ------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def cursor_field(self) -> str:
+        return self.declaration.cursor_field
 
     @property
     def url_base(self) -> str:
@@ -195,11 +143,14 @@ class KeySetStream(HttpStream, CheckpointMixin):
 
     @property
     def stores(self) -> list[str]:
-        return list(self.config.store_keys) if self.store_scoped else []
+        return list(self.config.store_keys) if self.declaration.store_scoped else []
+
+    def resource_path(self, store: str | None) -> str:
+        resource = self.declaration.resource
+        return f"in-store/key={store}/{resource}" if store else resource
 
     def path(self, *, stream_slice: Mapping[str, Any] | None = None, **_: Any) -> str:
-        store = (stream_slice or {}).get("store_key")
-        return f"in-store/key={store}/{self.resource}" if store else self.resource
+        return self.resource_path((stream_slice or {}).get("store_key"))
 
     def stream_slices(self, **_: Any) -> Iterable[Mapping[str, Any]]:
         if self.stores:
@@ -222,145 +173,42 @@ class KeySetStream(HttpStream, CheckpointMixin):
             )
         return f"Stream '{self.name}' failed: {exception}"
 
-    # --- key-set paging ------------------------------------------------------------
+    # --- requests ------------------------------------------------------------------
 
-    def extra_predicates(self) -> list[str]:
-        return []
-
-    def extra_variables(self) -> dict[str, Any]:
-        return {}
-
-    def start_position(self, stream_state: Mapping[str, Any] | None, store: str | None) -> Position:
-        """Where a partition starts: after the saved position, minus the look-back window."""
-        start = cursor_value(self.config.start_cursor)
-        saved = None if self._full_refresh else self.saved_position(stream_state, store)
-        if saved is None or saved[0] < start:
-            return (start, "")
-        if self.config.lookback_window_seconds:
-            moment = parse_datetime(saved[0]) - timedelta(
-                seconds=self.config.lookback_window_seconds
-            )
-            return (max(format_datetime(moment), start), "")
-        return saved
-
-    def saved_position(
-        self, stream_state: Mapping[str, Any] | None, store: str | None
-    ) -> Position | None:
-        part = (stream_state or {}).get("stores", {}).get(store) if store else stream_state
-        if not isinstance(part, Mapping):
-            return None
-        cursor, record_id = part.get(self.cursor_field), part.get("id")
-        if not isinstance(cursor, str) or not isinstance(record_id, str):
-            return None
-        try:
-            return (cursor_value(cursor), record_id)
-        except ValueError:
-            self.logger.warning("Ignoring an unreadable saved state for %s: %r", self.name, part)
-            return None
-
-    def request_params(
-        self,
-        stream_state: Mapping[str, Any] | None,
-        stream_slice: Mapping[str, Any] | None = None,
-        next_page_token: Mapping[str, Any] | None = None,
-    ) -> MutableMapping[str, Any]:
-        if next_page_token:
-            position = (next_page_token["cursor"], next_page_token["id"])
-        else:
-            position = self.start_position(stream_state, (stream_slice or {}).get("store_key"))
-        field = self.cursor_field
-        return {
-            "sort": [f"{field} asc", "id asc"],
-            "where": [f"{field} > :t or ({field} = :t and id > :id)", *self.extra_predicates()],
-            "var.t": position[0],
-            "var.id": position[1],
-            **self.extra_variables(),
-            "limit": self.config.page_size,
-            "withTotal": "false",
-        }
-
-    def _results(self, response: requests.Response) -> list[dict[str, Any]]:
-        """The page's results, parsed once (orjson) for both parse_response and next_page_token."""
-        if self._body_cache is None or self._body_cache[0] is not response:
-            body = orjson.loads(response.content)
-            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise AirbyteTracedException(
-                    message=f"Stream '{self.name}': commercetools answered without a results list",
-                    internal_message=response.text[:300],
-                    failure_type=FailureType.system_error,
-                )
-            self._body_cache = (response, body)
-        return self._body_cache[1]["results"]
-
-    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        results = self._results(response)
-        if len(results) < self.config.page_size:
-            return None
-        for record in reversed(results):
-            position = self.position_of(record)
-            if position:
-                return {"cursor": position[0], "id": position[1]}
-        raise AirbyteTracedException(
-            message=f"Stream '{self.name}': a full page without {self.cursor_field} and id; "
-            "cannot page further",
-            failure_type=FailureType.system_error,
+    def fetch(self, store: str | None, params: dict[str, Any]) -> list[Record]:
+        """One page: the request path `check` and `read` share."""
+        predicates, variables = self.declaration.filters(self.config)
+        if predicates:
+            params = {
+                **params,
+                "where": [*params.get("where", []), *predicates],
+                **variables,
+            }
+        return fetch_results(
+            self._http_client,
+            self.url_base + self.resource_path(store),
+            params,
+            self.config.max_response_mib << 20,
+            self.name,
         )
 
-    def position_of(self, record: Mapping[str, Any]) -> Position | None:
-        cursor, record_id = record.get(self.cursor_field), record.get("id")
-        if not isinstance(cursor, str) or not isinstance(record_id, str):
-            return None
-        try:
-            return (cursor_value(cursor), record_id)
-        except ValueError:
-            return None
+    def newest(self, store: str | None) -> Record | None:
+        """The record last in (cursor, id) order, to place slice boundaries."""
+        cursor = self.cursor_field
+        page = self.fetch(
+            store,
+            {"sort": [f"{cursor} desc", "id desc"], "limit": 1, "withTotal": "false"},
+        )
+        return page[0] if page else None
 
-    def parse_response(
-        self,
-        response: requests.Response,
-        *,
-        stream_state: Mapping[str, Any] | None = None,
-        stream_slice: Mapping[str, Any] | None = None,
-        **_: Any,
-    ) -> Iterable[Mapping[str, Any] | AirbyteMessage]:
-        store = (stream_slice or {}).get("store_key")
-        results = self._results(response)
-        margin_end = None if self._full_refresh else self.saved_position(stream_state, store)
-        for record in results:
-            position = self.position_of(record)
-            if position is None:
-                self.logger.warning(
-                    "%s: record %s has no usable %s; emitted, cursor not moved",
-                    self.name,
-                    record.get("id"),
-                    self.cursor_field,
-                )
-            else:
-                if margin_end and self.config.lookback_window_seconds and position <= margin_end:
-                    # the look-back margin: each (id, version) once per run
-                    key = (store, position[1], record.get("version"))
-                    if key in self._margin_seen:
-                        continue
-                    self._margin_seen.add(key)
-                current = self._positions.get(store)
-                if current and position <= current:
-                    if position == current:  # the same record again: already emitted
-                        continue
-                    raise AirbyteTracedException(
-                        message=f"Stream '{self.name}': commercetools returned records out of "
-                        f"({self.cursor_field}, id) order; stopping rather than skipping records",
-                        internal_message=f"{position} after {current}",
-                        failure_type=FailureType.system_error,
-                    )
-                self._positions[store] = position
-            yield self.clean(record, store)
-        if len(results) >= self.config.page_size:  # another page follows: checkpoint here
-            yield self.state_message()
+    # HttpStream's paging hooks are unused: read_records pages with the cursor.
+    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+        return None
 
-    def clean(self, record: dict[str, Any], store: str | None) -> dict[str, Any]:
-        if store:
-            record["_ab_store_key"] = store
-        return record
+    def parse_response(self, response: requests.Response, **_: Any) -> Iterable[Mapping]:
+        return []
+
+    # --- reading -------------------------------------------------------------------
 
     def read_records(
         self,
@@ -369,36 +217,120 @@ class KeySetStream(HttpStream, CheckpointMixin):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any] | AirbyteMessage]:
-        """`stream_state` is the state the run started from; progress lives in the page token."""
+        """`stream_state` is the state the run started from; progress lives in the cursors."""
         self._full_refresh = sync_mode == SyncMode.full_refresh
-        if self._full_refresh:
-            stream_state = {}
-        yield from super().read_records(
-            sync_mode,
-            cursor_field=cursor_field,
-            stream_slice=stream_slice,
-            stream_state=stream_state,
-        )
+        store = (stream_slice or {}).get("store_key")
+        saved = {} if self._full_refresh else self.partition_state(stream_state, store)
+        slices = resume_slices(self.cursor_field, saved, self.config.lookback_window_seconds)
+        if slices is None:
+            slices = [
+                KeySetCursor.from_state(
+                    self.cursor_field,
+                    saved,
+                    self.config.start_cursor,
+                    self.config.lookback_window_seconds,
+                )
+            ]
+        try:
+            yield from self.read_partition(store, slices)
+        except OutOfOrder as problem:
+            raise AirbyteTracedException(
+                message=f"Stream '{self.name}': commercetools returned records out of "
+                f"({self.cursor_field}, id) order; stopping rather than skipping records",
+                internal_message=str(problem),
+                failure_type=FailureType.system_error,
+            ) from None
+        except NoPosition as problem:
+            raise AirbyteTracedException(
+                message=f"Stream '{self.name}': {problem}",
+                failure_type=FailureType.system_error,
+            ) from None
 
-    def iter_records(self) -> Iterator[Mapping[str, Any]]:
-        """Every record of every partition (full refresh), without checkpoints: for discover."""
+    def read_partition(
+        self, store: str | None, slices: list[KeySetCursor]
+    ) -> Iterator[Mapping[str, Any] | AirbyteMessage]:
+        """Records and checkpoints of one partition: the first page of a fresh read alone,
+        then, if it was full, the rest as concurrent time slices."""
+        concurrency = self.config.concurrency
+        if len(slices) == 1 and slices[0].saved is None and slices[0].position is None:
+            first = slices[0]
+            records = self.fetch(store, first.params(self.config.page_size))
+            yield from self.emit(first, records, store)
+            if len(records) < self.config.page_size:
+                first.finish()
+                self._progress[store] = first.to_state()
+                return
+            self._progress[store] = first.to_state()
+            yield self.state_message()
+            if concurrency > 1:
+                slices = first.split(self.boundaries(store, first, concurrency))
+        fetch = self.fetch
+        for page in read_pages(
+            slices,
+            lambda params: fetch(store, params),
+            self.config.page_size,
+            concurrency,
+        ):
+            cursor = slices[page.slice_index]
+            yield from self.emit(cursor, page.records, store)
+            if page.last:
+                cursor.finish()
+            self._progress[store] = merged_state(self.cursor_field, slices)
+            if not all(s.done for s in slices):
+                yield self.state_message()
+
+    def emit(
+        self, cursor: KeySetCursor, records: list[Record], store: str | None
+    ) -> Iterator[Record]:
+        clean = self.declaration.clean
+        for record in records:
+            if cursor.advance(record):
+                if store:
+                    record["_ab_store_key"] = store
+                yield clean(record)
+
+    def boundaries(self, store: str | None, cursor: KeySetCursor, concurrency: int) -> list[str]:
+        """Evenly spaced cursor values between the position and the newest record."""
+        newest = self.newest(store)
+        position = cursor.position
+        last = position_of(newest, self.cursor_field) if newest else None
+        if position is None or last is None or last[0] <= position[0]:
+            return []
+        low, high = parse_datetime(position[0]), parse_datetime(last[0])
+        count = concurrency * SLICES_PER_REQUEST_SLOT
+        step = (high - low) / count
+        if step < timedelta(milliseconds=1):
+            return []
+        return [format_datetime(low + step * i) for i in range(1, count)]
+
+    def iter_records(self) -> Iterator[Record]:
+        """Every record of every partition, from the very first (no start date), without
+        checkpoints: for discover."""
         for stream_slice in self.stream_slices():
-            for item in self.read_records(SyncMode.full_refresh, stream_slice=stream_slice):
-                if isinstance(item, Mapping):
-                    yield item
+            store = stream_slice.get("store_key")
+            cursor = KeySetCursor.fresh(self.cursor_field, None)
+            for page in read_pages(
+                [cursor], lambda p, s=store: self.fetch(s, p), self.config.page_size, 1
+            ):
+                yield from self.emit(cursor, page.records, store)
 
     # --- state ---------------------------------------------------------------------
+
+    def partition_state(
+        self, stream_state: Mapping[str, Any] | None, store: str | None
+    ) -> dict[str, Any]:
+        part = (stream_state or {}).get("stores", {}).get(store) if store else stream_state
+        return dict(part) if isinstance(part, Mapping) else {}
 
     @property
     def state(self) -> MutableMapping[str, Any]:
         state = {} if self._full_refresh else dict(self._start_state)
         stores = dict(state.get("stores") or {})
-        for store, (cursor, record_id) in self._positions.items():
-            position = {self.cursor_field: cursor, "id": record_id}
+        for store, progress in self._progress.items():
             if store is None:
-                state.update(position)
+                state = {**progress, **({"stores": stores} if stores else {})}
             else:
-                stores[store] = position
+                stores[store] = progress
         if stores:
             state["stores"] = stores
         return state
@@ -406,7 +338,7 @@ class KeySetStream(HttpStream, CheckpointMixin):
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
         self._start_state = dict(value or {})
-        self._positions = {}
+        self._progress = {}
 
     def state_message(self) -> AirbyteMessage:
         return AirbyteMessage(
@@ -446,71 +378,5 @@ class KeySetStream(HttpStream, CheckpointMixin):
         self.__dict__.pop("_json_schema", None)
 
 
-class Customers(KeySetStream):
-    resource = "customers"
-    store_scoped = True
-
-    def clean(self, record: dict[str, Any], store: str | None) -> dict[str, Any]:
-        record.pop("password", None)  # a password hash is never emitted
-        return super().clean(record, store)
-
-
-class Orders(KeySetStream):
-    resource = "orders"
-    store_scoped = True
-
-
-class Carts(KeySetStream):
-    resource = "carts"
-    store_scoped = True
-
-
-class Payments(KeySetStream):
-    resource = "payments"
-
-
-class Products(KeySetStream):
-    resource = "products"
-
-
-class DiscountCodes(KeySetStream):
-    resource = "discount-codes"
-
-
-class Stores(KeySetStream):
-    resource = "stores"
-
-
-class CustomerGroups(KeySetStream):
-    resource = "customer-groups"
-
-
-class Types(KeySetStream):
-    resource = "types"
-
-
-class Messages(KeySetStream):
-    """Change messages: deletions and state changes that queries cannot show."""
-
-    resource = "messages"
-    cursor_field = "createdAt"
-
-    def extra_predicates(self) -> list[str]:
-        return ["type in :types"] if self.config.message_types else []
-
-    def extra_variables(self) -> dict[str, Any]:
-        return {"var.types": list(self.config.message_types)} if self.config.message_types else {}
-
-
-STREAM_CLASSES: dict[str, type[KeySetStream]] = {
-    "customers": Customers,
-    "orders": Orders,
-    "carts": Carts,
-    "payments": Payments,
-    "products": Products,
-    "discount_codes": DiscountCodes,
-    "stores": Stores,
-    "customer_groups": CustomerGroups,
-    "types": Types,
-    "messages": Messages,
-}
+def build_streams(config: SourceConfig, authenticator: Any) -> list[CommercetoolsStream]:
+    return [CommercetoolsStream(declaration, config, authenticator) for declaration in STREAMS]

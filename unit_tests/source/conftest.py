@@ -38,6 +38,11 @@ def final_state(output: EntrypointOutput, stream: str) -> dict:
     return states[-1].__dict__ if states else {}
 
 
+def position(state: dict, field: str = "lastModifiedAt") -> dict:
+    """The position part of a partition's state (without the look-back margin)."""
+    return {key: state[key] for key in (field, "id") if key in state}
+
+
 def ids(output: EntrypointOutput, stream: str | None = None) -> list[str]:
     return [m.record.data["id"] for m in output.records if stream in (None, m.record.stream)]
 

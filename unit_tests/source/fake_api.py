@@ -97,22 +97,39 @@ class FakeCommercetools:
         rows = self.collections.get(path.replace("-", "_"), [])
         cursor = "createdAt" if path == "messages" else "lastModifiedAt"
         assert "offset" not in params, "the source must never send offset"
-        if "where" not in params:  # check's probe: any `limit` records
+        assert all(
+            value and re.fullmatch(r"var[.][a-zA-Z0-9]+", name)
+            for name, values in params.items()
+            if name.startswith("var")
+            for value in values
+        ), "input variables: strict names, never an empty value"
+        if "sort" not in params:  # check's probe: any `limit` records
             return {"limit": 1, "offset": 0, "count": 0, "results": rows[: int(params["limit"][0])]}
-        assert params["sort"] == [f"{cursor} asc", "id asc"]
-        assert params["where"][0] == KEYSET.format(f=cursor)
+        descending = params["sort"] == [f"{cursor} desc", "id desc"]
+        assert descending or params["sort"] == [f"{cursor} asc", "id asc"]
         assert params["withTotal"] == ["false"]
         limit = int(params["limit"][0])
         if limit > 500:
             context.status_code = 400
             return {"statusCode": 400, "message": "The limit must be at most 500."}
-        after = (params["var.t"][0], params["var.id"][0])
-        types = set(params.get("var.types", []))
+        after, end, types = ("", ""), None, set()
+        for where in params.get("where", []):
+            if where == KEYSET.format(f=cursor):
+                after = (params["var.t"][0], params["var.id"][0])
+            elif where == f"{cursor} >= :t":
+                after = (params["var.t"][0], "")  # every id sorts after ""
+            elif where == f"{cursor} < :end":
+                end = params["var.end"][0]
+            elif where == "type in :types":
+                types = set(params["var.types"])
+            else:
+                raise AssertionError(f"unexpected where: {where}")
         selected = sorted(
             (
                 r
                 for r in rows
                 if (r[cursor], r["id"]) > after
+                and (end is None or r[cursor] < end)
                 and (
                     not store
                     or store in [s["key"] for s in r.get("stores", [])]
@@ -121,6 +138,7 @@ class FakeCommercetools:
                 and (not types or r["type"] in types)
             ),
             key=lambda r: (r[cursor], r["id"]),
+            reverse=descending,
         )[:limit]
         page = copy.deepcopy(selected)
         if self.after_page:

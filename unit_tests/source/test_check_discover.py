@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs
 
 import pytest
 from airbyte_cdk.models import Status
@@ -63,28 +64,77 @@ def test_bad_credentials(healthy, caplog):
 
 
 def _scope_aware_token(held: str):
+    """A client holding `held`: asking for more is 400 invalid_scope, nothing asked is all."""
+
     def answer(request, context):
-        asked = request.body and "scope=" in request.body
-        if asked:
+        asked = set(parse_qs(request.body or "").get("scope", [""])[0].split())
+        missing = sorted(asked - set(held.split()))
+        if missing:
             context.status_code = 400
-            return {
-                "error": "invalid_scope",
-                "error_description": "Invalid scope: view_messages:demo",
-            }
-        return {"access_token": "t", "expires_in": 100, "scope": held}
+            return {"error": "invalid_scope", "error_description": f"Invalid scope: {missing[0]}"}
+        return {"access_token": "token-x", "expires_in": 100, "scope": " ".join(asked) or held}
 
     return answer
 
 
-def test_missing_scope_is_named(healthy, caplog):
+def test_missing_scopes_are_named_per_stream_and_the_rest_is_probed(healthy, caplog):
     held = " ".join(f"view_{k}:demo" for k in ("customers", "orders", "payments", "products"))
     healthy.mocker.post(TOKEN, json=_scope_aware_token(held))
+    assert check(config(), caplog) == (Status.SUCCEEDED, None)
+    warning = next(r.getMessage() for r in caplog.records if "cannot read" in r.getMessage())
+    assert "discount_codes needs view_discount_codes:demo" in warning
+    assert "messages needs view_messages:demo" in warning
+    assert "Merchant Center > Settings > Developer settings > API clients" in warning
+    assert [q["path"] for q in healthy.queries] == [
+        "customers",
+        "orders",
+        "carts",
+        "payments",
+        "products",
+    ]
+
+
+def test_a_client_with_no_read_scope_fails_naming_what_it_needs(healthy, caplog):
+    healthy.mocker.post(TOKEN, json=_scope_aware_token("view_project_settings:demo"))
     status, message = check(config(), caplog)
     assert status == Status.FAILED
-    assert message.startswith(
-        "The API client lacks the scope(s) view_discount_codes:demo, view_stores:demo"
+    assert message.startswith("The API client can read none of the streams: customers needs")
+    assert "view_customers:demo" in message and "view_messages:demo" in message
+
+
+def test_store_scoped_client_gets_store_scopes(healthy, caplog):
+    held = "view_customers:demo:eu-web view_orders:demo:eu-web view_types:demo"
+    healthy.mocker.post(TOKEN, json=_scope_aware_token(held))
+    assert check(config(store_keys=["eu-web"]), caplog)[0] == Status.SUCCEEDED
+    tokens = [r for r in healthy.mocker.request_history if r.url.startswith(TOKEN)]
+    granted = [r for r in tokens if "scope=" in (r.body or "")][-2]  # the last: settings
+    assert parse_qs(granted.body)["scope"] == [held]
+    assert [q["path"] for q in healthy.queries] == [
+        "in-store/key=eu-web/customers",
+        "in-store/key=eu-web/orders",
+        "in-store/key=eu-web/carts",
+        "types",
+    ]
+
+
+def test_manage_project_client_is_accepted_with_a_warning(healthy, caplog):
+    healthy.mocker.post(TOKEN, json=_scope_aware_token("manage_project:demo"))
+    assert check(config(), caplog) == (Status.SUCCEEDED, None)
+    warning = next(
+        r.getMessage()
+        for r in caplog.records
+        if "over" in r.getMessage() or "manage_project:demo" in r.getMessage()
     )
-    assert "view_messages:demo" in message and "view_orders:demo" not in message
+    assert "manage_project:demo" in warning and "view_customers:demo" in warning
+    assert len(healthy.queries) == 10
+
+
+def test_explicit_scopes_the_client_lacks_are_named(healthy, caplog):
+    healthy.mocker.post(TOKEN, json=_scope_aware_token("view_customers:demo"))
+    status, message = check(config(scopes=["view_customers:demo", "view_orders:demo"]), caplog)
+    assert status == Status.FAILED
+    assert message.startswith("The API client lacks the scope(s) view_orders:demo.")
+    assert "view_customers:demo" in message  # what it has
 
 
 def test_unknown_project(healthy, caplog):
@@ -105,10 +155,13 @@ def test_project_not_found_on_the_api(healthy, caplog):
     ]
     status, message = check(config(), caplog)
     assert status == Status.FAILED
-    assert message.startswith("Not found: project 'demo' at http://127.0.0.1:9999")
+    assert message == (
+        "Stream 'customers' failed: commercetools answered HTTP 404: The project 'demo' was not "
+        "found.. Check project_key, store_keys and region (or api_url)."
+    )
 
 
-def test_403_names_the_missing_scope_and_stream(healthy, caplog):
+def test_403_names_the_missing_scope_stream_and_what_to_do(healthy, caplog):
     healthy.planned = [
         {"json": {"results": []}},
         {
@@ -122,9 +175,8 @@ def test_403_names_the_missing_scope_and_stream(healthy, caplog):
     ]
     status, message = check(config(), caplog)
     assert status == Status.FAILED
-    assert message.startswith(
-        "The API client is missing scope view_orders:demo for stream 'orders'"
-    )
+    assert message.startswith("Stream 'orders' failed: commercetools answered HTTP 403")
+    assert "view_orders:demo" in message and "Merchant Center" in message
 
 
 def test_messages_disabled_is_a_warning_not_a_failure(healthy, caplog):

@@ -25,20 +25,9 @@ def test_the_keys_of_config_md_parse_with_their_defaults():
     )
     assert parsed.api_root == "https://api.europe-west1.gcp.commercetools.com"
     assert parsed.auth_root == "https://auth.europe-west1.gcp.commercetools.com"
-    assert parsed.page_size == 500 and parsed.lookback_window_seconds == 0
+    assert parsed.page_size == 500 and parsed.lookback_window_seconds == 120
+    assert parsed.concurrency == 4 and parsed.max_response_mib == 64
     assert parsed.store_keys == [] and parsed.message_types == []
-    assert parsed.requested_scopes() == [
-        "view_customers:demo",
-        "view_orders:demo",
-        "view_payments:demo",
-        "view_products:demo",
-        "view_discount_codes:demo",
-        "view_stores:demo",
-        "view_customer_groups:demo",
-        "view_types:demo",
-        "view_messages:demo",
-    ]
-    assert parsed.requested_scopes(["carts", "orders"]) == ["view_orders:demo"]
 
 
 def test_spec_is_a_clean_form():

@@ -6,14 +6,14 @@ from collections import Counter
 
 from airbyte_cdk.models import SyncMode
 
-from unit_tests.source.conftest import final_state, ids, run_read
+from unit_tests.source.conftest import final_state, ids, position, run_read
 from unit_tests.source.fake_api import config, customer, ts
 
 
 def test_ties_across_page_boundaries_every_id_once(api):
     # 1,203 customers in 3 milliseconds: pages of 500 end in the middle of a tie.
     api.collections["customers"] = [customer(n, ms=n % 3) for n in range(1203)]
-    output = run_read(config(), ["customers"])
+    output = run_read(config(concurrency=1), ["customers"])
 
     emitted = ids(output)
     assert Counter(emitted) == Counter(r["id"] for r in api.collections["customers"])
@@ -28,7 +28,7 @@ def test_ties_across_page_boundaries_every_id_once(api):
 
 def test_more_than_ten_thousand_records_without_offset(api):
     api.collections["customers"] = [customer(n, ms=n // 40) for n in range(12_345)]
-    output = run_read(config(), ["customers"])
+    output = run_read(config(concurrency=1), ["customers"])
 
     assert sorted(ids(output)) == sorted(r["id"] for r in api.collections["customers"])
     assert len(api.queries) == 25  # 24 full pages and a partial one
@@ -46,19 +46,19 @@ def test_record_updated_between_pages_is_read_again_and_none_is_missed(api):
             fake.update("customers", late, ms=5001)
 
     api.after_page = mutate
-    output = run_read(config(), ["customers"])
+    output = run_read(config(concurrency=1), ["customers"])
 
     emitted = [(m.record.data["id"], m.record.data["version"]) for m in output.records]
     assert Counter(i for i, _ in emitted) == Counter(
         {r["id"]: 1 for r in api.collections["customers"]} | {early: 2}
     )
     assert (early, 2) in emitted and (late, 2) in emitted and (late, 1) not in emitted
-    assert final_state(output, "customers") == {"lastModifiedAt": ts(5001), "id": late}
+    assert position(final_state(output, "customers")) == {"lastModifiedAt": ts(5001), "id": late}
 
 
 def test_state_is_checkpointed_after_every_page(api):
     api.collections["customers"] = [customer(n, ms=n) for n in range(1100)]
-    output = run_read(config(), ["customers"])
+    output = run_read(config(concurrency=1, lookback_window_seconds=0), ["customers"])
 
     states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
     assert states == [
@@ -74,7 +74,7 @@ def test_state_is_checkpointed_after_every_page(api):
 def test_resume_from_state_sends_the_saved_position_and_reads_only_what_follows(api):
     api.collections["customers"] = [customer(n, ms=n // 10) for n in range(300)]
     state = {"lastModifiedAt": ts(20), "id": "c-000204"}
-    output = run_read(config(), ["customers"], state={"customers": state})
+    output = run_read(config(lookback_window_seconds=0), ["customers"], state={"customers": state})
 
     params = api.queries[0]["params"]
     assert (params["var.t"], params["var.id"]) == ([ts(20)], ["c-000204"])
@@ -82,13 +82,19 @@ def test_resume_from_state_sends_the_saved_position_and_reads_only_what_follows(
 
 
 def test_a_run_without_changes_makes_one_request_per_stream_plus_one_token(api):
+    # with the default look-back: the margin is re-read, and every record in it is remembered
     api.collections["customers"] = [customer(n, ms=n) for n in range(10)]
     api.collections["orders"] = []
-    state = {"customers": {"lastModifiedAt": ts(9), "id": "c-000009"}, "orders": {}}
+    first = run_read(config(), ["customers", "orders"])
+    assert len(first.records) == 10
+    state = {name: final_state(first, name) for name in ("customers", "orders")}
+    api.queries.clear()
+    api.token_requests.clear()
     output = run_read(config(), ["customers", "orders"], state=state)
 
     assert output.records == []
     assert [q["path"] for q in api.queries] == ["customers", "orders"]
+    assert api.queries[0]["params"]["var.t"] == [ts(9 - 120_000)]
     assert len(api.token_requests) == 1
     assert final_state(output, "customers") == state["customers"]
 
@@ -99,15 +105,16 @@ def test_full_refresh_ignores_state_and_still_pages_by_key_set(api):
     output = run_read(config(), ["customers"], state=state, mode=SyncMode.full_refresh)
 
     assert len(ids(output)) == 700
+    assert api.queries[0]["params"]["where"] == ["lastModifiedAt >= :t"]
     assert api.queries[0]["params"]["var.t"] == ["2025-01-01T00:00:00.000Z"]
-    assert api.queries[0]["params"]["var.id"] == [""]
+    assert "var.id" not in api.queries[0]["params"]  # never an empty input variable
 
 
 def test_cursor_values_are_sent_in_commercetools_form(api):
     api.collections["customers"] = []
     run_read(config(start_date="2025-02-03T04:05:06+02:00"), ["customers"])
     run_read(
-        config(),
+        config(lookback_window_seconds=0),
         ["customers"],
         state={"customers": {"lastModifiedAt": "2025-03-01T13:00:00+01:00", "id": "x"}},
     )
@@ -126,7 +133,7 @@ def test_look_back_rereads_the_margin_once(api):
     output = run_read(config(lookback_window_seconds=30, page_size=10), ["customers"], state=state)
 
     assert api.queries[0]["params"]["var.t"] == [ts(30_000)]
-    assert api.queries[0]["params"]["var.id"] == [""]
+    assert api.queries[0]["params"]["where"] == ["lastModifiedAt >= :t"]
     emitted = ids(output)
     assert late_arrival["id"] in emitted
     assert Counter(emitted) == Counter(
@@ -188,11 +195,9 @@ def test_store_keys_read_in_store_with_state_per_store(api):
         ("c-000002", "us-web"),
     ]
     state = final_state(output, "customers")
-    assert state == {
-        "stores": {
-            "eu-web": {"lastModifiedAt": ts(3), "id": "c-000002"},
-            "us-web": {"lastModifiedAt": ts(3), "id": "c-000002"},
-        }
+    assert {store: position(part) for store, part in state["stores"].items()} == {
+        "eu-web": {"lastModifiedAt": ts(3), "id": "c-000002"},
+        "us-web": {"lastModifiedAt": ts(3), "id": "c-000002"},
     }
 
     # resume: each store from its own position
@@ -201,7 +206,7 @@ def test_store_keys_read_in_store_with_state_per_store(api):
     again = run_read(
         config(store_keys=["eu-web", "us-web"]), ["customers"], state={"customers": state}
     )
-    assert [q["params"]["var.t"] for q in api.queries] == [[ts(3)], [ts(3)]]
+    assert [q["params"]["var.t"] for q in api.queries] == [[ts(3 - 120_000)]] * 2
     assert [(m.record.data["id"], m.record.data["_ab_store_key"]) for m in again.records] == [
         ("c-000004", "us-web")
     ]
@@ -228,7 +233,10 @@ def test_messages_use_created_at_and_the_type_filter(api):
     assert params["where"][1] == "type in :types"
     assert params["var.types"] == ["CustomerDeleted", "OrderDeleted"]
     assert ids(output) == ["m-0", "m-2"]
-    assert final_state(output, "messages") == {"createdAt": ts(2), "id": "m-2"}
+    assert position(final_state(output, "messages"), "createdAt") == {
+        "createdAt": ts(2),
+        "id": "m-2",
+    }
 
 
 def test_token_scopes_are_those_of_the_selected_streams(api):

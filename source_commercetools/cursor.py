@@ -1,0 +1,308 @@
+"""`KeySetCursor`: where one partition of a stream stands, as one small value.
+
+A partition (a stream, or a stream in one store) is read in `(cursor field, id)` order. The
+cursor knows:
+
+- where to read next: `params()` gives the `where`/`sort`/`var.*` of the next page;
+- what was emitted: `advance(record)` moves the position and says whether to emit the record;
+- the look-back margin: an incremental run starts `lookback` before the saved position, and
+  the records it re-reads there are emitted again only if their `(id, version)` is not
+  remembered from the previous run (the state keeps the `(cursor, id, version)` of every record
+  within `lookback` of the newest position, so an idle run emits nothing);
+- its own state: `to_state()` / `from_state()`.
+
+Slices: the first read of a large partition can be split by cursor value into consecutive
+ranges `[start, end)` read concurrently (`split`); `merged_state` writes their exact
+progress, collapsed into one position as soon as every earlier slice is done.
+
+Cursor values are commercetools' datetime form (`2026-11-26T18:40:00.123Z`), which compares
+correctly as a string. Input variables are `var.t`, `var.id`, `var.end` (never empty).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from source_commercetools.config import format_datetime, parse_datetime
+
+Position = tuple[str, str]  # (cursor value, resource id)
+Remembered = tuple[str, str, Any]  # (cursor value, id, version) of a record in the margin
+
+
+class OutOfOrder(ValueError):
+    """The API returned a record before the position already reached: paging cannot be trusted."""
+
+
+def cursor_value(value: str) -> str:
+    """A datetime in commercetools' own form, so that positions compare as strings."""
+    if len(value) == 24 and value[-1] == "Z" and value[19] == ".":
+        return value
+    return format_datetime(parse_datetime(value))
+
+
+def shift(value: str, seconds: float) -> str:
+    return format_datetime(parse_datetime(value) + timedelta(seconds=seconds))
+
+
+@dataclass
+class KeySetCursor:
+    """The progress of one partition (or one slice of it) in `(field, id)` order."""
+
+    field: str
+    start: str | None  # inclusive lower bound of a fresh read; None: from the very first record
+    end: str | None = None  # exclusive upper bound (slices); None: open
+    position: Position | None = None  # the last record passed, this run or a resumed slice
+    lookback_seconds: float = 0
+    saved: Position | None = None  # where the previous run ended: the end of the margin
+    known: dict[str, tuple[str, Any]] = field(default_factory=dict)  # id → (cursor, version)
+    done: bool = False
+    recent: deque[Remembered] = field(default_factory=deque)
+
+    # --- construction --------------------------------------------------------------
+
+    @classmethod
+    def fresh(cls, field_name: str, start: str | None, lookback_seconds: float = 0) -> KeySetCursor:
+        """Everything from `start` (None: from the first record, no `where` at all)."""
+        return cls(field_name, cursor_value(start) if start else None, None, None, lookback_seconds)
+
+    @classmethod
+    def from_state(
+        cls,
+        field_name: str,
+        state: Mapping[str, Any] | None,
+        start: str,
+        lookback_seconds: float,
+    ) -> KeySetCursor:
+        """The cursor of an incremental run resuming from `state` (one partition's part).
+
+        With a look-back, the run starts `lookback_seconds` before the saved position, and
+        remembers the margin's `(id, version)` pairs so that it does not emit them again."""
+        start = cursor_value(start)
+        saved = _position(state, field_name)
+        if saved is None or saved[0] < start:
+            return cls.fresh(field_name, start, lookback_seconds)
+        if not lookback_seconds:
+            return cls(field_name, start, position=saved, saved=saved)
+        known = {
+            str(item[1]): (cursor_value(str(item[0])), item[2])
+            for item in (state or {}).get("margin") or []
+            if isinstance(item, Sequence) and len(item) == 3
+        }
+        return cls(
+            field_name,
+            max(shift(saved[0], -lookback_seconds), start),
+            lookback_seconds=lookback_seconds,
+            saved=saved,
+            known=known,
+        )
+
+    def split(self, boundaries: Iterable[str]) -> list[KeySetCursor]:
+        """Consecutive slices `[…, b1) [b1, b2) … [bn, end)`: the first keeps this cursor's
+        progress, the others start fresh at their lower bound."""
+        floor = self.position[0] if self.position else (self.start or "")
+        edges = [b for b in sorted(set(boundaries)) if floor < b and (not self.end or b < self.end)]
+        if not edges:
+            return [self]
+        first = replace(self, end=edges[0], recent=deque(self.recent))
+        highs: list[str | None] = [*edges[1:], self.end]
+        return [
+            first,
+            *(
+                KeySetCursor(self.field, low, high, lookback_seconds=self.lookback_seconds)
+                for low, high in zip(edges, highs, strict=True)
+            ),
+        ]
+
+    # --- the next page -------------------------------------------------------------
+
+    def params(self, page_size: int) -> dict[str, Any]:
+        """Query parameters of the next page after the current position."""
+        return page_params(self.field, self.start, self.position, self.end, page_size)
+
+    # --- records -------------------------------------------------------------------
+
+    def advance(self, record: Mapping[str, Any]) -> bool:
+        """Move past `record`; True when it is to be emitted.
+
+        False for the record at the current position again (an index serving it twice) and
+        for a margin record whose `(id, version)` the previous run already emitted. A record
+        before the position raises OutOfOrder: skipping it could lose data."""
+        position = position_of(record, self.field)
+        if position is None:
+            return True  # emitted; the position cannot move on a record without cursor or id
+        if self.position is not None and position <= self.position:
+            if position == self.position:
+                return False
+            raise OutOfOrder(f"{position} after {self.position}")
+        self.position = position
+        version = record.get("version")
+        self.recent.append((position[0], position[1], version))
+        if self.saved is not None and position <= self.saved:
+            known = self.known.get(position[1])
+            if known is not None and known[1] == version:
+                return False
+        return True
+
+    def finish(self) -> None:
+        self.done = True
+
+    # --- state ---------------------------------------------------------------------
+
+    @property
+    def newest(self) -> Position | None:
+        """The position the state records: this run's, or the saved one while still in the
+        margin behind it."""
+        if self.saved is not None and (self.position is None or self.position < self.saved):
+            return self.saved
+        return self.position
+
+    def margin(self) -> list[Remembered]:
+        """The records within the look-back of the newest position, oldest first."""
+        newest = self.newest
+        if not self.lookback_seconds or newest is None:
+            self.recent.clear()
+            return []
+        floor = shift(newest[0], -self.lookback_seconds)
+        while self.recent and self.recent[0][0] < floor:
+            self.recent.popleft()
+        seen = {record_id for _, record_id, _ in self.recent}
+        # remembered from the previous run and not met again yet (still ahead of this run)
+        carried = [
+            (cursor, record_id, version)
+            for record_id, (cursor, version) in self.known.items()
+            if record_id not in seen
+            and cursor >= floor
+            and (self.position is None or (cursor, record_id) > self.position)
+        ]
+        return sorted([*carried, *self.recent])
+
+    def to_state(self) -> dict[str, Any]:
+        newest = self.newest
+        if newest is None:
+            return {}
+        state: dict[str, Any] = {self.field: newest[0], "id": newest[1]}
+        margin = self.margin()
+        if margin:
+            state["margin"] = [list(item) for item in margin]
+        return state
+
+    def slice_state(self) -> dict[str, Any]:
+        """One slice's exact progress (see `merged_state`)."""
+        state: dict[str, Any] = {"start": self.start, "end": self.end}
+        if self.position is not None:
+            state[self.field], state["id"] = self.position
+        if self.done:
+            state["done"] = True
+        return state
+
+    @classmethod
+    def from_slice_state(
+        cls, field_name: str, state: Mapping[str, Any], lookback_seconds: float
+    ) -> KeySetCursor:
+        position = _position(state, field_name)
+        return cls(
+            field_name,
+            state.get("start"),
+            state.get("end"),
+            position,
+            lookback_seconds,
+            done=bool(state.get("done")),
+        )
+
+
+def merged_state(field_name: str, slices: Sequence[KeySetCursor]) -> dict[str, Any]:
+    """The state of a partition read as slices.
+
+    All done: one position (the newest record of all) with the margin of every slice. Else the
+    slices not done yet keep their exact progress under `slices`; the leading slices that are
+    done are collapsed into the one position in front."""
+    if len(slices) == 1:
+        return slices[0].to_state()
+    lead = 0
+    while lead < len(slices) and slices[lead].done:
+        lead += 1
+    done_positions = [s.position for s in slices[:lead] if s.position is not None]
+    state: dict[str, Any] = {}
+    if done_positions:
+        newest = max(done_positions)
+        state = {field_name: newest[0], "id": newest[1]}
+    if lead == len(slices):
+        recent = sorted(item for s in slices for item in s.recent)
+        whole = KeySetCursor(
+            field_name,
+            None,
+            position=max(done_positions) if done_positions else None,
+            lookback_seconds=slices[0].lookback_seconds,
+            recent=deque(recent),
+        )
+        return whole.to_state()
+    state["slices"] = [s.slice_state() for s in slices[lead:]]
+    return state
+
+
+def resume_slices(
+    field_name: str, state: Mapping[str, Any] | None, lookback_seconds: float
+) -> list[KeySetCursor] | None:
+    """The slices of an interrupted sliced read, each where it stopped; None if not sliced."""
+    parts = (state or {}).get("slices")
+    if not isinstance(parts, list) or not parts:
+        return None
+    return [KeySetCursor.from_slice_state(field_name, part, lookback_seconds) for part in parts]
+
+
+def page_params(
+    field_name: str,
+    start: str | None,
+    after: Position | None,
+    end: str | None,
+    page_size: int,
+) -> dict[str, Any]:
+    """Sort, predicates and input variables of one key-set page.
+
+    After a record: `field > :t or (field = :t and id > :id)`. A position without an id (the
+    first page from a date): `field >= :t`, never an empty `var.id`. No start: no lower bound.
+    """
+    where: list[str] = []
+    variables: dict[str, Any] = {}
+    if after is not None:
+        where.append(f"{field_name} > :t or ({field_name} = :t and id > :id)")
+        variables = {"var.t": after[0], "var.id": after[1]}
+    elif start:
+        where.append(f"{field_name} >= :t")
+        variables = {"var.t": start}
+    if end:
+        where.append(f"{field_name} < :end")
+        variables["var.end"] = end
+    params: dict[str, Any] = {"sort": [f"{field_name} asc", "id asc"]}
+    if where:
+        params["where"] = where
+    params.update(variables)
+    params["limit"] = page_size
+    params["withTotal"] = "false"
+    return params
+
+
+def position_of(record: Mapping[str, Any], field_name: str) -> Position | None:
+    cursor, record_id = record.get(field_name), record.get("id")
+    if not isinstance(cursor, str) or not isinstance(record_id, str):
+        return None
+    try:
+        return (cursor_value(cursor), record_id)
+    except ValueError:
+        return None
+
+
+def _position(state: Mapping[str, Any] | None, field_name: str) -> Position | None:
+    if not isinstance(state, Mapping):
+        return None
+    cursor, record_id = state.get(field_name), state.get("id")
+    if not isinstance(cursor, str) or not isinstance(record_id, str) or not record_id:
+        return None
+    try:
+        return (cursor_value(cursor), record_id)
+    except ValueError:
+        return None
