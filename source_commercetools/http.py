@@ -125,9 +125,9 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
         if not isinstance(response_or_exception, requests.Response):
             return resolution
         status = response_or_exception.status_code
-        if 300 <= status < 400:
+        if 300 <= status < 400:  # handed back as it is: fetch_results refuses it, in clean words
             return ErrorResolution(
-                response_action=ResponseAction.FAIL,
+                response_action=ResponseAction.IGNORE,
                 failure_type=FailureType.config_error,
                 error_message=redirect_problem(self._stream_name, response_or_exception),
             )
@@ -201,6 +201,12 @@ def fetch_results(
     _, response = client.send_request(
         "GET", url, request_kwargs={"allow_redirects": False, "stream": True}, params=params
     )
+    if 300 <= response.status_code < 400:
+        response.close()
+        raise AirbyteTracedException(
+            message=redirect_problem(stream_name, response),
+            failure_type=FailureType.config_error,
+        )
     body = orjson.loads(read_body(response, cap_bytes, stream_name))
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         raise AirbyteTracedException(

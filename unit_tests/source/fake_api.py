@@ -63,6 +63,7 @@ class FakeCommercetools:
     planned: list[dict[str, Any]] = field(default_factory=list)  # responses served first
     after_page: Callable[[FakeCommercetools, int], None] | None = None
     granted: set[str] | None = None  # None: every scope asked for
+    fail_from: int | None = None  # the n-th query and later answer HTTP 400
 
     def install(self) -> FakeCommercetools:
         self.mocker.post(f"{API}/oauth/token", json=self._token)
@@ -84,6 +85,9 @@ class FakeCommercetools:
         self.queries.append(
             {"path": path, "params": params, "auth": request.headers["Authorization"]}
         )
+        if self.fail_from is not None and len(self.queries) >= self.fail_from:
+            context.status_code = 400
+            return {"statusCode": 400, "message": "failing on purpose"}
         if self.planned:
             plan = self.planned.pop(0)
             context.status_code = plan.get("status", 200)

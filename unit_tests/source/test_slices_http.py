@@ -1,0 +1,78 @@
+"""Concurrent time slices through a real read, and the HTTP path's hardening."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from unit_tests.source.conftest import final_state, ids, position, run_read
+from unit_tests.source.fake_api import API, PROJECT, config, customer, ts
+
+
+def test_a_first_read_is_split_into_concurrent_slices_that_cover_everything_once(api):
+    api.collections["customers"] = [customer(n, ms=n * 7) for n in range(5000)]
+    output = run_read(config(concurrency=4), ["customers"])
+
+    assert Counter(ids(output)) == Counter(r["id"] for r in api.collections["customers"])
+    wheres = [q["params"].get("where") for q in api.queries]
+    assert [w for w in wheres[2] if "end" in w] == ["lastModifiedAt < :end"]  # a bounded slice
+    assert any(q["params"]["sort"] == ["lastModifiedAt desc", "id desc"] for q in api.queries)
+    # 10 pages of data, the newest-record probe, and one short last page per slice at most
+    assert len(api.queries) <= 1 + 10 + 8
+    state = final_state(output, "customers")
+    assert position(state) == {"lastModifiedAt": ts(4999 * 7), "id": "c-004999"}
+    assert "slices" not in state
+
+
+def test_an_interrupted_sliced_read_resumes_every_slice_exactly(api):
+    api.collections["customers"] = [customer(n, ms=n * 7) for n in range(5000)]
+    api.fail_from = 6
+    broken = run_read(config(concurrency=4, page_size=250), ["customers"])
+    assert broken.errors
+    state = final_state(broken, "customers")
+    assert state["slices"]
+    api.fail_from = None
+    api.queries.clear()
+    resumed = run_read(config(concurrency=4, page_size=250), ["customers"], {"customers": state})
+
+    assert not resumed.errors
+    everything = {r["id"] for r in api.collections["customers"]}
+    assert set(ids(broken)) | set(ids(resumed)) == everything
+    # nothing a finished checkpoint covered is read again
+    assert len(ids(resumed)) < len(everything)
+    assert "slices" not in final_state(resumed, "customers")
+
+
+def test_one_request_at_a_time_with_concurrency_1(api):
+    api.collections["customers"] = [customer(n, ms=n) for n in range(1200)]
+    run_read(config(concurrency=1), ["customers"])
+    assert len(api.queries) == 3
+    assert all("var.end" not in q["params"] for q in api.queries)
+
+
+@pytest.mark.security
+def test_a_redirect_is_never_followed_and_names_only_the_host(api, sleeps):
+    api.mocker.get(
+        f"{API}/{PROJECT}/customers",
+        status_code=301,
+        headers={"Location": "https://evil.example.net/steal?token=abc123"},
+    )
+    followed = api.mocker.get("https://evil.example.net/steal", json={"results": []})
+    output = run_read(config(), ["customers"])
+
+    message = output.errors[0].trace.error.message
+    assert "redirect to evil.example.net" in message
+    assert "abc123" not in output.get_formatted_error_message() and "steal" not in message
+    assert not followed.called
+
+
+@pytest.mark.security
+def test_a_response_over_the_body_cap_fails_clearly(api, sleeps):
+    big = [customer(n, ms=n) | {"notes": "x" * 5000} for n in range(300)]  # ~1.5 MB
+    api.collections["customers"] = big
+    output = run_read(config(max_response_mib=1), ["customers"])
+
+    message = output.errors[0].trace.error.message
+    assert "exceeded 1 MiB (max_response_mib)" in message
+    assert output.records == []
