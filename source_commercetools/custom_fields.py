@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# commercetools FieldType name → JSON schema of a value of that type.
+# commercetools FieldType name → JSON schema of the value the API sends for it
+# (CustomFieldValue in the API reference): an Enum or LocalizedEnum value is its key only.
 FIELD_TYPES: dict[str, dict[str, Any]] = {
     "Boolean": {"type": ["null", "boolean"]},
     "String": {"type": ["null", "string"]},
-    "Number": {"type": ["null", "number"]},
-    "Enum": {"type": ["null", "string"]},
-    "Date": {"type": ["null", "string"], "format": "date"},
-    "Time": {"type": ["null", "string"]},
-    "DateTime": {"type": ["null", "string"], "format": "date-time"},
     "LocalizedString": {"type": ["null", "object"], "additionalProperties": {"type": "string"}},
-    "LocalizedEnum": {
-        "type": ["null", "object"],
-        "properties": {"key": {"type": "string"}, "label": {"type": "object"}},
-    },
+    "Enum": {"type": ["null", "string"]},
+    "LocalizedEnum": {"type": ["null", "string"]},
+    "Number": {"type": ["null", "number"]},
+    "Date": {"type": ["null", "string"], "format": "date"},
+    "Time": {"type": ["null", "string"], "format": "time"},
+    "DateTime": {"type": ["null", "string"], "format": "date-time"},
     "Money": {
         "type": ["null", "object"],
         "properties": {
@@ -26,6 +24,7 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
             "currencyCode": {"type": "string"},
             "centAmount": {"type": "integer"},
             "fractionDigits": {"type": "integer"},
+            "preciseAmount": {"type": "integer"},
         },
     },
     "Reference": {
@@ -34,7 +33,11 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
     },
 }
 ANY_VALUE: dict[str, Any] = {}  # a type we do not know: accept whatever comes
-RESOURCE_STREAMS = {"customer": "customers", "order": "orders"}
+# A Type's resourceTypeIds → the streams whose records carry it (order Types apply to carts).
+RESOURCE_STREAMS: dict[str, tuple[str, ...]] = {
+    "customer": ("customers",),
+    "order": ("orders", "carts"),
+}
 
 
 def field_schema(field_type: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,21 +52,19 @@ def field_schema(field_type: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def custom_field_schemas(types: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per stream (customers, orders): field name → schema, merged over every Type of it.
+    """Per stream (customers, orders, carts): field name → schema, merged over every Type of it.
 
     A field name defined with different types by two Types accepts any value.
     """
     schemas: dict[str, dict[str, Any]] = {}
     for type_ in types:
         for resource in type_.get("resourceTypeIds") or []:
-            stream = RESOURCE_STREAMS.get(resource)
-            if not stream:
-                continue
-            fields = schemas.setdefault(stream, {})
-            for definition in type_.get("fieldDefinitions") or []:
-                name = definition.get("name")
-                if not isinstance(name, str):
-                    continue
-                schema = field_schema(definition.get("type") or {})
-                fields[name] = schema if fields.get(name, schema) == schema else ANY_VALUE
+            for stream in RESOURCE_STREAMS.get(resource, ()):
+                fields = schemas.setdefault(stream, {})
+                for definition in type_.get("fieldDefinitions") or []:
+                    name = definition.get("name")
+                    if not isinstance(name, str):
+                        continue
+                    schema = field_schema(definition.get("type") or {})
+                    fields[name] = schema if fields.get(name, schema) == schema else ANY_VALUE
     return schemas

@@ -25,6 +25,47 @@ SEED_DAYS = [(SEED_START + timedelta(days=d)).date().isoformat() for d in range(
 CROWD_SIZES = (100, 400)  # records per crowded millisecond
 LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
 PLATFORM_CLIENT = {"isPlatformClient": True}
+LANGUAGES = {
+    "en": ("English", "Englisch"),
+    "de": ("German", "Deutsch"),
+    "fr": ("French", "Französisch"),
+}
+SEGMENTS = ("retail", "wholesale", "staff")
+INTERESTS = {
+    "sports": ("Sports", "Sport"),
+    "books": ("Books", "Bücher"),
+    "travel": ("Travel", "Reisen"),
+}
+
+
+def _localized_enum(values: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "name": "LocalizedEnum",
+        "values": [{"key": k, "label": {"en": en, "de": de}} for k, (en, de) in values.items()],
+    }
+
+
+# Every kind of custom field value the API has (CustomFieldValue), on the seeded Types.
+CONSENT_FIELDS: list[tuple[str, dict[str, Any]]] = [
+    ("newsletterOptIn", {"name": "Boolean"}),
+    ("newsletterOptInAt", {"name": "DateTime"}),
+    ("smsOptIn", {"name": "Boolean"}),
+    ("smsOptInAt", {"name": "DateTime"}),
+    ("loyaltyTier", {"name": "String"}),
+    ("preferredLanguage", _localized_enum(LANGUAGES)),
+    ("segment", {"name": "Enum", "values": [{"key": k, "label": k.title()} for k in SEGMENTS]}),
+    ("interests", {"name": "Set", "elementType": _localized_enum(INTERESTS)}),
+    ("lifetimeValue", {"name": "Money"}),
+    ("referredBy", {"name": "Reference", "referenceTypeId": "customer-group"}),
+    ("orderCount", {"name": "Number"}),
+    ("memberSince", {"name": "Date"}),
+    ("callBackAt", {"name": "Time"}),
+    ("nickname", {"name": "LocalizedString"}),
+]
+ORDER_FIELDS: list[tuple[str, dict[str, Any]]] = [
+    ("giftWrap", {"name": "Boolean"}),
+    ("salesChannel", {"name": "String"}),
+]
 
 
 @dataclass(frozen=True)
@@ -132,26 +173,18 @@ class Seeder:
         store.clock.advance_to(SEED_START + timedelta(milliseconds=self.latest_ms))
 
     def types(self) -> list[Record]:
-        def definitions(fields: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        def definitions(fields: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
             return [
                 {
                     "name": name,
                     "label": {"en": name},
                     "required": False,
-                    "type": {"name": kind},
+                    "type": kind,
                     "inputHint": "SingleLine",
                 }
                 for name, kind in fields
             ]
 
-        consent = [
-            ("newsletterOptIn", "Boolean"),
-            ("newsletterOptInAt", "DateTime"),
-            ("smsOptIn", "Boolean"),
-            ("smsOptInAt", "DateTime"),
-            ("loyaltyTier", "String"),
-        ]
-        extras = [("giftWrap", "Boolean"), ("salesChannel", "String")]
         return [
             {
                 "id": self.new_id(),
@@ -164,8 +197,8 @@ class Seeder:
             }
             for offset, (key, name, resource, fields) in enumerate(
                 [
-                    ("customer-consent", "Customer consent", "customer", consent),
-                    ("order-extras", "Order extras", "order", extras),
+                    ("customer-consent", "Customer consent", "customer", CONSENT_FIELDS),
+                    ("order-extras", "Order extras", "order", ORDER_FIELDS),
                 ]
             )
         ]
@@ -320,6 +353,8 @@ class Seeder:
                 "custom": self.consent(type_ref, stamps) if rng.random() < 0.9 else None,
                 **stamps,
             }
+            if customer["custom"]:
+                customer["custom"]["fields"].update(self.profile_fields(i, groups))
             yield _drop_none(customer)
 
     def address(self, country: locales.Country, first: str, last: str, email: str) -> Record:
@@ -345,6 +380,25 @@ class Seeder:
                 "email": email,
             }
         )
+
+    def profile_fields(self, index: int, groups: list[Record]) -> dict[str, Any]:
+        """LocalizedEnum, Enum, Set, Money, Reference, Number, Date, Time, LocalizedString
+        values, as the API returns them (CustomFieldValue), from their own generator so the
+        rest of the seed does not depend on them."""
+        rng = random.Random(self.spec.seed * 1_000_003 + index)
+        fields: dict[str, Any] = {}
+        if rng.random() < 0.6:
+            fields["preferredLanguage"] = rng.choice(sorted(LANGUAGES))  # the key only
+            fields["segment"] = rng.choice(SEGMENTS)
+            fields["interests"] = sorted(rng.sample(sorted(INTERESTS), rng.randint(0, 2)))
+            fields["lifetimeValue"] = _money("EUR", rng.randrange(0, 500_000))
+            fields["orderCount"] = rng.randint(0, 40)
+            fields["memberSince"] = SEED_DAYS[rng.randrange(0, 300)]
+            fields["callBackAt"] = f"{rng.randrange(8, 18):02d}:{rng.choice((0, 30)):02d}:00.000"
+            fields["nickname"] = {"en": f"Member {index}"}
+            if groups and rng.random() < 0.5:
+                fields["referredBy"] = ref("customer-group", id=rng.choice(groups)["id"])
+        return fields
 
     def consent(self, type_ref: dict[str, str], stamps: dict[str, Any]) -> Record:
         rng, fields = self.rng, {}

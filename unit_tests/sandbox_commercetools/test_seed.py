@@ -57,7 +57,20 @@ def test_crowded_milliseconds_global_customers_guests_and_consent() -> None:
         "smsOptIn": "Boolean",
         "smsOptInAt": "DateTime",
         "loyaltyTier": "String",
+        "preferredLanguage": "LocalizedEnum",
+        "segment": "Enum",
+        "interests": "Set",
+        "lifetimeValue": "Money",
+        "referredBy": "Reference",
+        "orderCount": "Number",
+        "memberSince": "Date",
+        "callBackAt": "Time",
+        "nickname": "LocalizedString",
     }
+    profiled = [f for f in fields if "preferredLanguage" in f]
+    assert profiled and all(f["preferredLanguage"] in ("en", "de", "fr") for f in profiled)
+    assert all(isinstance(f["interests"], list) for f in profiled)
+    assert all(f["lifetimeValue"]["currencyCode"] == "EUR" for f in profiled)
 
 
 def test_good_phones_are_valid_national_numbers_and_bad_customers_are_bad() -> None:

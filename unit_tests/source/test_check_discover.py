@@ -233,8 +233,13 @@ def test_discover_types_custom_fields_from_the_projects_types(healthy):
             "fieldDefinitions": [{"name": "giftWrap", "type": {"name": "Boolean"}}],
         },
     ]
-    output = discover(SourceCommercetools(), config())
+    # Types older than start_date still type the catalog: discover reads them all
+    output = discover(SourceCommercetools(), config(start_date="2026-06-01"))
     streams = {s.name: s for s in output.catalog.catalog.streams}
+    assert [q["path"] for q in healthy.queries] == ["types"]
+    assert "where" not in healthy.queries[0]["params"]
+    assert "scope=view_types%3Ademo" in healthy.token_requests[-1].body
+    assert "view_customers" not in healthy.token_requests[-1].body
 
     assert set(streams) == {
         "customers",
@@ -258,6 +263,8 @@ def test_discover_types_custom_fields_from_the_projects_types(healthy):
         "properties"
     ]
     assert order_fields == {"giftWrap": {"type": ["null", "boolean"]}}
+    cart_fields = streams["carts"].json_schema["properties"]["custom"]["properties"]["fields"]
+    assert cart_fields["properties"] == order_fields
     assert streams["messages"].default_cursor_field == ["createdAt"]
     assert streams["customers"].default_cursor_field == ["lastModifiedAt"]
     assert streams["customers"].source_defined_primary_key == [["id"]]
