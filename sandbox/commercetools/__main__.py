@@ -34,6 +34,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-messages", action="store_true", help="messages disabled")
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait before each answer")
+    parser.add_argument(
+        "--visibility-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="writes become visible to queries after a random delay up to this",
+    )
     parser.add_argument(
         "--client",
         action="append",
@@ -62,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=spec,
         port=args.port,
         fault_rate=args.fault_rate,
+        latency_ms=args.latency_ms,
+        visibility_delay_s=args.visibility_delay,
     ).start()
     print(f"READY {sandbox.url}", flush=True)
     try:

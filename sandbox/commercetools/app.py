@@ -13,6 +13,7 @@ API errors have commercetools' shape: `{"statusCode": 403, "message": "...",
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -70,8 +71,11 @@ class CommercetoolsApp:
         seed_spec: SeedSpec | None = None,
         clients: dict[str, tuple[str, list[str]]] | None = None,
         fault_rate: float = 0.0,
+        latency_ms: float = 0.0,
+        visibility_delay_s: float = 0.0,
     ) -> None:
         spec = seed_spec or SeedSpec()
+        self.latency_ms = latency_ms
         self.project_key = project_key
         self.store = Store(project_key, Clock(SEED_START), spec.messages_enabled)
         seed(self.store, spec)
@@ -80,6 +84,7 @@ class CommercetoolsApp:
         self.auth = Authority(project_key, clients)
         self.faults = FaultInjector(spec.seed + 1, FaultSettings(rate=fault_rate))
         self.stats = RequestStats()
+        self.store.visibility_delay_s = visibility_delay_s
 
     # --- WSGI ----------------------------------------------------------------------
 
@@ -96,6 +101,8 @@ class CommercetoolsApp:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)  # a round trip to a far-away API
         if request.path.rstrip("/") == "/oauth/token":
             return self.token(request)
         if request.method not in ("GET", "HEAD"):
@@ -179,12 +186,14 @@ class CommercetoolsApp:
             )
         visible = _in_store(endpoint, store_key) if store_key else None
         if len(parts) == 2:
+            self.store.release_due()
             record = self.store.find(endpoint, parts[1])
             if record is None or (visible and not visible(record)):
                 return api_error(
                     404, "ResourceNotFound", f"The Resource with ID '{parts[1]}' was not found."
                 )
             return json_response(record)
+        self.store.release_due()
         try:
             query = parse_query(request.args)
             with self.store.lock:
@@ -236,6 +245,7 @@ class CommercetoolsApp:
             ("POST", "mutate"): self.mutate,
             ("POST", "upsert"): lambda b: self.mutator.upsert(str(b.get("type")), b.get("object")),
             ("POST", "faults"): self.set_faults,
+            ("POST", "visibility"): self.set_visibility,
             ("GET", "stats"): lambda _: self.stats.snapshot(),
             ("POST", "stats/reset"): lambda _: self.stats.reset() or {},
             ("POST", "clients"): self.add_client,
@@ -278,6 +288,15 @@ class CommercetoolsApp:
             "token": settings.token,
         }
 
+    def set_visibility(self, body: dict[str, Any]) -> dict[str, float]:
+        """`{"max_delay_s": N}`: later writes become visible to queries after up to N s;
+        `{"latency_ms": M}`: every API call waits M ms first."""
+        if "max_delay_s" in body:
+            self.store.visibility_delay_s = max(0.0, float(body["max_delay_s"]))
+        if "latency_ms" in body:
+            self.latency_ms = max(0.0, float(body["latency_ms"]))
+        return {"max_delay_s": self.store.visibility_delay_s, "latency_ms": self.latency_ms}
+
     def add_client(self, body: dict[str, Any]) -> dict[str, str]:
         scopes = body["scopes"]
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
@@ -292,7 +311,7 @@ class CommercetoolsApp:
 
     def dump(self) -> dict[str, list[Record]]:
         with self.store.lock:
-            return {name: list(c.by_id.values()) for name, c in self.store.collections.items()}
+            return {name: list(c.latest().values()) for name, c in self.store.collections.items()}
 
 
 def _in_store(endpoint: str, store_key: str) -> Callable[[Record], bool]:

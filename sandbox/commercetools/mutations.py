@@ -49,7 +49,7 @@ class Mutator:
     # --- building blocks -----------------------------------------------------------
 
     def pick(self, collection: str, n: int, where: Callable[[Record], bool]) -> list[Record]:
-        records = self.store[collection].by_id
+        records = self.store[collection].latest()
         candidates = sorted(i for i, r in records.items() if where(r))
         return [records[i] for i in self.rng.sample(candidates, min(max(n, 0), len(candidates)))]
 
@@ -64,7 +64,7 @@ class Mutator:
         updated["lastModifiedAt"] = now
         updated["versionModifiedAt"] = now
         self.announce(collection, updated, now, messages)
-        self.store[collection].put(updated)
+        self.store.write(collection, updated)
         return updated
 
     def announce(
@@ -99,7 +99,7 @@ class Mutator:
             "lastModifiedBy": {"isPlatformClient": True},
             **body,
         }
-        self.store["messages"].put(message)
+        self.store.write("messages", message)
 
     # --- customers -----------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class Mutator:
         return [{"type": "CustomerFirstNameSet", "firstName": customer["firstName"]}, changed]
 
     def _consent_type(self) -> dict[str, str]:
-        for record in self.store["types"].by_id.values():
+        for record in self.store["types"].latest().values():
             if record.get("key") == "customer-consent":
                 return ref("type", id=record["id"])
         raise MutationError("The project has no customer-consent Type")
@@ -230,7 +230,7 @@ class Mutator:
         if not isinstance(obj, dict):
             raise MutationError("upsert needs a JSON object")
         with self.store.lock:
-            existing = self.store[collection].by_id.get(str(obj.get("id", "")))
+            existing = self.store[collection].latest().get(str(obj.get("id", "")))
             if existing is not None:
 
                 def replace(record: Record) -> list[dict[str, Any]]:
@@ -252,5 +252,5 @@ class Mutator:
             if collection in CREATED_MESSAGES:
                 body = {"type": CREATED_MESSAGES[collection], RESOURCE_KEY[collection]: record}
                 self.announce(collection, record, now, [body])
-            self.store[collection].put(record)
+            self.store.write(collection, record)
             return record

@@ -39,6 +39,7 @@ DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 20, 500, 10_000
 MAX_FILTERED_TOTAL = 10_000
 SORT = re.compile(r"^\s*([A-Za-z_][\w-]*(?:\.[\w-]+)*)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 LAST_ID = "\U0010ffff"  # sorts after every id
+VARIABLE_NAME = re.compile(r"^var[.][a-zA-Z0-9]+$")
 
 
 class QueryError(ValueError):
@@ -99,6 +100,22 @@ def _integer(args: MultiDict, name: str, default: int, maximum: int) -> int:
     return value
 
 
+def _input_variables(args: MultiDict) -> dict[str, list[str]]:
+    """`var.<name>` parameters: names of letters and digits only, never an empty value (the
+    API reference documents nothing else, so the sandbox refuses anything else)."""
+    variables = {}
+    for key in args:
+        if not key.startswith("var"):
+            continue
+        if not VARIABLE_NAME.match(key):
+            raise QueryError(key, "input variable names match ^var[.][a-zA-Z0-9]+$.")
+        values = args.getlist(key)
+        if any(value == "" for value in values):
+            raise QueryError(key, "an input variable must not be empty.")
+        variables[key[4:]] = values
+    return variables
+
+
 def parse_query(args: MultiDict) -> Query:
     with_total = args.get("withTotal", "true").lower()
     if with_total not in ("true", "false"):
@@ -115,7 +132,7 @@ def parse_query(args: MultiDict) -> Query:
             where.append(parse(text))
         except PredicateError as error:
             raise QueryError("where", str(error)) from None
-    variables = {k[4:]: args.getlist(k) for k in args if k.startswith("var.") and len(k) > 4}
+    variables = _input_variables(args)
     return Query(
         limit=_integer(args, "limit", DEFAULT_LIMIT, MAX_LIMIT),
         offset=_integer(args, "offset", 0, MAX_OFFSET),

@@ -25,10 +25,14 @@ class CommercetoolsSandbox:
         seed: SeedSpec | None = None,
         port: int = 0,
         fault_rate: float = 0.0,
+        latency_ms: float = 0.0,
+        visibility_delay_s: float = 0.0,
     ) -> None:
         self.project_key = project_key
         self.client_id, self.client_secret = DEFAULT_CLIENT
-        self.app = CommercetoolsApp(project_key, seed or SeedSpec(), clients, fault_rate)
+        self.app = CommercetoolsApp(
+            project_key, seed or SeedSpec(), clients, fault_rate, latency_ms, visibility_delay_s
+        )
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -106,6 +110,13 @@ class CommercetoolsSandbox:
 
     def upsert(self, resource_type: str, obj: dict[str, Any]) -> Record:
         return self.app.mutator.upsert(resource_type, obj)
+
+    def set_visibility_delay(self, max_delay_s: float) -> None:
+        """Writes from now on become visible to queries after a random delay up to this."""
+        self.store.visibility_delay_s = max_delay_s
+
+    def set_latency(self, latency_ms: float) -> None:
+        self.app.latency_ms = latency_ms
 
     def set_messages_enabled(self, enabled: bool) -> None:
         self.store.messages_enabled = enabled

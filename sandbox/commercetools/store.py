@@ -8,7 +8,9 @@ version of each.
 from __future__ import annotations
 
 import bisect
+import random
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class Collection:
     by_id: dict[str, Record] = field(default_factory=dict)
     _index: list[tuple[str, str]] = field(default_factory=list)
     _scrambled: list[str] | None = None
+    _pending: dict[str, tuple[float, Record]] = field(default_factory=dict)  # not visible yet
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -59,7 +62,13 @@ class Collection:
         self._index = sorted((r[self.order_field], r["id"]) for r in self.by_id.values())
         self._scrambled = None
 
-    def put(self, record: Record) -> None:
+    def put(self, record: Record, visible_at: float | None = None) -> None:
+        """Store a record; with `visible_at` (time.monotonic()), queries see it only from
+        then on (until then they see the version before, if any)."""
+        if visible_at is not None:
+            self._pending[record["id"]] = (visible_at, record)
+            return
+        self._pending.pop(record["id"], None)
         old = self.by_id.get(record["id"])
         if old is not None:
             self._unindex(old)
@@ -67,12 +76,25 @@ class Collection:
         bisect.insort(self._index, (record[self.order_field], record["id"]))
         self._scrambled = None
 
+    def release(self, now: float) -> None:
+        """Make every pending record that is due visible."""
+        due = [record for at, record in self._pending.values() if at <= now]
+        for record in due:
+            self.put(record)
+
+    def latest(self) -> dict[str, Record]:
+        """Every record as last written, visible to queries yet or not."""
+        if not self._pending:
+            return self.by_id
+        return {**self.by_id, **{i: record for i, (_, record) in self._pending.items()}}
+
     def remove(self, record_id: str) -> Record | None:
+        pending = self._pending.pop(record_id, None)
         old = self.by_id.pop(record_id, None)
         if old is not None:
             self._unindex(old)
             self._scrambled = None
-        return old
+        return pending[1] if pending else old
 
     def _unindex(self, record: Record) -> None:
         key = (record[self.order_field], record["id"])
@@ -99,7 +121,12 @@ class Collection:
 
 
 class Store:
-    """All collections of one project, its lock, its clock and its project settings."""
+    """All collections of one project, its lock, its clock and its project settings.
+
+    `visibility_delay_s`: like the real API, a write becomes visible to queries only after a
+    random delay of up to that many seconds, keeping the timestamps it was written with (so
+    it can turn up behind a reader's cursor). 0: every write is visible at once.
+    """
 
     def __init__(self, project_key: str, clock: Clock, messages_enabled: bool = True) -> None:
         self.project_key = project_key
@@ -107,13 +134,31 @@ class Store:
         self.clock = clock
         self.messages_enabled = messages_enabled
         self.collections = {name: Collection(cursor_field(name)) for name in COLLECTIONS}
+        self.visibility_delay_s = 0.0
+        self._delays = random.Random(7)
+
+    def write(self, collection: str, record: Record) -> None:
+        """A change made after seeding, visible after the configured delay."""
+        with self.lock:
+            delay = self._delays.uniform(0, self.visibility_delay_s)
+            visible_at = time.monotonic() + delay if delay > 0 else None
+            self.collections[collection].put(record, visible_at)
+
+    def release_due(self) -> None:
+        """Call before answering a query: the writes whose delay is over become visible."""
+        with self.lock:
+            now = time.monotonic()
+            for collection in self.collections.values():
+                if collection._pending:
+                    collection.release(now)
 
     def __getitem__(self, collection: str) -> Collection:
         return self.collections[collection]
 
     def snapshot(self, collection: str) -> list[Record]:
+        """Every record as last written (including writes not visible to queries yet)."""
         with self.lock:
-            return list(self.collections[collection].by_id.values())
+            return list(self.collections[collection].latest().values())
 
     def find(self, collection: str, id_or_key: str) -> Record | None:
         """By id, or by `key=...` as the API allows."""

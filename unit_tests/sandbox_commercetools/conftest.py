@@ -41,15 +41,14 @@ def read_keyset(
     api: requests.Session, url: str, *, limit: int = 100, start: str = "1970-01-01T00:00:00.000Z"
 ) -> list[dict]:
     """Every record by key-set paging, the way the source reads (bounded loop)."""
-    position, out = (start, ""), []
+    where: dict[str, str] = {"where": "lastModifiedAt >= :t", "var.t": start}
+    out: list[dict] = []
     for _ in range(10_000):
         response = api.get(
             url,
             params={
                 "sort": ["lastModifiedAt asc", "id asc"],
-                "where": KEYSET,
-                "var.t": position[0],
-                "var.id": position[1],
+                **where,
                 "limit": limit,
                 "withTotal": "false",
             },
@@ -60,5 +59,9 @@ def read_keyset(
         out += results
         if len(results) < limit:
             return out
-        position = (results[-1]["lastModifiedAt"], results[-1]["id"])
+        where = {
+            "where": KEYSET,
+            "var.t": results[-1]["lastModifiedAt"],
+            "var.id": results[-1]["id"],
+        }
     raise AssertionError("key-set paging did not end")

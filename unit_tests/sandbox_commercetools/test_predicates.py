@@ -187,12 +187,30 @@ def test_a_datetime_with_an_offset_in_the_keyset_variable_compares_as_an_instant
     assert shifted.endswith("-05:00")
     params = {
         "sort": ["lastModifiedAt asc", "id asc"],
-        "where": KEYSET,
+        "where": "lastModifiedAt >= :t",
         "var.t": shifted,
-        "var.id": "",
         "limit": 500,
     }
     page = api.get(f"{sandbox.url}/demo/customers", params=params, timeout=10).json()
     assert [r["lastModifiedAt"] for r in page["results"]] == [
         r["lastModifiedAt"] for r in records if r["lastModifiedAt"] == last
     ]
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"var.id": ""}, "var.id: an input variable must not be empty"),
+        ({"var.my_id": "x"}, "var.my_id: input variable names match"),
+        ({"var.": "x"}, "var.: input variable names match"),
+        ({"variable.t": "x"}, "variable.t: input variable names match"),
+    ],
+)
+def test_input_variables_strict_names_and_no_empty_value(api, sandbox, params, problem) -> None:
+    response = api.get(
+        f"{sandbox.url}/demo/customers",
+        params={"where": "id > :id", **params},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert problem in response.json()["message"]
