@@ -17,6 +17,7 @@ from destination_crmone.journal.base import (
     Journal,
     JournalError,
     QueueItem,
+    keeps_payload,
 )
 from destination_crmone.journal.redact import redact
 
@@ -95,6 +96,7 @@ __all__ = [
     "JournalError",
     "QueueItem",
     "hide_password",
+    "keeps_payload",
     "open_journal",
     "redact",
 ]
