@@ -27,6 +27,7 @@ from typing import Any
 from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
 from destination_crmone.config import DestinationConfig
 from destination_crmone.journal import Journal, QueueItem, keeps_payload
+from destination_crmone.journal.redact import personal_values, scrub_text
 from destination_crmone.mapping import MappedContact, map_customer, map_message, map_order
 from destination_crmone.merge import decide, ownership_map
 from destination_crmone.stats import RunStats
@@ -156,6 +157,8 @@ class Sink:
     def queue(self, item: Pending, kind: str, code: str, reason: str) -> None:
         """Into the retry queue with its reason (`kind`: rejected, failed or partial)."""
         ctx = self.ctx
+        if ctx.config.redact_pii:  # CRM One's messages may quote a value of the record
+            reason = scrub_text(reason, personal_values(item.record))
         if ctx.dry_run:
             detail = {"action": f"queue_{kind}", "code": code, "reason": reason}
             ctx.journal.add_review(ctx.run_id, "dry_run", item.key, None, detail)

@@ -25,7 +25,7 @@ from destination_crmone.journal.base import (
     QueueItem,
     keeps_payload,
 )
-from destination_crmone.journal.redact import redact, redact_path
+from destination_crmone.journal.redact import personal_values, redact, redact_path
 from destination_crmone.timefmt import format_rfc3339, try_normalize_rfc3339
 
 SCHEMA_VERSION = 1
@@ -229,8 +229,9 @@ class SqlJournal:
 
     def _call_row(self, run_id: str, call: CallRecord) -> tuple[Any, ...]:
         path, request, response = call.path, call.request_body, call.response_body
-        if self.redact_pii:
-            path, request, response = redact_path(path), redact(request), redact(response)
+        if self.redact_pii:  # what the request sent may come back quoted in the response
+            known = personal_values(request)
+            path, request, response = redact_path(path), redact(request), redact(response, known)
         if self._forgotten:
             found = self._forgotten
             path, request, response = (erase.without(v, found) for v in (path, request, response))

@@ -47,7 +47,7 @@ class Destination:
         config = self.sandbox.destination_config(
             self.journal_path, **{**self.overrides, **overrides}
         )
-        with self.caplog.at_level(logging.DEBUG):
+        with self.caplog.at_level(logging.INFO):
             return list(DestinationCrmOne().write(config, catalog(*STREAMS), iter(messages)))
 
     def query(self, statement: str, params: tuple = ()) -> list[tuple]:
