@@ -43,6 +43,8 @@ from urllib.parse import quote, urlencode
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 T = TypeVar("T")
 
@@ -336,6 +338,29 @@ def _error_detail(payload: Any, status: int | None) -> str:
     return f"{detail} ({'; '.join(fields)})" if fields else detail
 
 
+def redirect_error(
+    request: _Request, response: requests.Response, record: CallRecord, attempts: int
+) -> CrmOneError:
+    """A 3xx is never followed (the token form holds the secret, a batch personal data): it is
+    an error that names the Location's host, never its path or query."""
+    location = response.headers.get("Location", "")
+    try:
+        host = parse_url(location).host
+    except LocationParseError:
+        host = None
+    where = f"to host {host}" if host else "to the same host" if location else "without a Location"
+    return CrmOneError(
+        response.status_code,
+        "redirect",
+        f"CRM One answered with a redirect {where}; redirects are not followed (check base_url)",
+        request.correlation_id,
+        method=request.method,
+        path=request.route,
+        request_id=record.request_id,
+        attempts=attempts,
+    )
+
+
 # --- the client -------------------------------------------------------------------------
 
 
@@ -514,6 +539,8 @@ class CrmOneClient:
                     record.request_id,
                     attempt,
                 )
+            if response is not None and status is not None and status < 400:
+                raise redirect_error(request, response, record, attempt)
             payload = _decode(response) if response is not None else None
             code = _error_code(payload)
             if status == 401 and token is not None and not renewed and code != "invalid_client":
@@ -557,6 +584,7 @@ class CrmOneClient:
                     data=request.body,
                     headers=headers,
                     timeout=self.timeout,
+                    allow_redirects=False,  # a redirect would re-send the secret or the batch
                 )
             except requests.RequestException as error:
                 failure = error

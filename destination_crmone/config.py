@@ -12,12 +12,10 @@ field, never a silent coercion. Secret values never appear in an error message.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import (
@@ -29,12 +27,17 @@ from pydantic import (
     field_validator,
 )
 
+from connectors_common import check_service_url
+
 Owner = Literal["commercetools", "crm_one", "most_recent"]
 Channel = Literal["email", "sms", "phone", "post", "push"]
 IdentityField = Literal["id", "key", "externalId", "customerNumber"]
 
 # Dotted paths of fields whose values are secrets: never echoed in an error.
 SECRET_FIELDS = frozenset({"client_secret", "journal.dsn"})
+# Fields whose values may hold a secret someone pasted in (a DSN string as the journal, a
+# password in a URL): never echoed either.
+UNQUOTED_FIELDS = SECRET_FIELDS | {"base_url", "journal"}
 
 LOCAL_MOUNT = Path("/local")
 
@@ -110,10 +113,35 @@ class PostgresJournal(_Model):
             raise ValueError("must not be blank")
         if "://" in text and not text.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL or a key=value connection string")
+        if "://" in text and _raw_userinfo_password(text) is not None:
+            raise ValueError(
+                "the password holds an unencoded '@' or '/': percent-encode it (%40, %2F)"
+            )
         return SecretStr(text)
 
 
+def _raw_userinfo_password(url: str) -> str | None:
+    """The text between `user:` and the last `@` of a DSN URL when it holds a character
+    libpq would read as the end of the password (`@`, `/`); else None."""
+    authority = url.split("://", 1)[1]
+    if authority.count("@") < 1:
+        return None
+    userinfo = authority.rsplit("@", 1)[0]
+    password = userinfo.split(":", 1)[1] if ":" in userinfo.split("/", 1)[0] else ""
+    return password if ("@" in password or "/" in password) else None
+
+
 Journal = Annotated[SqliteJournal | PostgresJournal, Field(discriminator="type")]
+JOURNAL_SHAPE = 'must be an object: {"type": "sqlite", "path": …} or {"type": "postgres", "dsn": …}'
+
+
+def journal_shape_problem(config: Any) -> str | None:
+    """Why the config's `journal` is not an object, or None. Run before anything (the CDK's
+    spec validation included) could quote the value: a DSN string holds a password."""
+    journal = config.get("journal") if isinstance(config, Mapping) else None
+    if journal is not None and not isinstance(journal, Mapping):
+        return f"Invalid configuration: journal: {JOURNAL_SHAPE}"
+    return None
 
 
 # --- mapping pieces ------------------------------------------------------------------------
@@ -362,18 +390,8 @@ class DestinationConfig(_Model):
 
     @field_validator("base_url")
     @classmethod
-    def _https_unless_loopback(cls, url: str) -> str:
-        url = url.strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL with a host, e.g. https://acme.crmone.example")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials; use client_id and client_secret")
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query or fragment")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ValueError("must use https (http is allowed only for localhost/127.0.0.0/8/::1)")
-        return url.rstrip("/")
+    def _service_url(cls, url: str) -> str:
+        return check_service_url(url)
 
     @field_validator("client_id")
     @classmethod
@@ -392,8 +410,11 @@ class DestinationConfig(_Model):
     @field_validator("journal", mode="before")
     @classmethod
     def _journal_type_from_keys(cls, value: Any) -> Any:
-        """A journal without `type` is postgres when it has a `dsn`, else sqlite."""
-        if isinstance(value, Mapping) and "type" not in value:
+        """A journal without `type` is postgres when it has a `dsn`, else sqlite. Anything but
+        an object (say, a DSN string) is refused here, without quoting it."""
+        if not isinstance(value, Mapping):
+            raise ValueError(JOURNAL_SHAPE)
+        if "type" not in value:
             return {**value, "type": "postgres" if "dsn" in value else "sqlite"}
         return value
 
@@ -434,16 +455,6 @@ class DestinationConfig(_Model):
             raise ConfigError(_problems(error)) from None
 
 
-def is_loopback_host(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (brackets already removed by urlsplit)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _problems(error: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors(include_url=False):
@@ -451,7 +462,7 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
         reason = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             reason = "is required"
-        elif field not in SECRET_FIELDS and _printable(item.get("input")):
+        elif field not in UNQUOTED_FIELDS and _printable(item.get("input")):
             reason = f"{reason} (got {item['input']!r})"
         problems.append((field, reason))
     return problems

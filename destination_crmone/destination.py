@@ -11,6 +11,7 @@ environment variable `CRMONE_BACKOFF_BASE` (seconds, e.g. `0.01`).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import time
@@ -37,7 +38,12 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError
-from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+from destination_crmone.config import (
+    ConfigError,
+    DestinationConfig,
+    journal_shape_problem,
+    spec_schema,
+)
 from destination_crmone.journal import Journal, JournalError, open_journal
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
 from destination_crmone.sinks import SinkSet, WriteContext
@@ -121,6 +127,19 @@ class DestinationCrmOne(Destination):
                 DestinationSyncMode.overwrite,
             ],
         )
+
+    def run_cmd(self, parsed_args: argparse.Namespace) -> Iterable[AirbyteMessage]:
+        """The CDK's commands, after one check it cannot make safely: its spec validation
+        quotes a value of the wrong type, and a journal given as a DSN string holds a password."""
+        if parsed_args.command in ("check", "write"):
+            problem = journal_shape_problem(self.read_config(config_path=parsed_args.config))
+            if problem and parsed_args.command == "check":
+                status = AirbyteConnectionStatus(status=Status.FAILED, message=problem)
+                yield AirbyteMessage(type=Type.CONNECTION_STATUS, connectionStatus=status)
+                return
+            if problem:
+                raise config_failure(problem)
+        yield from super().run_cmd(parsed_args)
 
     # --- check ---------------------------------------------------------------------------
 

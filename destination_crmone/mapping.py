@@ -399,8 +399,13 @@ def map_customer(
         source_updated_at=source_updated_at,
         consents=consents,
         list_ids=list_ids,
-        issues=issues,
+        issues=shown_issues(issues, config),
     )
+
+
+def shown_issues(issues: list[Issue], config: DestinationConfig) -> list[Issue]:
+    """Under `redact_pii` a reason names the field and the rule, never the value."""
+    return [issue.without_value() for issue in issues] if config.redact_pii else issues
 
 
 def _apply_policy(issue: Issue, config: DestinationConfig, *, required: bool = False) -> Issue:
@@ -425,18 +430,18 @@ def _consent(
     try:
         granted = normalize_boolean(flag)
     except Invalid as error:
-        return None, [Issue(where, "invalid_consent", f"{where}: consent flag {error}")]
+        reason, rule = f"{where}: consent flag {error}", f"{where}: consent flag {error.rule}"
+        return None, [Issue(where, "invalid_consent", reason, rule=rule)]
     issues: list[Issue] = []
     updated_at = None
     if mapping.timestamp_field is not None:
         stamp = get_path(record, mapping.timestamp_field)
         updated_at = try_normalize_rfc3339(stamp)
         if stamp is not None and updated_at is None:
-            reason = (
-                f"{mapping.timestamp_field}: {shown(stamp)} is not an RFC 3339 date-time; "
-                "the consent uses the customer's lastModifiedAt"
-            )
-            issues.append(Issue(mapping.timestamp_field, "invalid_value", reason))
+            rule = "not an RFC 3339 date-time; the consent uses the customer's lastModifiedAt"
+            reason = f"{mapping.timestamp_field}: {shown(stamp)} is {rule}"
+            rule = f"{mapping.timestamp_field}: {rule}"
+            issues.append(Issue(mapping.timestamp_field, "invalid_value", reason, rule=rule))
     updated_at = updated_at or fallback_time
     if updated_at is None:
         reason = f"{where}: no timestamp field and no lastModifiedAt to date the consent"
@@ -497,6 +502,17 @@ def map_order(
     config: DestinationConfig,
     resolve_external_id: Callable[[str], str | None],
 ) -> MappedOrder:
+    """`_map_order`, with reasons shown as `redact_pii` says."""
+    mapped = _map_order(record, config, resolve_external_id)
+    mapped.issues = shown_issues(mapped.issues, config)
+    return mapped
+
+
+def _map_order(
+    record: Mapping[str, Any],
+    config: DestinationConfig,
+    resolve_external_id: Callable[[str], str | None],
+) -> MappedOrder:
     """An order → `order_placed` (and `order_cancelled`) activities and/or an `orders` object.
 
     `occurred_at` is `createdAt` for `order_placed` and `lastModifiedAt` (the last change, the
@@ -508,11 +524,12 @@ def map_order(
     customer_id = record.get("customerId") or None
     if customer_id is not None and not isinstance(customer_id, str):
         reason = f"customerId: {shown(customer_id)} is not a customer id"
+        rule = "customerId: not a customer id"
         return MappedOrder(
             source_id=order_id,
             source_version=record.get("version"),
             customer_id=None,
-            issues=[Issue("customerId", "invalid_value", reason)],
+            issues=[Issue("customerId", "invalid_value", reason, rule=rule)],
         )
     mapped = MappedOrder(
         source_id=order_id, source_version=record.get("version"), customer_id=customer_id
@@ -529,7 +546,8 @@ def map_order(
         total = order_amount(record.get("totalPrice"))
     except Invalid as error:
         total = None
-        issue = Issue("totalPrice", "invalid_value", f"totalPrice: {error}")
+        reason, rule = f"totalPrice: {error}", f"totalPrice: {error.rule}"
+        issue = Issue("totalPrice", "invalid_value", reason, rule=rule)
         mapped.issues.append(_apply_policy(issue, config))
         if mapped.rejected:
             return mapped
@@ -543,7 +561,8 @@ def map_order(
     placed_at = created_at or modified_at
     if placed_at is None:
         reason = f"createdAt: {shown(record.get('createdAt'))} is not an RFC 3339 date-time"
-        mapped.issues.append(Issue("createdAt", "invalid_value", reason))
+        rule = "createdAt: not an RFC 3339 date-time"
+        mapped.issues.append(Issue("createdAt", "invalid_value", reason, rule=rule))
         return mapped
 
     store = order_store(record)
@@ -650,7 +669,8 @@ def _order_email(mapped: MappedOrder, record: Mapping[str, Any]) -> str | None:
     try:
         return normalize_email(value)
     except Invalid as error:
-        mapped.issues.append(Issue("customerEmail", error.code, f"customerEmail: {error}"))
+        reason, rule = f"customerEmail: {error}", f"customerEmail: {error.rule}"
+        mapped.issues.append(Issue("customerEmail", error.code, reason, rule=rule))
         return None
 
 
@@ -666,8 +686,11 @@ def map_message(record: Mapping[str, Any], config: DestinationConfig) -> Deletio
     resource = record.get("resource")
     customer_id = resource.get("id") if isinstance(resource, Mapping) else None
     if not isinstance(customer_id, str) or not customer_id:
-        reason = f"resource.id: the CustomerDeleted message names no customer ({shown(resource)})"
-        issue = Issue("resource.id", "missing_customer_id", reason)
+        rule = "resource.id: the CustomerDeleted message names no customer"
+        issue = Issue(
+            "resource.id", "missing_customer_id", f"{rule} ({shown(resource)})", rule=rule
+        )
+        issue = issue.without_value() if config.redact_pii else issue
         return Deletion("", None, config.deletions, message_id=record.get("id"), issues=(issue,))
     external_id = (
         contact_external_id(config.identity, customer_id)

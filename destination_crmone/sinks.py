@@ -26,7 +26,8 @@ from typing import Any
 
 from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
 from destination_crmone.config import DestinationConfig
-from destination_crmone.journal import Journal, QueueItem
+from destination_crmone.journal import Journal, QueueItem, keeps_payload
+from destination_crmone.journal.redact import personal_values, scrub_text
 from destination_crmone.mapping import MappedContact, map_customer, map_message, map_order
 from destination_crmone.merge import decide, ownership_map
 from destination_crmone.stats import RunStats
@@ -156,12 +157,15 @@ class Sink:
     def queue(self, item: Pending, kind: str, code: str, reason: str) -> None:
         """Into the retry queue with its reason (`kind`: rejected, failed or partial)."""
         ctx = self.ctx
+        if ctx.config.redact_pii:  # CRM One's messages may quote a value of the record
+            reason = scrub_text(reason, personal_values(item.record))
         if ctx.dry_run:
             detail = {"action": f"queue_{kind}", "code": code, "reason": reason}
             ctx.journal.add_review(ctx.run_id, "dry_run", item.key, None, detail)
         else:
+            payload = item.record if keeps_payload(kind, code) else {}
             ctx.journal.enqueue(
-                ctx.run_id, self.stream, item.key, item.version, item.record, reason, code, kind
+                ctx.run_id, self.stream, item.key, item.version, payload, reason, code, kind
             )
         ctx.stats.reject(self.stream, kind, code, f"{item.key}: {reason}")
 
@@ -594,6 +598,8 @@ class DeletionSink(Sink):
             if error.status != 404:
                 return self.queue(item, "failed", error.code, f"{deletion.action}: {error}")
             ctx.stats.add(self.stream, "deletions_not_found")
+        if not ctx.dry_run:  # what the journal holds about the customer goes too
+            ctx.journal.forget_customer(deletion.customer_id, external_id, deletion.action)
         return self.done(item)
 
 
@@ -622,6 +628,8 @@ class SinkSet:
         journal = self.ctx.journal
         for name, sink in self.sinks.items():
             for queued in journal.pending(name):
+                if not queued.payload:
+                    continue  # kept no payload: waits for a newer version of its record
                 sink.add(queued.payload, queued.id, retry=True)
                 if sink.full:
                     self.drain()

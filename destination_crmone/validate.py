@@ -1,9 +1,11 @@
 """Validation and normalisation of contact properties against CRM One's contact schema.
 
 Everything here runs before anything is sent: a value CRM One would refuse is caught with a
-reason a person can act on ("phone '0301234' is not a valid number for region DE"). The
-functions are pure; deciding whether an invalid value drops the field or the whole record is
-the mapping's job (`invalid_values` in the config).
+reason a person can act on ("phone: '0301234' is not a valid phone number (region DE)"). Each
+reason also comes as a `rule` that names the field and the rule but never the value ("phone:
+not a valid phone number (region DE)"): what `redact_pii` shows. The functions are pure;
+deciding whether an invalid value drops the field or the whole record is the mapping's job
+(`invalid_values` in the config).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -38,9 +40,15 @@ class Issue:
     code: str
     reason: str
     severity: Severity = "error"
+    rule: str = ""  # the reason without the value (empty: the reason quotes no value)
 
     def as_warning(self, reason_suffix: str = "") -> Issue:
-        return Issue(self.field, self.code, self.reason + reason_suffix, "warning")
+        rule = self.rule + reason_suffix if self.rule else ""
+        return Issue(self.field, self.code, self.reason + reason_suffix, "warning", rule)
+
+    def without_value(self) -> Issue:
+        """The same issue whose reason names the field and the rule, never the value."""
+        return replace(self, reason=self.rule or self.reason, rule="")
 
 
 # --- the tenant's schema -------------------------------------------------------------------
@@ -101,11 +109,35 @@ class ContactSchema:
 
 
 class Invalid(ValueError):
-    """A value that cannot be written; `code` is CRM One's error code for it."""
+    """A value that cannot be written; `code` is CRM One's error code for it, `rule` the
+    reason without the value."""
 
-    def __init__(self, reason: str, code: str = "invalid_value") -> None:
+    def __init__(self, reason: str, code: str = "invalid_value", *, rule: str = "") -> None:
         super().__init__(reason)
         self.code = code
+        self.rule = rule or reason
+
+
+# email-validator's messages, as rules that quote nothing of the address (first match wins).
+EMAIL_RULES = (
+    ("must have an @-sign", "missing '@'"),
+    ("should have a period", "missing '.' in domain"),
+    ("something before the @-sign", "nothing before '@'"),
+    ("something after the @-sign", "nothing after '@'"),
+    ("two periods in a row", "two periods in a row"),
+    ("top-level domain", "not a valid top-level domain"),
+    ("special-use or reserved", "a reserved domain name"),
+    ("too long", "too long"),
+    ("period", "misplaced '.'"),
+    ("hyphen", "misplaced '-'"),
+    ("before the @-sign", "invalid characters before '@'"),
+    ("after the @-sign", "invalid characters after '@'"),
+)
+
+
+def email_rule(error: Exception) -> str:
+    text = str(error)
+    return next((rule for fragment, rule in EMAIL_RULES if fragment in text), "invalid syntax")
 
 
 def shown(value: Any, limit: int = 80) -> str:
@@ -116,7 +148,11 @@ def shown(value: Any, limit: int = 80) -> str:
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise Invalid(f"expected {what} as a string, got {type(value).__name__} {shown(value)}")
+        kind = type(value).__name__
+        raise Invalid(
+            f"expected {what} as a string, got {kind} {shown(value)}",
+            rule=f"expected {what} as a string, got {kind}",
+        )
     return value.strip()
 
 
@@ -126,7 +162,8 @@ def normalize_email(value: Any) -> str:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as error:
         reason = f"{shown(text)} is not a valid email address: {error}"
-        raise Invalid(reason, "invalid_email") from None
+        rule = f"not a valid address ({email_rule(error)})"
+        raise Invalid(reason, "invalid_email", rule=rule) from None
 
 
 def normalize_phone(value: Any, default_region: str | None) -> str:
@@ -136,17 +173,19 @@ def normalize_phone(value: Any, default_region: str | None) -> str:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as error:
-        reason = f"{shown(text)} is not a phone number ({where}): {error.args[0]}"
-        raise Invalid(reason, "invalid_phone") from None
+        rule = f"not a phone number ({where}): {error.args[0]}"
+        raise Invalid(f"{shown(text)} is {rule}", "invalid_phone", rule=rule) from None
     if not phonenumbers.is_valid_number(number):
-        raise Invalid(f"{shown(text)} is not a valid phone number ({where})", "invalid_phone")
+        rule = f"not a valid phone number ({where})"
+        raise Invalid(f"{shown(text)} is {rule}", "invalid_phone", rule=rule)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_country(value: Any) -> str:
     code = _text(value, "an ISO 3166-1 alpha-2 country code").upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise Invalid(f"{shown(value)} is not an ISO 3166-1 alpha-2 country code")
+        rule = "not an ISO 3166-1 alpha-2 country code"
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule)
     return code
 
 
@@ -163,18 +202,21 @@ def normalize_locale(value: Any) -> str:
     try:
         tag = langcodes.standardize_tag(text.replace("_", "-"))
     except (langcodes.LanguageTagError, ValueError) as error:
-        raise Invalid(f"{shown(value)} is not a BCP 47 locale: {error}") from None
+        rule = "not a BCP 47 locale"
+        raise Invalid(f"{shown(value)} is {rule}: {error}", rule=rule) from None
     territory = langcodes.Language.get(tag).territory
     valid_territory = territory is None or territory.isdigit() or is_country(territory)
     if not langcodes.tag_is_valid(tag) or not valid_territory:
-        raise Invalid(f"{shown(value)} is not a BCP 47 locale with a known language and region")
+        rule = "not a BCP 47 locale with a known language and region"
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule)
     return tag
 
 
 def normalize_currency(value: Any) -> str:
     code = _text(value, "an ISO 4217 currency code").upper()
     if len(code) != 3 or pycountry.currencies.get(alpha_3=code) is None:
-        raise Invalid(f"{shown(value)} is not an ISO 4217 currency code")
+        rule = "not an ISO 4217 currency code"
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule)
     return code
 
 
@@ -190,20 +232,25 @@ def money_amount(money: Mapping[str, Any]) -> str:
     """The decimal amount of a commercetools Money (cent or high precision)."""
     digits = money.get("fractionDigits", 2)
     if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 20:
-        raise Invalid(f"fractionDigits {shown(digits)} is not a small non-negative integer")
+        rule = "fractionDigits is not a small non-negative integer"
+        raise Invalid(
+            f"fractionDigits {shown(digits)} is not a small non-negative integer", rule=rule
+        )
     if money.get("type") == "highPrecision" and "preciseAmount" in money:
         cents = money["preciseAmount"]
     else:
         cents = money.get("centAmount")
     if isinstance(cents, bool) or not isinstance(cents, int):
-        raise Invalid(f"amount {shown(cents)} is not an integer number of cents")
+        rule = "amount is not an integer number of cents"
+        raise Invalid(f"amount {shown(cents)} is not an integer number of cents", rule=rule)
     return cents_to_decimal(cents, digits)
 
 
 def normalize_money(value: Any) -> dict[str, str]:
     """`{"amount": "12.34", "currency": "EUR"}` from that shape or from a commercetools Money."""
     if not isinstance(value, Mapping):
-        raise Invalid(f"expected money as {{amount, currency}}, got {shown(value)}")
+        rule = "expected money as {amount, currency}"
+        raise Invalid(f"{rule}, got {shown(value)}", rule=rule)
     if "centAmount" in value or "preciseAmount" in value:
         return {
             "amount": money_amount(value),
@@ -213,7 +260,8 @@ def normalize_money(value: Any) -> dict[str, str]:
     if isinstance(amount, int | float) and not isinstance(amount, bool) and math.isfinite(amount):
         amount = str(Decimal(str(amount)))
     if not isinstance(amount, str) or not _DECIMAL.match(amount.strip()):
-        raise Invalid(f"money amount {shown(amount)} is not a decimal number")
+        rule = "money amount is not a decimal number"
+        raise Invalid(f"money amount {shown(amount)} is not a decimal number", rule=rule)
     return {"amount": amount.strip(), "currency": normalize_currency(value.get("currency"))}
 
 
@@ -224,7 +272,8 @@ def normalize_date(value: Any) -> str:
             raise ValueError
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise Invalid(f"{shown(value)} is not a date (YYYY-MM-DD)") from None
+        rule = "not a date (YYYY-MM-DD)"
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule) from None
 
 
 def normalize_datetime(value: Any) -> str:
@@ -232,31 +281,34 @@ def normalize_datetime(value: Any) -> str:
     try:
         return normalize_rfc3339(text)
     except ValueError:
-        raise Invalid(f"{shown(value)} is not an RFC 3339 date-time with a time zone") from None
+        rule = "not an RFC 3339 date-time with a time zone"
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule) from None
 
 
 def normalize_integer(value: Any) -> int:
     if isinstance(value, bool):
-        raise Invalid(f"{shown(value)} is a boolean, not an integer")
+        raise Invalid(
+            f"{shown(value)} is a boolean, not an integer", rule="a boolean, not an integer"
+        )
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         return int(value.strip())
-    raise Invalid(f"{shown(value)} is not an integer")
+    raise Invalid(f"{shown(value)} is not an integer", rule="not an integer")
 
 
 def normalize_number(value: Any) -> int | float:
     if isinstance(value, bool):
-        raise Invalid(f"{shown(value)} is a boolean, not a number")
+        raise Invalid(f"{shown(value)} is a boolean, not a number", rule="a boolean, not a number")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
     if isinstance(value, str) and _DECIMAL.match(value.strip()):
         return float(value.strip())
-    raise Invalid(f"{shown(value)} is not a finite number")
+    raise Invalid(f"{shown(value)} is not a finite number", rule="not a finite number")
 
 
 def normalize_boolean(value: Any) -> bool:
@@ -264,15 +316,19 @@ def normalize_boolean(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise Invalid(f"{shown(value)} is not a boolean")
+    raise Invalid(f"{shown(value)} is not a boolean", rule="not a boolean")
 
 
 def normalize_string(value: Any, limit: int | None = STRING_MAX) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise Invalid(f"expected text, got {type(value).__name__} {shown(value)}")
+        kind = type(value).__name__
+        raise Invalid(
+            f"expected text, got {kind} {shown(value)}", rule=f"expected text, got {kind}"
+        )
     text = value if isinstance(value, str) else str(value)
     if limit is not None and len(text) > limit:
-        raise Invalid(f"{shown(text, 40)} is {len(text)} characters long, over {limit}")
+        rule = f"{len(text)} characters long, over {limit}"
+        raise Invalid(f"{shown(text, 40)} is {rule}", rule=rule)
     return text
 
 
@@ -280,7 +336,8 @@ def normalize_enum(value: Any, options: Iterable[str], what: str = "the allowed 
     allowed = tuple(options)
     text = _text(value, "an option")
     if text not in allowed:
-        raise Invalid(f"{shown(text)} is not one of {what} {list(allowed)}", "invalid_enum")
+        rule = f"not one of {what} {list(allowed)}"
+        raise Invalid(f"{shown(text)} is {rule}", "invalid_enum", rule=rule)
     return text
 
 
@@ -348,21 +405,23 @@ def validate_properties(
         try:
             clean[name] = _validate_value(definition, value, default_region)
         except Invalid as error:
-            issues.append(Issue(name, error.code, f"{name}: {error}"))
+            issues.append(Issue(name, error.code, f"{name}: {error}", rule=f"{name}: {error.rule}"))
     return clean, issues
 
 
 def _validate_multi_enum(definition: PropertyDef, value: Any) -> tuple[list[str], list[Issue]]:
     name = definition.name
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        return [], [Issue(name, "invalid_value", f"{name}: expected a list, got {shown(value)}")]
+        reason = f"{name}: expected a list, got {shown(value)}"
+        rule = f"{name}: expected a list, got {type(value).__name__}"
+        return [], [Issue(name, "invalid_value", reason, rule=rule)]
     members: list[str] = []
     issues: list[Issue] = []
     for member in value:
         try:
             option = normalize_enum(member, definition.options, _options_name(definition))
         except Invalid as error:
-            issues.append(Issue(name, error.code, f"{name}: {error}"))
+            issues.append(Issue(name, error.code, f"{name}: {error}", rule=f"{name}: {error.rule}"))
             continue
         if option not in members:
             members.append(option)
@@ -375,6 +434,7 @@ def check_match_key(external_id: Any, source_field: str) -> list[Issue]:
         reason = f"external_id: the customer has no {source_field!r}, the configured match key"
         return [Issue("external_id", "missing_external_id", reason)]
     if not isinstance(external_id, str) or len(external_id) > EXTERNAL_ID_MAX:
-        reason = f"external_id: {shown(external_id)} is not a string of at most {EXTERNAL_ID_MAX}"
-        return [Issue("external_id", "invalid_external_id", reason)]
+        rule = f"not a string of at most {EXTERNAL_ID_MAX} characters"
+        reason = f"external_id: {shown(external_id)} is {rule}"
+        return [Issue("external_id", "invalid_external_id", reason, rule=f"external_id: {rule}")]
     return []

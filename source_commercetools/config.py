@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import UTC, date, datetime
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 from pydantic import (
     BaseModel,
@@ -18,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from connectors_common import check_each, check_key, check_scope, check_service_url
+
 REGIONS = (
     "us-central1.gcp",
     "us-east-2.aws",
@@ -26,32 +26,11 @@ REGIONS = (
     "australia-southeast1.gcp",
 )
 MAX_PAGE_SIZE = 500
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{2,256}")
 MESSAGE_TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{1,99}")
 
 
 class ConfigError(ValueError):
     """A configuration problem, worded for the person who filled in the form."""
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_root_url(field: str, value: str) -> str:
-    url = urlparse(value)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError(f"{field} must be an http(s) URL, got {value!r}")
-    if url.scheme == "http" and not _is_loopback(url.hostname):
-        raise ValueError(f"{field} must use https (plain http only for loopback hosts)")
-    return value.rstrip("/")
 
 
 def format_datetime(moment: datetime) -> str:
@@ -191,20 +170,20 @@ class SourceConfig(BaseModel):
         json_schema_extra={"order": 14},
     )
 
-    @field_validator("project_key", "client_id")
+    @field_validator("client_id")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
 
-    @field_validator("api_url")
+    @field_validator("project_key")
     @classmethod
-    def _api_url(cls, value: str | None) -> str | None:
-        return _check_root_url("api_url", value) if value else None
+    def _project_key(cls, value: str) -> str:
+        return check_key(value)  # it reaches every request path and every scope
 
-    @field_validator("auth_url")
+    @field_validator("api_url", "auth_url")
     @classmethod
-    def _auth_url(cls, value: str | None) -> str | None:
-        return _check_root_url("auth_url", value) if value else None
+    def _service_url(cls, value: str | None) -> str | None:
+        return check_service_url(value) if value else None
 
     @field_validator("start_date")
     @classmethod
@@ -220,12 +199,7 @@ class SourceConfig(BaseModel):
     @field_validator("store_keys")
     @classmethod
     def _store_keys(cls, value: list[str]) -> list[str]:
-        keys = [key.strip() for key in value]
-        bad = [key for key in keys if not KEY_PATTERN.fullmatch(key)]
-        if bad:
-            raise ValueError(
-                f"store keys are 2-256 letters, digits, '-' or '_'; not {', '.join(map(repr, bad))}"
-            )
+        keys = check_each(value, check_key)
         return list(dict.fromkeys(keys))  # a store listed twice is read once
 
     @field_validator("message_types")
@@ -244,7 +218,7 @@ class SourceConfig(BaseModel):
     def _scopes(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        scopes = [scope.strip() for scope in value if scope.strip()]
+        scopes = check_each([scope for scope in value if scope.strip()], check_scope)
         if any(scope.startswith("manage_project") for scope in scopes):
             raise ValueError("manage_project is refused: this source only reads; use view_* scopes")
         return scopes or None

@@ -17,27 +17,40 @@ from destination_crmone.journal.base import (
     Journal,
     JournalError,
     QueueItem,
+    keeps_payload,
 )
 from destination_crmone.journal.redact import redact
 
 
 def hide_password(text: str, dsn: str = "") -> str:
-    """A DSN (or a message quoting one) with its password replaced by `***`."""
-    password = _dsn_password(dsn) if dsn else None
-    if password:
+    """A DSN (or a message quoting one) with its password replaced by `***`.
+
+    Every reading of the password is hidden: libpq's (up to the first `@`), the URL's
+    userinfo up to the *last* `@` (an unencoded `@` in a password puts its tail into libpq's
+    host name, which connection errors quote), and each `@`-separated piece of it.
+    """
+    for password in sorted(_dsn_passwords(dsn), key=len, reverse=True) if dsn else ():
         text = text.replace(password, "***")
-    text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    text = re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", text)
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
 
 
-def _dsn_password(dsn: str) -> str | None:
+def _dsn_passwords(dsn: str) -> set[str]:
+    found: set[str] = set()
     try:
         from psycopg.conninfo import conninfo_to_dict
 
         password = conninfo_to_dict(dsn).get("password")
+        if password:
+            found.add(str(password))
     except Exception:
-        return None
-    return str(password) if password else None
+        pass
+    userinfo = re.match(r"[a-z]+://[^:/@\s]*:(\S*)@", dsn)
+    if userinfo:
+        raw = userinfo.group(1)
+        found |= {raw, *re.split(r"[@/:]", raw)}
+    # Shorter strings would blank out ordinary words; the patterns above cover where they sit.
+    return {password for password in found if len(password) >= 3}
 
 
 def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal:
@@ -83,6 +96,7 @@ __all__ = [
     "JournalError",
     "QueueItem",
     "hide_password",
+    "keeps_payload",
     "open_journal",
     "redact",
 ]

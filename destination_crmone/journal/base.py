@@ -10,6 +10,8 @@ Retry-queue statuses:
 - `failed_again`: given up (a caller's decision); kept for people to read, not re-sent.
 Kinds: `rejected` (refused by validation or by CRM One for that record), `failed` (the call
 still failed after the client's retries), `partial` (written without invalid optional values).
+A pending item without a payload (`keeps_payload`) is never re-sent: it waits for a newer
+version of its record, and `prune` ends it once it is older than the retention.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ from destination_crmone.client import CallRecord
 
 PENDING, SENT, SUPERSEDED, FAILED_AGAIN = "pending", "sent", "superseded", "failed_again"
 QUEUE_STATUSES = frozenset({PENDING, SENT, SUPERSEDED, FAILED_AGAIN})
+
+# Codes of a rejection that a re-send of the same record can still overcome: a person settles
+# an email_conflict in CRM One; an order waits for its contact to exist or be known.
+RESENDABLE_CODES = frozenset({"email_conflict", "contact_not_found", "contact_unresolved"})
+
+
+def keeps_payload(kind: str, code: str) -> bool:
+    """Whether a queued record keeps its payload: only while re-sending it could succeed (a
+    call that failed, a rejection in RESENDABLE_CODES). A record our validation or CRM One
+    refused, or one written without its invalid values, keeps none: only a newer version from
+    the source can fix it, so its personal data has no reason to stay."""
+    return kind == "failed" or (kind == "rejected" and code in RESENDABLE_CODES)
 
 
 class JournalError(Exception):
@@ -92,6 +106,10 @@ class Journal(Protocol):
     def remember_identities(self, pairs: Mapping[str, str]) -> None: ...
 
     def identity(self, customer_id: str) -> str | None: ...
+
+    def forget_customer(
+        self, customer_id: str, external_id: str | None, how: str
+    ) -> dict[str, int]: ...
 
     def prune(self, retention_days: int) -> dict[str, int]: ...
 

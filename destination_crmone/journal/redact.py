@@ -1,16 +1,20 @@
 """PII redaction for the sync log: personal values become "[redacted]", keys stay.
 
-Two rules, applied together:
+Three rules, applied together:
 - by key: a value under a personal key (email, names, phones, address lines, birth date, VAT
   id; CRM One's snake_case and commercetools' camelCase names) is replaced whole;
 - by pattern: an email address or an E.164 phone number inside any other string (an error
-  message that echoes a value, `ids` read by email, a query string) is replaced in place.
+  message that echoes a value, `ids` read by email, a query string) is replaced in place;
+- by the record: the personal values of the record a text is about (`personal_values`), even
+  malformed ones no pattern knows (`jane.doe@gmailcom`, `030 12`), are replaced wherever that
+  text quotes them (CRM One's per-record error messages, the response to a request).
 Nulls and empty strings are kept, so "the value was cleared" stays visible.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -53,22 +57,44 @@ def is_personal_key(key: object) -> bool:
     return isinstance(key, str) and re.sub(r"[_\-]", "", key).lower() in PII_KEYS
 
 
-def scrub_text(text: str) -> str:
-    """Email addresses and E.164 phone numbers inside a string → "[redacted]"."""
+def personal_values(value: Any) -> list[str]:
+    """The texts under personal keys of a record (at any depth), as given and as normalised
+    (stripped, lower-cased), longest first: what `redact(…, known)` replaces inside text."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if is_personal_key(key) and isinstance(item, str | int | float):
+                text = str(item)
+                found |= {text, text.strip(), text.strip().lower()}
+            else:
+                found |= set(personal_values(item))
+    elif isinstance(value, list):
+        for item in value:
+            found |= set(personal_values(item))
+    return sorted((text for text in found if len(text) >= 2), key=len, reverse=True)
+
+
+def scrub_text(text: str, known: Iterable[str] = ()) -> str:
+    """Known personal values, email addresses and E.164 numbers in a string → "[redacted]"."""
+    for value in known:
+        text = text.replace(value, REDACTED)
     return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
 
 
-def redact(value: Any) -> Any:
+def redact(value: Any, known: Iterable[str] = ()) -> Any:
     """The same JSON value with personal data replaced; structure and keys kept."""
+    known = list(known)
     if isinstance(value, dict):
         return {
-            key: REDACTED if is_personal_key(key) and item not in (None, "") else redact(item)
+            key: REDACTED
+            if is_personal_key(key) and item not in (None, "")
+            else redact(item, known)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [redact(item) for item in value]
+        return [redact(item, known) for item in value]
     if isinstance(value, str):
-        return scrub_text(value)
+        return scrub_text(value, known)
     return value
 
 

@@ -16,14 +16,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from destination_crmone.client import CallRecord, now_text
+from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
     PENDING,
     QUEUE_STATUSES,
     SUPERSEDED,
     JournalError,
     QueueItem,
+    keeps_payload,
 )
-from destination_crmone.journal.redact import redact, redact_path
+from destination_crmone.journal.redact import personal_values, redact, redact_path
 from destination_crmone.timefmt import format_rfc3339, try_normalize_rfc3339
 
 SCHEMA_VERSION = 1
@@ -103,6 +105,13 @@ SUPERSEDE = "UPDATE retry_queue SET status = 'superseded', resolved_at = ? WHERE
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|dsn|authorization|api_?key", re.I)
 
 
+def like_patterns(values: Iterable[str]) -> list[str]:
+    """`LIKE … ESCAPE '!'` patterns finding each value inside text or JSON text."""
+    forms = {form for value in values if value for form in (value, json.dumps(value)[1:-1])}
+    escaped = (f.replace("!", "!!").replace("%", "!%").replace("_", "!_") for f in forms)
+    return [f"%{form}%" for form in sorted(escaped)]
+
+
 def dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str, separators=(",", ":"))
 
@@ -146,6 +155,8 @@ class SqlJournal:
         self.connection = connection
         self.redact_pii = redact_pii
         self._lock = threading.RLock()
+        # Ids and emails of customers erased during this run: kept out of what it still writes.
+        self._forgotten: list[str] = []
         with self._lock:
             for statement in SCHEMA.format(serial=self.serial).split(";"):
                 if statement.strip():
@@ -204,6 +215,7 @@ class SqlJournal:
 
     def end_run(self, run_id: str, status: str, stats: Mapping[str, Any]) -> None:
         shown = redact(dict(stats)) if self.redact_pii else dict(stats)
+        shown = erase.without(shown, self._forgotten) if self._forgotten else shown
         self._write(
             "UPDATE runs SET ended_at = ?, status = ?, stats = ? WHERE run_id = ?",
             (now_text(), status, dumps(shown), run_id),
@@ -217,8 +229,12 @@ class SqlJournal:
 
     def _call_row(self, run_id: str, call: CallRecord) -> tuple[Any, ...]:
         path, request, response = call.path, call.request_body, call.response_body
-        if self.redact_pii:
-            path, request, response = redact_path(path), redact(request), redact(response)
+        if self.redact_pii:  # what the request sent may come back quoted in the response
+            known = personal_values(request)
+            path, request, response = redact_path(path), redact(request), redact(response, known)
+        if self._forgotten:
+            found = self._forgotten
+            path, request, response = (erase.without(v, found) for v in (path, request, response))
         return (
             run_id,
             call.method,
@@ -428,12 +444,122 @@ class SqlJournal:
         )
         return rows[0][0] if rows else None
 
+    # --- erasure -------------------------------------------------------------------------
+
+    def forget_customer(
+        self, customer_id: str, external_id: str | None, how: str
+    ) -> dict[str, int]:
+        """Settle what the journal holds about a customer whose CustomerDeleted was handled.
+
+        `archive`: their pending queue items are superseded (a re-send would restore the
+        contact). `erase`: their queue items are deleted (payloads and reasons), the identities
+        row and review items go, and sync-log rows and run stats keep no trace of them (the
+        objects naming them become `{"erased": true}`, their ids and emails "[erased]").
+        Returns the number of rows touched per table.
+        """
+        with self._lock:
+            try:
+                items = self._customer_items(customer_id)
+                if how == "archive":
+                    pending = [item_id for item_id, status, _ in items if status == PENDING]
+                    for item_id in pending:
+                        self._execute(
+                            "UPDATE retry_queue SET status = 'superseded', resolved_at = ?,"
+                            " reason = ? WHERE id = ?",
+                            (now_text(), "superseded: the customer was archived", item_id),
+                        )
+                    self.connection.commit()
+                    return {"retry_queue": len(pending)}
+                touched = self._erase(customer_id, external_id, items)
+                self.connection.commit()
+                return touched
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    def _rows_like(self, table: str, columns: str, searched: list[str], values: list[str]) -> list:
+        patterns = like_patterns(values)
+        if not patterns:
+            return []
+        where = " OR ".join(f"{column} LIKE ? ESCAPE '!'" for column in searched for _ in patterns)
+        params = tuple(pattern for _ in searched for pattern in patterns)
+        return self._execute(f"SELECT {columns} FROM {table} WHERE {where}", params).fetchall()
+
+    def _customer_items(self, customer_id: str) -> list[tuple[int, str, Any]]:
+        """(id, status, payload) of the queue items about the customer: by id first, then
+        guest rows carrying one of the emails those items hold."""
+        found: dict[int, tuple[int, str, Any]] = {}
+        emails: set[str] = set()
+        for values in ([customer_id], None):
+            if values is None:
+                values = sorted(emails)
+            rows = self._rows_like(
+                "retry_queue", "id, record_key, status, payload", ["record_key", "payload"], values
+            )
+            for item_id, key, status, text in rows:
+                payload = loads(text)
+                if item_id not in found and erase.is_about(payload, key, customer_id, emails):
+                    found[item_id] = (item_id, status, payload)
+                    emails |= erase.emails_in(payload)
+        return list(found.values())
+
+    def _erase(
+        self, customer_id: str, external_id: str | None, items: list[tuple[int, str, Any]]
+    ) -> dict[str, int]:
+        for item_id, _, _ in items:
+            self._execute("DELETE FROM retry_queue WHERE id = ?", (item_id,))
+        identities = self._execute(
+            "DELETE FROM identities WHERE customer_id = ?", (customer_id,)
+        ).rowcount
+        ids = [value for value in (customer_id, external_id) if value]
+        emails = set().union(*(erase.emails_in(payload) for _, _, payload in items))
+        columns = ["path", "request_body", "response_body", "error"]
+        for _, *bodies in self._rows_like("sync_log", "id, " + ", ".join(columns), columns, ids):
+            naming = [erase.matching(loads(body), ids) for body in bodies[1:3]]
+            emails |= erase.emails_in(naming)
+        found = erase.needles([*ids, *emails])
+        self._forgotten = erase.needles([*self._forgotten, *found])
+        calls = 0
+        for item_id, path, request, response, error in self._rows_like(
+            "sync_log", "id, " + ", ".join(columns), columns, found
+        ):
+            self._execute(
+                "UPDATE sync_log SET path = ?, request_body = ?, response_body = ?, error = ?"
+                " WHERE id = ?",
+                (
+                    erase.without(path, found),
+                    dumps(erase.without(loads(request), found)),
+                    dumps(erase.without(loads(response), found)),
+                    erase.without(error, found),
+                    item_id,
+                ),
+            )
+            calls += 1
+        reviews = [r[0] for r in self._rows_like("review", "id", ["external_id", "detail"], found)]
+        for review_id in reviews:
+            self._execute("DELETE FROM review WHERE id = ?", (review_id,))
+        runs = self._rows_like("runs", "run_id, stats", ["stats"], found)
+        for run_id, stats in runs:
+            self._execute(
+                "UPDATE runs SET stats = ? WHERE run_id = ?",
+                (dumps(erase.without(loads(stats), found)), run_id),
+            )
+        return {
+            "retry_queue": len(items),
+            "identities": identities,
+            "sync_log": calls,
+            "review": len(reviews),
+            "runs": len(runs),
+        }
+
     # --- retention -----------------------------------------------------------------------
 
     def prune(self, retention_days: int) -> dict[str, int]:
-        """Delete sync-log rows and settled queue items older than `retention_days`.
+        """Delete sync-log rows and settled queue items older than `retention_days`, and end
+        pending items that old which can no longer be sent (no payload: they waited for a
+        newer version of their record that never came).
 
-        Pending queue items, runs and review items are kept.
+        Pending items that may still be sent, runs and review items are kept.
         """
         cutoff = format_rfc3339(datetime.now(UTC) - timedelta(days=retention_days))
         with self._lock:
@@ -445,6 +571,15 @@ class SqlJournal:
                     (cutoff,),
                 )
                 removed = {"sync_log": calls.rowcount, "retry_queue": items.rowcount}
+                stale = self._execute(
+                    "SELECT id, kind, code FROM retry_queue"
+                    " WHERE status = 'pending' AND last_failed_at < ?",
+                    (cutoff,),
+                ).fetchall()
+                for item_id, kind, code in stale:
+                    if not keeps_payload(kind, code):
+                        self._execute("DELETE FROM retry_queue WHERE id = ?", (item_id,))
+                        removed["retry_queue"] += 1
                 self.connection.commit()
                 return removed
             except Exception:

@@ -280,7 +280,7 @@ def test_prune_removes_old_calls_and_settled_items_only(journal):
     journal.log_call("old", call(started_at="2020-01-01T00:00:00.000Z"))
     journal.log_call("new", call())
     old_sent = enqueue(journal, key="old-sent")
-    old_pending = enqueue(journal, key="old-pending")
+    old_pending = enqueue(journal, key="old-pending", code="email_conflict")  # still sendable
     journal.mark(old_sent, "sent")
     age = "2020-01-01T00:00:00.000Z"  # as if both had been settled long ago
     journal._write("UPDATE retry_queue SET resolved_at = ?, last_failed_at = ?", (age, age))

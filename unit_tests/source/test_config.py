@@ -60,9 +60,9 @@ def test_spec_is_a_clean_form():
         ({"api_url": None, "auth_url": None, "region": "mars-1"}, "region: Input should be"),
         (
             {"api_url": "http://api.example.com"},
-            "api_url must use https (plain http only for loopback",
+            "api_url: must use https (plain http only for localhost",
         ),
-        ({"auth_url": "ftp://127.0.0.1"}, "auth_url must be an http(s) URL"),
+        ({"auth_url": "ftp://127.0.0.1"}, "auth_url: must be an http(s) URL"),
         (
             {"start_date": "yesterday"},
             "start_date must be a date (2025-01-01) or RFC 3339 datetime",
@@ -73,7 +73,7 @@ def test_spec_is_a_clean_form():
             {"scopes": ["view_customers:demo", "manage_project:demo"]},
             "scopes: manage_project is refused",
         ),
-        ({"store_keys": ["eu web"]}, "store_keys: store keys are 2-256 letters"),
+        ({"store_keys": ["eu web"]}, "store_keys: [0] must be 2-256 letters"),
         ({"message_types": ['CustomerDeleted" or true']}, "message_types: message types are names"),
         ({"lookback_window_seconds": -1}, "lookback_window_seconds: Input should be greater than"),
         ({"client_secret": None}, "client_secret: Input should be a valid string"),

@@ -1,0 +1,6 @@
+"""Rules both connectors' configs share: one place for each (service URLs, commercetools keys)."""
+
+from connectors_common.keys import check_each, check_key, check_scope
+from connectors_common.urls import check_service_url, is_loopback_host
+
+__all__ = ["check_each", "check_key", "check_scope", "check_service_url", "is_loopback_host"]
