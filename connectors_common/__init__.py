@@ -1,0 +1,1 @@
+"""Code shared by source_commercetools and destination_crmone."""
