@@ -37,7 +37,12 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError
-from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+from destination_crmone.config import (
+    ConfigError,
+    DestinationConfig,
+    consent_notice,
+    spec_schema,
+)
 from destination_crmone.journal import Journal, JournalError, open_journal
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
 from destination_crmone.sinks import SinkSet, WriteContext
@@ -130,6 +135,8 @@ class DestinationCrmOne(Destination):
             parsed = DestinationConfig.parse_config(dict(config))
         except ConfigError as error:
             return AirbyteConnectionStatus(status=Status.FAILED, message=str(error))
+        if notice := consent_notice(parsed):
+            logger.warning(notice)
         problems = self.problems(parsed)
         if problems:
             return AirbyteConnectionStatus(
@@ -238,9 +245,12 @@ class DestinationCrmOne(Destination):
     @staticmethod
     def _parse(config: Mapping[str, Any]) -> DestinationConfig:
         try:
-            return DestinationConfig.parse_config(dict(config))
+            parsed = DestinationConfig.parse_config(dict(config))
         except ConfigError as error:
             raise config_failure(str(error)) from None
+        if notice := consent_notice(parsed):
+            logging.getLogger("airbyte").warning(notice)
+        return parsed
 
     @staticmethod
     def _open_journal(config: DestinationConfig) -> Journal:
