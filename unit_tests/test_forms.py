@@ -30,7 +30,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from destination_crmone.config import DestinationConfig
+from destination_crmone.config import DestinationConfig, consent_notice
 from destination_crmone.destination import DestinationCrmOne
 from source_commercetools.config import SourceConfig
 from source_commercetools.source import SourceCommercetools
@@ -387,3 +387,18 @@ def test_destination_consents_default_is_in_the_form() -> None:
     ]
     parsed = DestinationConfig.parse_config(filled_in(spec))
     assert [c.model_dump(mode="json") for c in parsed.consents] == default
+
+
+def test_an_empty_consents_list_turns_consent_sync_off_out_loud(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = FORMS["destination-crmone"].spec()
+    config = {**filled_in(spec), "consents": []}
+    assert DestinationConfig.parse_config(config).consents == []  # kept as written
+    assert consent_notice(DestinationConfig.parse_config(filled_in(spec))) is None
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        DestinationCrmOne._parse(config)
+    assert [record.getMessage() for record in caplog.records] == [
+        consent_notice(DestinationConfig.parse_config(config))
+    ]
+    assert "no consents are written" in caplog.records[0].getMessage()
