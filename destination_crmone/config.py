@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -60,9 +61,20 @@ def default_journal_path() -> str:
     return str(Path(platformdirs.user_data_dir("destination-crmone")) / "journal.db")
 
 
-def _ui(order: int, **extra: Any) -> dict[str, Any]:
-    """The Airbyte UI hints of one field (`order` fixes its place in the form)."""
-    return {"order": order, **extra}
+def _ui(order: int, group: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The Airbyte UI hints of one field: `order` fixes its place in the form, `group` the card
+    of the form it is drawn in (one of FORM_GROUPS; top-level fields only)."""
+    return {"order": order, **({"group": group} if group else {}), **extra}
+
+
+# The cards of the Airbyte form, in order (`groups` of the spec; each top-level field names one).
+FORM_GROUPS = (
+    ("connection", "Connection"),
+    ("mapping", "Mapping"),
+    ("behaviour", "Behaviour"),
+    ("journal", "Journal"),
+    ("advanced", "Advanced (power users)"),
+)
 
 
 class _Model(BaseModel):
@@ -75,7 +87,12 @@ class _Model(BaseModel):
 class SqliteJournal(_Model):
     model_config = ConfigDict(title="SQLite file")
 
-    type: Literal["sqlite"] = Field(default="sqlite", json_schema_extra=_ui(0))
+    type: Literal["sqlite"] = Field(
+        default="sqlite",
+        title="Journal type",
+        description="A SQLite file on a disk the connector keeps between runs.",
+        json_schema_extra=_ui(0),
+    )
     path: str = Field(
         default_factory=default_journal_path,
         min_length=1,
@@ -98,7 +115,12 @@ class SqliteJournal(_Model):
 class PostgresJournal(_Model):
     model_config = ConfigDict(title="PostgreSQL")
 
-    type: Literal["postgres"] = Field(default="postgres", json_schema_extra=_ui(0))
+    type: Literal["postgres"] = Field(
+        default="postgres",
+        title="Journal type",
+        description="Tables in a PostgreSQL database.",
+        json_schema_extra=_ui(0),
+    )
     dsn: SecretStr = Field(
         title="DSN",
         description="libpq connection string, e.g. postgresql://user:password@host:5432/db.",
@@ -181,6 +203,7 @@ class FieldMapping(_Model):
         pattern=r"^\S+$",
         max_length=128,
         title="CRM One property",
+        description="Name of the contact property in CRM One, e.g. loyalty_tier.",
         json_schema_extra=_ui(1),
     )
 
@@ -192,10 +215,20 @@ class FieldMapping(_Model):
         return target
 
 
+def _crm_property(example: str) -> Any:
+    """The first field of a rule about one CRM One contact property: its name."""
+    return Field(
+        min_length=1,
+        title="CRM One property",
+        description=f"Name of the contact property in CRM One, e.g. {example}.",
+        json_schema_extra=_ui(0),
+    )
+
+
 class OwnershipRule(_Model):
     model_config = ConfigDict(title="Ownership rule")
 
-    property: str = Field(min_length=1, title="CRM One property", json_schema_extra=_ui(0))
+    property: str = _crm_property("phone")
     owner: Owner = Field(
         title="Owner",
         description=(
@@ -221,8 +254,18 @@ class ConsentMapping(_Model):
         description="DateTime field; when absent the customer's lastModifiedAt is used.",
         json_schema_extra=_ui(1),
     )
-    channel: Channel = Field(title="Channel", json_schema_extra=_ui(2))
-    purpose: str = Field(min_length=1, max_length=64, title="Purpose", json_schema_extra=_ui(3))
+    channel: Channel = Field(
+        title="Channel",
+        description="CRM One consent channel the flag grants or withdraws.",
+        json_schema_extra=_ui(2),
+    )
+    purpose: str = Field(
+        min_length=1,
+        max_length=64,
+        title="Purpose",
+        description="CRM One consent purpose, e.g. marketing.",
+        json_schema_extra=_ui(3),
+    )
 
 
 DEFAULT_CONSENTS = (
@@ -241,29 +284,61 @@ DEFAULT_CONSENTS = (
 )
 
 
+class RouteProperty(_Model):
+    model_config = ConfigDict(title="Property")
+
+    property: str = _crm_property("sales_region")
+    # The form offers text; a JSON config may also give a number or a boolean.
+    value: Annotated[str | int | float | bool, WithJsonSchema({"type": "string"})] = Field(
+        title="Value",
+        description="Set on contacts of this store. Text is converted to the property's type "
+        "in CRM One (number, boolean) when it reads as one.",
+        json_schema_extra=_ui(1),
+    )
+
+
 class StoreRoute(_Model):
     model_config = ConfigDict(title="Store route")
 
-    store_key: str = Field(min_length=1, title="Store key", json_schema_extra=_ui(0))
+    store_key: str = Field(
+        min_length=1,
+        title="Store key",
+        description="Key of the commercetools store whose customers this route applies to.",
+        json_schema_extra=_ui(0),
+    )
     list_ids: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list,
+        default=[],
         title="CRM One list ids",
         description="Contacts of this store are added to these lists.",
         json_schema_extra=_ui(1),
     )
-    properties: dict[str, Any] = Field(
-        default_factory=dict,
+    properties: list[RouteProperty] = Field(
+        default=[],
         title="Properties",
-        description='Set on contacts of this store, e.g. {"sales_region": "EU"}.',
+        description="Set on contacts of this store, e.g. sales_region = EU.",
         json_schema_extra=_ui(2),
     )
 
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _from_object_form(cls, properties: Any) -> Any:
+        """The first releases took `{"sales_region": "EU"}`: still read, as its pairs."""
+        if isinstance(properties, Mapping):
+            return [{"property": name, "value": value} for name, value in properties.items()]
+        return properties
+
     @field_validator("properties")
     @classmethod
-    def _not_the_match_key(cls, properties: dict[str, Any]) -> dict[str, Any]:
-        if "external_id" in properties:
+    def _not_the_match_key(cls, properties: list[RouteProperty]) -> list[RouteProperty]:
+        if any(item.property == "external_id" for item in properties):
             raise ValueError("must not set external_id (that is `identity`'s job)")
+        _unique(properties, lambda item: item.property, "property")
         return properties
+
+    @property
+    def property_values(self) -> dict[str, Any]:
+        """The properties this route sets, by name."""
+        return {item.property: item.value for item in self.properties}
 
 
 def _unique(items: list[Any], key: Any, what: str) -> None:
@@ -285,84 +360,95 @@ class DestinationConfig(_Model):
         title="CRM One API URL",
         description="Root of the API, e.g. https://acme.crmone.example/api (https; http only "
         "for localhost).",
-        json_schema_extra=_ui(0, examples=["https://acme.crmone.example/api"]),
+        json_schema_extra=_ui(0, "connection", examples=["https://acme.crmone.example/api"]),
     )
-    client_id: str = Field(min_length=1, title="Client ID", json_schema_extra=_ui(1))
+    client_id: str = Field(
+        min_length=1,
+        title="Client ID",
+        description="ID of the CRM One API client (Settings > API clients in CRM One).",
+        json_schema_extra=_ui(1, "connection"),
+    )
     client_secret: SecretStr = Field(
-        title="Client secret", json_schema_extra=_ui(2, airbyte_secret=True)
+        title="Client secret",
+        description="Secret of that API client. Stored as a secret; never logged.",
+        json_schema_extra=_ui(2, "connection", airbyte_secret=True),
     )
     identity: Identity = Field(
-        default_factory=Identity,
+        default=Identity(),
         title="Contact identity",
         description="Which customer field matches contacts (external_id).",
-        json_schema_extra=_ui(3),
+        json_schema_extra=_ui(3, "mapping"),
     )
     field_mappings: list[FieldMapping] = Field(
-        default_factory=list,
+        default=[],
         title="Field mappings",
         description="Added to the default mapping; a target of the default replaces its source.",
-        json_schema_extra=_ui(4),
+        json_schema_extra=_ui(4, "mapping"),
     )
     ownership: list[OwnershipRule] = Field(
-        default_factory=list,
+        default=[],
         title="Property ownership",
         description="Who owns each CRM One property; unlisted properties: commercetools.",
-        json_schema_extra=_ui(5),
+        json_schema_extra=_ui(5, "mapping"),
     )
     consents: list[ConsentMapping] = Field(
-        default_factory=lambda: list(DEFAULT_CONSENTS),
+        default=list(DEFAULT_CONSENTS),
         title="Consent mappings",
-        description="Customer opt-in fields that become CRM One consents.",
-        json_schema_extra=_ui(6),
+        description="Customer opt-in fields that become CRM One consents. The form starts with "
+        "the newsletter (email) and SMS opt-ins; an empty list is kept as written and turns "
+        "consent sync off (check and every run then log that no consents are written).",
+        json_schema_extra=_ui(6, "mapping"),
     )
     orders_as: Literal["activities", "objects", "both"] = Field(
         default="activities",
         title="Orders as",
         description="Timeline activities, records of the standard `orders` object, or both.",
-        json_schema_extra=_ui(7),
+        json_schema_extra=_ui(7, "mapping"),
     )
     guest_orders: Literal["match_by_email", "skip"] = Field(
         default="match_by_email",
         title="Guest orders",
         description="Orders without a customer: attach by customerEmail, or skip.",
-        json_schema_extra=_ui(8),
+        json_schema_extra=_ui(8, "mapping"),
     )
     store_routing: list[StoreRoute] = Field(
-        default_factory=list,
+        default=[],
         title="Store routing",
         description="Lists and properties for contacts of a commercetools store.",
-        json_schema_extra=_ui(9),
+        json_schema_extra=_ui(9, "mapping"),
     )
     deletions: Literal["archive", "erase", "ignore"] = Field(
         default="archive",
         title="Deleted customers",
         description="What a CustomerDeleted message does: archive, erase (GDPR) or nothing.",
-        json_schema_extra=_ui(10),
+        json_schema_extra=_ui(10, "behaviour"),
     )
     invalid_values: Literal["omit_field", "reject_record"] = Field(
         default="omit_field",
         title="Invalid optional values",
         description="omit_field writes the record without the value and journals a warning.",
-        json_schema_extra=_ui(11),
+        json_schema_extra=_ui(11, "behaviour"),
     )
     journal: Journal = Field(
         default_factory=SqliteJournal,
         title="Journal",
         description="Where the sync log and the retry queue are kept.",
-        json_schema_extra=_ui(12),
+        json_schema_extra=_ui(12, "journal", default={"type": "sqlite"}),
     )
     sync_log_retention_days: int = Field(
         default=30,
         ge=1,
         strict=True,
         title="Sync log retention (days)",
-        json_schema_extra=_ui(13),
+        description="Sync-log rows older than this are deleted at the end of each run.",
+        json_schema_extra=_ui(13, "journal"),
     )
     redact_pii: bool = Field(
         default=True,
         strict=True,
         title="Redact personal data in the sync log",
-        json_schema_extra=_ui(14),
+        description="Personal values in logged request and response bodies become [redacted].",
+        json_schema_extra=_ui(14, "journal"),
     )
     batch_size: int = Field(
         default=100,
@@ -370,7 +456,7 @@ class DestinationConfig(_Model):
         strict=True,
         title="Batch size",
         description="Records per CRM One batch call (capped by the account's batch_max).",
-        json_schema_extra=_ui(15),
+        json_schema_extra=_ui(15, "advanced"),
     )
     concurrency: int = Field(
         default=4,
@@ -378,14 +464,14 @@ class DestinationConfig(_Model):
         strict=True,
         title="Concurrency",
         description="Parallel calls (capped by the account's max_concurrency).",
-        json_schema_extra=_ui(16),
+        json_schema_extra=_ui(16, "advanced"),
     )
     dry_run: bool = Field(
         default=False,
         strict=True,
         title="Dry run",
         description="Read CRM One and journal what would change; write nothing.",
-        json_schema_extra=_ui(17),
+        json_schema_extra=_ui(17, "behaviour"),
     )
 
     @field_validator("base_url")
@@ -455,6 +541,16 @@ class DestinationConfig(_Model):
             raise ConfigError(_problems(error)) from None
 
 
+def consent_notice(config: DestinationConfig) -> str | None:
+    """An empty `consents` turns consent sync off: said at check and at every run, never silent."""
+    if config.consents:
+        return None
+    return (
+        "consents is empty: no consents are written to CRM One. Remove the key (or restore the "
+        "form's default mappings) to sync the newsletter and SMS opt-ins."
+    )
+
+
 def _problems(error: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors(include_url=False):
@@ -499,6 +595,7 @@ def spec_schema() -> dict[str, Any]:
     schema = _airbyte_shape(schema, definitions)
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["required"] = ["base_url", "client_id", "client_secret"]
+    schema["groups"] = [{"id": group, "title": title} for group, title in FORM_GROUPS]
     return schema
 
 

@@ -41,6 +41,7 @@ from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError
 from destination_crmone.config import (
     ConfigError,
     DestinationConfig,
+    consent_notice,
     journal_shape_problem,
     spec_schema,
 )
@@ -149,6 +150,8 @@ class DestinationCrmOne(Destination):
             parsed = DestinationConfig.parse_config(dict(config))
         except ConfigError as error:
             return AirbyteConnectionStatus(status=Status.FAILED, message=str(error))
+        if notice := consent_notice(parsed):
+            logger.warning(notice)
         problems = self.problems(parsed)
         if problems:
             return AirbyteConnectionStatus(
@@ -257,9 +260,12 @@ class DestinationCrmOne(Destination):
     @staticmethod
     def _parse(config: Mapping[str, Any]) -> DestinationConfig:
         try:
-            return DestinationConfig.parse_config(dict(config))
+            parsed = DestinationConfig.parse_config(dict(config))
         except ConfigError as error:
             raise config_failure(str(error)) from None
+        if notice := consent_notice(parsed):
+            logging.getLogger("airbyte").warning(notice)
+        return parsed
 
     @staticmethod
     def _open_journal(config: DestinationConfig) -> Journal:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
+
 from destination_crmone.config import ConsentMapping, DestinationConfig, Identity, StoreRoute
 from destination_crmone.timefmt import try_normalize_rfc3339
 from destination_crmone.validate import (
@@ -316,7 +318,7 @@ def mapped_property_names(config: DestinationConfig) -> list[str]:
     """Every CRM One property the config may write (for `check` against the schema)."""
     names = list(DEFAULT_CUSTOMER_FIELDS)
     extra = [mapping.target for mapping in config.field_mappings]
-    extra += [name for route in config.store_routing for name in route.properties]
+    extra += [name for route in config.store_routing for name in route.property_values]
     return names + [name for name in dict.fromkeys(extra) if name not in names]
 
 
@@ -337,6 +339,22 @@ def configured_list_ids(config: DestinationConfig) -> list[str]:
 def routes_for(config: DestinationConfig, store_keys: list[str]) -> list[StoreRoute]:
     """The store routes that apply to a record in these stores, in config order."""
     return [route for route in config.store_routing if route.store_key in store_keys]
+
+
+def route_value(value: Any, schema: ContactSchema, name: str) -> Any:
+    """A store route's value as the form gives it (text), in the type of the tenant's property
+    when the text reads as one ("42" for a number, "true" for a boolean); else as given, for
+    validation to accept or reject with a reason."""
+    definition = schema.get(name)
+    if not isinstance(value, str) or definition is None:
+        return value
+    if definition.type not in ("integer", "number", "boolean"):
+        return value
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    return parsed if isinstance(parsed, int | float | bool) else value
 
 
 def contact_external_id(identity: Identity, value: Any) -> str | None:
@@ -368,8 +386,8 @@ def map_customer(
         raw[mapping.target] = _source_value(record, address, mapping.source)
     routed: dict[str, Any] = {}
     for route in routes:  # the first route of the config wins a property two routes set
-        for name, value in route.properties.items():
-            routed.setdefault(name, value)
+        for name, value in route.property_values.items():
+            routed.setdefault(name, route_value(value, schema, name))
     raw.update(routed)
 
     country = address.get("country")

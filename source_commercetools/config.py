@@ -25,7 +25,14 @@ REGIONS = (
     "eu-central-1.aws",
     "australia-southeast1.gcp",
 )
+DEFAULT_REGION = "europe-west1.gcp"
 MAX_PAGE_SIZE = 500
+# What the form asks for: an RFC 3339 datetime (UTC or with an offset); a bare date
+# (2025-01-01 = midnight UTC), which scripted configs may hold, still passes.
+START_DATE_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
 MESSAGE_TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{1,99}")
 
 
@@ -76,34 +83,41 @@ class SourceConfig(BaseModel):
         json_schema_extra={"order": 2, "airbyte_secret": True},
     )
     region: Literal[REGIONS] | None = Field(  # type: ignore[valid-type]
-        default=None,
+        default=DEFAULT_REGION,
         title="Region",
-        description="The region of your project. Leave empty to give API and auth URLs instead.",
-        json_schema_extra={"order": 3},
+        description="The region your project is hosted in (Merchant Center URL or API client "
+        "page). Ignored when both API URL and Auth URL are given.",
+        json_schema_extra={"order": 3, "always_show": True},
     )
     api_url: str | None = Field(
         default=None,
         title="API URL",
         description="API root without the project key, for private hosts "
-        "(e.g. https://api.europe-west1.gcp.commercetools.com). Overrides the region.",
+        "(e.g. https://api.europe-west1.gcp.commercetools.com). Give it together with Auth URL; "
+        "the two override the region.",
         json_schema_extra={"order": 4},
     )
     auth_url: str | None = Field(
         default=None,
         title="Auth URL",
-        description="Auth root; the token endpoint is {auth_url}/oauth/token. "
-        "Overrides the region.",
+        description="Auth root; the token endpoint is {auth_url}/oauth/token. Give it together "
+        "with API URL; the two override the region.",
         json_schema_extra={"order": 5},
     )
     start_date: str = Field(
         default="2000-01-01T00:00:00Z",
         title="Start date",
-        description="Records last modified before this date or RFC 3339 datetime are not read.",
-        examples=["2025-01-01", "2025-01-01T00:00:00Z"],
-        json_schema_extra={"order": 6},
+        description="Records last modified before this RFC 3339 datetime are not read.",
+        examples=["2025-01-01T00:00:00Z", "2025-01-01T09:30:00+02:00"],
+        json_schema_extra={
+            "order": 6,
+            "pattern": START_DATE_PATTERN,
+            "format": "date-time",
+            "pattern_descriptor": "YYYY-MM-DDTHH:mm:ssZ",
+        },
     )
     store_keys: list[str] = Field(
-        default_factory=list,
+        default=[],
         title="Store keys",
         description="Read customers, orders and carts through these stores only "
         "(in-store endpoints). Empty reads the whole project.",
@@ -135,7 +149,7 @@ class SourceConfig(BaseModel):
         json_schema_extra={"order": 10},
     )
     message_types: list[str] = Field(
-        default_factory=list,
+        default=[],
         title="Message types",
         description="Only these message types in the messages stream "
         "(e.g. CustomerDeleted, OrderDeleted). Empty reads all.",
@@ -263,6 +277,8 @@ def spec_schema() -> dict[str, Any]:
     schema = SourceConfig.model_json_schema()
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["required"] = ["project_key", "client_id", "client_secret"]
+    # The URLs go together (the model says which one is missing; so does the form).
+    schema["dependencies"] = {"api_url": ["auth_url"], "auth_url": ["api_url"]}
     # Flatten pydantic's anyOf[null] wrappers into plain optional fields the UI can draw.
     for prop in schema["properties"].values():
         variants = prop.pop("anyOf", None)

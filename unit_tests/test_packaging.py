@@ -1,7 +1,10 @@
 """Static checks of the Airbyte packaging (no Docker engine here).
 
-The Dockerfile, .dockerignore and metadata.yaml are parsed and held against pyproject.toml
-(version, console scripts, packaged modules) and the connectors' specs (allowedHosts keys).
+The Dockerfile, .dockerignore, requirements.lock and the connectors' metadata.yaml files are
+parsed and held against pyproject.toml (version, dependencies, console scripts, packaged
+modules), the connectors' specs (documentationUrl, allowedHosts keys), Airbyte's metadata schema
+(ConnectorMetadataDefinitionV0, restated in unit_tests/schemas/) and airbyte-cdk's own reader of
+metadata.yaml (`MetadataFile`, used by `airbyte-cdk image build` and `image test`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import json
+import logging
 import re
 import shlex
 import tomllib
@@ -17,11 +21,31 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import yaml
+from airbyte_cdk.models.connector_metadata import MetadataFile
+from airbyte_cdk.utils.connector_paths import resolve_connector_name_and_directory
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One metadata.yaml per connector; the repository root is the source's connector directory.
+METADATA_FILES = {
+    "source-commercetools-keyset": ROOT / "metadata.yaml",
+    "destination-crmone": ROOT / "connectors" / "destination-crmone" / "metadata.yaml",
+}
+# Each connector's console script and the class whose `spec` Airbyte runs.
+CONNECTOR_CLASSES = {
+    "source-commercetools": "source_commercetools.source:SourceCommercetools",
+    "destination-crmone": "destination_crmone.destination:DestinationCrmOne",
+}
+METADATA_SCHEMA = ROOT / "unit_tests" / "schemas" / "connector_metadata_v0.json"
+# Airbyte's own connectors of the same service, whose names ours must not take.
+OFFICIAL_NAMES = {"source-commercetools": "commercetools"}
 
 BASE_IMAGE = re.compile(
     r"^(?:docker\.io/)?airbyte/python-connector-base:[\w][\w.-]*@sha256:[0-9a-f]{64}$"
@@ -30,31 +54,20 @@ BASE_IMAGE = re.compile(
 DOCKER_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$")
 DOCKER_TAG = re.compile(r"^\w[\w.-]{0,127}$")
 CONFIG_REF = re.compile(r"\$\{([^}]+)\}")
+VARIABLE = re.compile(r"\$\{?(\w+)\}?")
 
 # What an image may contain, and the trees that must stay out of it.
-SHIPPED = frozenset({"pyproject.toml", "README.md", "source_commercetools", "destination_crmone"})
-DEV_TREES = ("sandbox", "unit_tests", "integration_tests", "bench", "demo", "docs")
-
-REQUIRED_DATA = (
-    "name",
-    "definitionId",
-    "connectorType",
-    "connectorSubtype",
-    "dockerRepository",
-    "dockerImageTag",
-    "documentationUrl",
-    "githubIssueLabel",
-    "license",
-    "releaseStage",
-    "supportLevel",
-    "tags",
-    "connectorBuildOptions",
-    "allowedHosts",
+SHIPPED = frozenset(
+    {
+        "pyproject.toml",
+        "README.md",
+        "requirements.lock",
+        "connectors_common",
+        "source_commercetools",
+        "destination_crmone",
+    }
 )
-# Enumerations of Airbyte's metadata schema (ConnectorMetadataDefinitionV0).
-CONNECTOR_SUBTYPES = {"api", "database", "datalake", "file", "custom", "message_queue", "unknown"}
-RELEASE_STAGES = {"alpha", "beta", "generally_available", "custom"}
-SUPPORT_LEVELS = {"community", "certified", "archived"}
+DEV_TREES = ("sandbox", "unit_tests", "integration_tests", "bench", "demo", "docs")
 
 
 # --- Dockerfile parsing --------------------------------------------------------------------
@@ -72,6 +85,12 @@ class Stage:
     base: str
     platform: str | None
     instructions: list[Instruction] = field(default_factory=list)
+
+
+@dataclass
+class Dockerfile:
+    global_args: dict[str, str | None]  # ARGs before the first FROM, with their defaults
+    stages: list[Stage]
 
 
 def logical_lines(text: str) -> list[str]:
@@ -92,7 +111,8 @@ def logical_lines(text: str) -> list[str]:
     return lines
 
 
-def parse_dockerfile(text: str) -> list[Stage]:
+def parse_dockerfile(text: str) -> Dockerfile:
+    global_args: dict[str, str | None] = {}
     stages: list[Stage] = []
     for line in logical_lines(text):
         keyword, _, args = line.partition(" ")
@@ -106,10 +126,24 @@ def parse_dockerfile(text: str) -> list[Stage]:
             )
             name = rest[2] if len(rest) == 3 and rest[1].upper() == "AS" else None
             stages.append(Stage(name=name, base=rest[0], platform=platform))
+        elif not stages:
+            assert keyword == "ARG", f"{keyword} before the first FROM"
+            name, has_default, default = args.partition("=")
+            global_args[name] = default.strip('"') if has_default else None
         else:
-            assert stages, f"{keyword} before the first FROM"
             stages[-1].instructions.append(Instruction(keyword, args))
-    return stages
+    return Dockerfile(global_args, stages)
+
+
+def expand(value: str, build_args: dict[str, str | None]) -> str:
+    """`${NAME}` in a FROM line, as BuildKit expands it from the global ARGs."""
+
+    def replace(match: re.Match[str]) -> str:
+        resolved = build_args.get(match.group(1))
+        assert resolved, f"${{{match.group(1)}}} has no value"
+        return resolved
+
+    return VARIABLE.sub(replace, value)
 
 
 def assignments(args: str) -> dict[str, str]:
@@ -129,19 +163,19 @@ def copy_parts(args: str) -> tuple[dict[str, str], list[str], str]:
 
 
 @cache
-def dockerfile() -> list[Stage]:
+def dockerfile() -> Dockerfile:
     return parse_dockerfile((ROOT / "Dockerfile").read_text())
 
 
 def stage(name: str) -> Stage:
-    matches = [each for each in dockerfile() if each.name == name]
+    matches = [each for each in dockerfile().stages if each.name == name]
     assert len(matches) == 1, f"Dockerfile has {len(matches)} stages named {name!r}"
     return matches[0]
 
 
 def stage_chain(name: str) -> list[Stage]:
     """The stage and the stages it is built FROM, outermost first."""
-    names = {each.name for each in dockerfile()}
+    names = {each.name for each in dockerfile().stages}
     chain = [stage(name)]
     while chain[0].base in names:
         chain.insert(0, stage(chain[0].base))
@@ -158,9 +192,20 @@ def effective(name: str, keyword: str) -> list[Instruction]:
     ]
 
 
-def external_bases() -> list[Stage]:
-    names = {each.name for each in dockerfile()}
-    return [each for each in dockerfile() if each.base not in names]
+def default_target(build_args: dict[str, str | None]) -> str:
+    """The stage `docker build` without --target produces: the last one, followed to the named
+    stage it is FROM when it adds nothing itself."""
+    last = dockerfile().stages[-1]
+    base = expand(last.base, build_args)
+    if last.name is None and not last.instructions:
+        return stage(base).name or base
+    return last.name or base
+
+
+def external_bases() -> list[str]:
+    names = {each.name for each in dockerfile().stages}
+    bases = [expand(each.base, dockerfile().global_args) for each in dockerfile().stages]
+    return [base for base in bases if base not in names]
 
 
 # --- project files -------------------------------------------------------------------------
@@ -180,41 +225,53 @@ def version() -> str:
 
 
 @cache
-def metadata_documents() -> list[dict[str, Any]]:
-    return list(yaml.safe_load_all((ROOT / "metadata.yaml").read_text()))
+def metadata(connector: str) -> dict[str, Any]:
+    documents = list(yaml.safe_load_all(METADATA_FILES[connector].read_text()))
+    assert len(documents) == 1, f"{METADATA_FILES[connector]} holds {len(documents)} documents"
+    return documents[0]
 
 
-def metadata_for(script: str) -> dict[str, Any]:
-    matches = [
-        doc["data"]
-        for doc in metadata_documents()
-        if doc["data"]["dockerRepository"].rsplit("/", 1)[-1] == script
-    ]
-    assert len(matches) == 1, f"metadata.yaml has {len(matches)} documents for {script}"
-    return matches[0]
+def data(connector: str) -> dict[str, Any]:
+    return metadata(connector)["data"]
 
 
-def spec_properties(script: str) -> dict[str, Any]:
-    package = console_scripts()[script].split(":")[0].split(".")[0]
-    spec = importlib.import_module(f"{package}.config").spec_schema()
-    return spec["properties"]
+def entrypoint_script(connector: str) -> str:
+    """The console script the connector's image runs."""
+    return PurePosixPath(json.loads(effective(connector, "ENTRYPOINT")[-1].args)[0]).name
 
 
-SCRIPTS = sorted(console_scripts())
+def connector_class(connector: str) -> Any:
+    module, _, name = CONNECTOR_CLASSES[entrypoint_script(connector)].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def spec(connector: str) -> Any:
+    return connector_class(connector)().spec(logging.getLogger("test"))
+
+
+CONNECTORS = sorted(METADATA_FILES)
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
 
 
-def test_parser_reads_stages_continuations_and_assignments() -> None:
-    stages = parse_dockerfile(
-        "# c\nFROM --platform=linux/amd64 img@sha256:ab AS one\n"
+def test_parser_reads_global_args_stages_continuations_and_assignments() -> None:
+    parsed = parse_dockerfile(
+        "# c\nARG IMG=img@sha256:ab\nARG PICK\nFROM --platform=linux/amd64 ${IMG} AS one\n"
         'RUN a \\\n  # inner comment\n  && b\nENV A="x y" B=z\nFROM one AS two\nUSER u\n'
+        "FROM ${PICK}\n"
     )
+    assert parsed.global_args == {"IMG": "img@sha256:ab", "PICK": None}
+    stages = parsed.stages
     assert [(s.name, s.base, s.platform) for s in stages] == [
-        ("one", "img@sha256:ab", "linux/amd64"),
+        ("one", "${IMG}", "linux/amd64"),
         ("two", "one", None),
+        (None, "${PICK}", None),
     ]
+    assert expand(stages[0].base, parsed.global_args) == "img@sha256:ab"
+    assert expand(stages[2].base, {"PICK": "two"}) == "two"
+    with pytest.raises(AssertionError):
+        expand(stages[2].base, parsed.global_args)
     assert stages[0].instructions[0] == Instruction("RUN", "a  && b")
     assert assignments(stages[0].instructions[1].args) == {"A": "x y", "B": "z"}
     assert assignments("KEY some value") == {"KEY": "some value"}
@@ -225,57 +282,72 @@ def test_parser_reads_stages_continuations_and_assignments() -> None:
     )
 
 
-def test_base_image_is_airbyte_python_base_pinned_by_digest_for_amd64() -> None:
+def test_base_image_is_airbyte_python_base_pinned_by_digest_for_every_platform() -> None:
     bases = external_bases()
     assert bases, "no FROM of an external image"
-    for each in bases:
-        assert BASE_IMAGE.match(each.base), f"unpinned or foreign base image {each.base}"
-        assert each.platform == "linux/amd64", f"FROM {each.base} lacks --platform=linux/amd64"
-    assert len({each.base for each in bases}) == 1, "stages start from different base images"
+    assert len(set(bases)) == 1, "stages start from different base images"
+    assert BASE_IMAGE.match(bases[0]), f"unpinned or foreign base image {bases[0]}"
+    forced = [each.base for each in dockerfile().stages if each.platform]
+    assert not forced, f"FROM --platform forces one architecture on {forced}"
+    # airbyte-cdk image build passes metadata's baseImage as BASE_IMAGE: the same image.
+    assert "BASE_IMAGE" in dockerfile().global_args
+    for connector in CONNECTORS:
+        assert data(connector)["connectorBuildOptions"]["baseImage"] == bases[0]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_target_runs_the_console_script_as_airbyte(script: str) -> None:
-    users = effective(script, "USER")
-    assert users, f"target {script} runs as root"
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_connector_name_build_arg_selects_the_connector_stage(connector: str) -> None:
+    """`airbyte-cdk image build` builds without --target and passes CONNECTOR_NAME."""
+    build_args = {**dockerfile().global_args, "CONNECTOR_NAME": connector}
+    assert default_target(build_args) == connector
+
+
+def test_plain_build_has_a_default_target() -> None:
+    assert default_target(dockerfile().global_args) in CONNECTORS
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_target_runs_the_console_script_as_airbyte(connector: str) -> None:
+    users = effective(connector, "USER")
+    assert users, f"target {connector} runs as root"
     assert users[-1].args.split(":")[0] == "airbyte"
 
-    entrypoints = effective(script, "ENTRYPOINT")
-    assert entrypoints, f"target {script} has no ENTRYPOINT"
+    entrypoints = effective(connector, "ENTRYPOINT")
+    assert entrypoints, f"target {connector} has no ENTRYPOINT"
     command = json.loads(entrypoints[-1].args)  # exec form: signals reach the connector
     assert isinstance(command, list) and len(command) == 1, command
     executable = PurePosixPath(command[0])
     assert executable.is_absolute(), f"ENTRYPOINT {executable} is not an absolute path"
-    assert executable.name == script
+    assert executable.name in console_scripts()
 
     env: dict[str, str] = {}
-    for instruction in effective(script, "ENV"):
+    for instruction in effective(connector, "ENV"):
         env.update(assignments(instruction.args))
     assert env.get("AIRBYTE_ENTRYPOINT") == shlex.join(command)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_entrypoint_lies_in_what_the_target_copies_from_the_builder(script: str) -> None:
-    executable = PurePosixPath(json.loads(effective(script, "ENTRYPOINT")[-1].args)[0])
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_entrypoint_lies_in_what_the_target_copies_from_the_builder(connector: str) -> None:
+    executable = PurePosixPath(json.loads(effective(connector, "ENTRYPOINT")[-1].args)[0])
     copied = [
         PurePosixPath(destination)
-        for flags, _, destination in map(copy_parts, (i.args for i in effective(script, "COPY")))
+        for flags, _, destination in map(copy_parts, (i.args for i in effective(connector, "COPY")))
         if "from" in flags
     ]
     assert any(executable.is_relative_to(each) for each in copied), (executable, copied)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_target_labels_match_metadata_and_version(script: str) -> None:
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_target_labels_match_metadata_and_version(connector: str) -> None:
     labels: dict[str, str] = {}
-    for instruction in effective(script, "LABEL"):
+    for instruction in effective(connector, "LABEL"):
         labels.update(assignments(instruction.args))
-    assert labels.get("io.airbyte.name") == metadata_for(script)["dockerRepository"]
+    assert labels.get("io.airbyte.name") == data(connector)["dockerRepository"]
     assert labels.get("io.airbyte.version") == version()
 
 
 def test_images_copy_only_the_package_sources() -> None:
-    for each in dockerfile():
+    for each in dockerfile().stages:
         assert not [i for i in each.instructions if i.keyword == "ADD"], "use COPY, not ADD"
         for instruction in each.instructions:
             if instruction.keyword != "COPY":
@@ -286,6 +358,28 @@ def test_images_copy_only_the_package_sources() -> None:
             for source in sources:
                 normalised = PurePosixPath(source).as_posix().removeprefix("./").rstrip("/")
                 assert normalised in SHIPPED, f"COPY {source} puts more than the package in"
+                assert (ROOT / normalised).exists(), f"COPY {source}: not in the repository"
+
+
+def test_images_make_no_local_directory_for_the_journal() -> None:
+    """The journal must not default to a disk the container loses (issue #7)."""
+    for each in dockerfile().stages:
+        for instruction in each.instructions:
+            if instruction.keyword == "RUN":
+                assert "/local" not in instruction.args, instruction.args
+            if instruction.keyword in ("VOLUME", "WORKDIR"):
+                assert not instruction.args.strip('[]" ').startswith("/local"), instruction.args
+
+
+def test_builder_installs_the_lock_with_hashes_then_the_package_without_deps() -> None:
+    runs = [i.args for i in stage("builder").instructions if i.keyword == "RUN"]
+    locked = [run for run in runs if "--require-hashes" in run]
+    assert locked, "no `pip install --require-hashes` in the builder"
+    assert "-r requirements.lock" in " ".join(locked[0].split())
+    package = [run for run in runs if re.search(r"pip install\b.*\s\.$", " ".join(run.split()))]
+    assert package, "the builder does not install the package"
+    assert "--no-deps" in package[-1], "installing the package must not resolve anything"
+    assert runs.index(locked[0]) < runs.index(package[-1])
 
 
 def test_dockerignore_keeps_dev_trees_out_of_the_context() -> None:
@@ -311,69 +405,193 @@ def test_installed_distribution_holds_no_dev_code() -> None:
         )
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", sorted(console_scripts()))
 def test_console_script_resolves_to_a_callable(script: str) -> None:
     module, _, attribute = console_scripts()[script].partition(":")
     assert callable(getattr(importlib.import_module(module), attribute))
 
 
+# --- requirements.lock ---------------------------------------------------------------------
+
+
+@cache
+def lock() -> dict[str, tuple[str, str, list[str]]]:
+    """name -> (pinned version, environment marker, hashes) of requirements.lock."""
+    pins: dict[str, tuple[str, str, list[str]]] = {}
+    text = (ROOT / "requirements.lock").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        hashes = re.findall(r"--hash=(sha256:[0-9a-f]{64})", line)
+        requirement = Requirement(re.sub(r"\s--hash=\S+", "", line))
+        pinned = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        assert len(pinned) == 1, f"requirements.lock: {line!r} is not pinned with =="
+        marker = str(requirement.marker or "")
+        key = canonicalize_name(requirement.name)
+        if key in pins and not requirement.marker.evaluate({"python_full_version": "3.11.0"}):
+            continue  # an entry for another Python than the image's
+        pins[key] = (pinned[0], marker, hashes)
+    return pins
+
+
+def test_lock_pins_every_package_with_a_hash() -> None:
+    assert lock(), "requirements.lock is empty"
+    for name, (_, _, hashes) in lock().items():
+        assert hashes, f"requirements.lock: {name} has no --hash"
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        *pyproject()["project"]["dependencies"],
+        *pyproject()["build-system"]["requires"],
+    ],
+)
+def test_lock_covers_every_runtime_and_build_dependency(requirement: str) -> None:
+    parsed = Requirement(requirement)
+    name = canonicalize_name(parsed.name)
+    assert name in lock(), f"{parsed.name} is not in requirements.lock: regenerate it"
+    pinned = lock()[name][0]
+    assert parsed.specifier.contains(pinned, prereleases=True), (
+        f"requirements.lock pins {parsed.name}=={pinned}, outside {parsed.specifier}"
+    )
+    for extra in parsed.extras:  # psycopg[binary] -> psycopg-binary
+        assert canonicalize_name(f"{parsed.name}-{extra}") in lock(), (parsed.name, extra)
+
+
+def test_lock_matches_the_image_python() -> None:
+    """Every locked package installs on the image's Python (3.11, see requires-python)."""
+    requires_python = pyproject()["project"]["requires-python"]
+    assert "3.11" in requires_python
+    environment = {"python_version": "3.11", "python_full_version": "3.11.0"}
+    for name, (_, marker, _) in lock().items():
+        if marker and "python" in marker:
+            assert Requirement(f"{name}; {marker}").marker.evaluate(environment), name
+
+
 # --- metadata.yaml -------------------------------------------------------------------------
 
 
-def test_metadata_has_one_document_per_connector() -> None:
-    documents = metadata_documents()
-    assert len(documents) == 2
-    assert {doc["data"]["connectorType"] for doc in documents} == {"source", "destination"}
-    assert {doc["data"]["dockerRepository"].rsplit("/", 1)[-1] for doc in documents} == set(SCRIPTS)
-    for doc in documents:
-        assert set(doc) == {"metadataSpecVersion", "data"}
-        assert doc["metadataSpecVersion"] == "1.0"
-        missing = [key for key in REQUIRED_DATA if doc["data"].get(key) in (None, "", [], {})]
-        assert not missing, f"{doc['data'].get('name')}: missing {missing}"
+@cache
+def metadata_validator() -> jsonschema.Draft7Validator:
+    checker = jsonschema.FormatChecker()
+
+    @checker.checks("uri")
+    def _absolute_uri(value: object) -> bool:
+        parts = urlsplit(str(value))
+        return bool(parts.scheme and (parts.netloc or parts.scheme in ("urn", "mailto")))
+
+    schema = json.loads(METADATA_SCHEMA.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema, format_checker=checker)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_metadata_agrees_with_pyproject_and_dockerfile(script: str) -> None:
-    data = metadata_for(script)
-    assert data["connectorType"] == script.split("-", 1)[0]
-    assert DOCKER_REPOSITORY.match(data["dockerRepository"]), data["dockerRepository"]
-    assert isinstance(data["dockerImageTag"], str) and DOCKER_TAG.match(data["dockerImageTag"])
-    assert data["dockerImageTag"] == version()
-    assert stage(script).name == script  # a build target of that name exists
-    assert data["connectorBuildOptions"]["baseImage"] == external_bases()[0].base
-    assert data["githubIssueLabel"] == script
-    assert data["license"] == pyproject()["project"]["license"]["text"]
+def test_metadata_schema_rejects_what_airbyte_rejects() -> None:
+    good = metadata(CONNECTORS[0])
+    broken = [
+        {**good, "extra": 1},
+        {**good, "data": {**good["data"], "documentationUrl": "docs/page.md"}},
+        {**good, "data": {**good["data"], "definitionId": "not-a-uuid"}},
+        {**good, "data": {**good["data"], "releaseStage": "stable"}},
+        {**good, "data": {**good["data"], "registries": {}}},
+        {**good, "data": {k: v for k, v in good["data"].items() if k != "githubIssueLabel"}},
+    ]
+    assert not list(metadata_validator().iter_errors(good))
+    for document in broken:
+        assert list(metadata_validator().iter_errors(document)), document
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_metadata_values_are_airbyte_values(script: str) -> None:
-    data = metadata_for(script)
-    assert data["connectorSubtype"] in CONNECTOR_SUBTYPES
-    assert data["releaseStage"] in RELEASE_STAGES
-    assert data["supportLevel"] in SUPPORT_LEVELS
-    assert {"language:python", "cdk:python"} <= set(data["tags"])
-    assert data["registryOverrides"]["oss"]["enabled"] is True
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_metadata_file_is_one_valid_connector_metadata_document(connector: str) -> None:
+    errors = [
+        f"{'.'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in metadata_validator().iter_errors(metadata(connector))
+    ]
+    assert not errors, errors
+    assert metadata(connector)["metadataSpecVersion"] == "1.0"
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_documentation_url_points_at_the_connector_page(script: str) -> None:
-    url = metadata_for(script)["documentationUrl"]
-    assert url.endswith(f"/{script}.md") or url.endswith(f"/{script}")
-    if "://" not in url:
-        assert (ROOT / url).is_file(), f"documentationUrl {url} is not a file in the repository"
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_airbyte_cdk_reads_the_metadata_file(connector: str) -> None:
+    """What `airbyte-cdk image build` and `image test` load before building."""
+    parsed = MetadataFile.from_file(METADATA_FILES[connector])
+    assert parsed.data.dockerRepository == data(connector)["dockerRepository"]
+    assert parsed.data.dockerImageTag == version()
+    assert parsed.data.language.value == "python"
+    assert parsed.data.connectorBuildOptions is not None
+    assert parsed.data.connectorBuildOptions.baseImage == external_bases()[0]
+
+
+def test_airbyte_cdk_resolves_the_source_to_the_repository_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`airbyte-cdk image build source-commercetools-keyset` run at the root: the root is both
+    the connector directory (its metadata.yaml) and the build context."""
+    monkeypatch.chdir(ROOT)
+    name, directory = resolve_connector_name_and_directory("source-commercetools-keyset")
+    assert (name, directory) == ("source-commercetools-keyset", ROOT)
+    assert METADATA_FILES[name] == directory / "metadata.yaml"
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_metadata_file_lies_in_a_directory_named_for_the_connector_or_the_root(
+    connector: str,
+) -> None:
+    directory = METADATA_FILES[connector].parent
+    assert directory == ROOT or directory.name == connector
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_metadata_agrees_with_pyproject_and_dockerfile(connector: str) -> None:
+    values = data(connector)
+    assert values["connectorType"] == connector.split("-", 1)[0]
+    assert DOCKER_REPOSITORY.match(values["dockerRepository"]), values["dockerRepository"]
+    assert values["dockerRepository"].rsplit("/", 1)[-1] == connector
+    assert DOCKER_TAG.match(values["dockerImageTag"]) and values["dockerImageTag"] == version()
+    assert stage(connector).name == connector  # a build target of that name exists
+    assert values["githubIssueLabel"] == connector
+    assert values["license"] == pyproject()["project"]["license"]["text"]
+    assert {"language:python", "cdk:python"} <= set(values["tags"])
+    assert values["registryOverrides"]["oss"]["enabled"] is True
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_documentation_url_is_absolute_and_what_spec_reports(connector: str) -> None:
+    url = data(connector)["documentationUrl"]
+    parts = urlsplit(url)
+    assert parts.scheme == "https" and parts.netloc, url
+    assert str(spec(connector).documentationUrl) == url
+    page = PurePosixPath(parts.path).name
+    assert (ROOT / "docs" / page).is_file(), f"{url} names no page under docs/"
+
+
+def test_connectors_do_not_take_the_names_of_airbytes_own() -> None:
+    """PyAirbyte and the registry resolve a connector by name: ours must not be Airbyte's."""
+    names = [data(each)["name"] for each in CONNECTORS]
+    images = [data(each)["dockerRepository"] for each in CONNECTORS]
+    assert len(set(names)) == len(names) and len(set(images)) == len(images)
+    for official, display in OFFICIAL_NAMES.items():
+        assert official not in CONNECTORS
+        assert all(not image.endswith(f"/{official}") for image in images)
+        assert display not in names
 
 
 def test_definition_ids_are_distinct_uuid4() -> None:
-    ids = [uuid.UUID(doc["data"]["definitionId"]) for doc in metadata_documents()]
+    ids = [uuid.UUID(data(each)["definitionId"]) for each in CONNECTORS]
     assert all(each.version == 4 for each in ids), ids
     assert len(set(ids)) == len(ids)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_allowed_hosts_refer_to_real_config_keys(script: str) -> None:
-    hosts = metadata_for(script)["allowedHosts"]["hosts"]
+def test_every_console_script_has_one_connector() -> None:
+    assert sorted(entrypoint_script(each) for each in CONNECTORS) == sorted(console_scripts())
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_allowed_hosts_refer_to_real_config_keys(connector: str) -> None:
+    hosts = data(connector)["allowedHosts"]["hosts"]
     assert hosts and all(isinstance(host, str) and host for host in hosts)
-    properties = spec_properties(script)
+    properties = spec(connector).connectionSpecification["properties"]
     references = [ref for host in hosts for ref in CONFIG_REF.findall(host)]
     assert references, "allowedHosts must include the configured URL's host"
     for reference in references:

@@ -73,7 +73,11 @@ def test_every_optional_key_is_read():
         consents=[{"flag_field": "custom.fields.postOk", "channel": "post", "purpose": "catalog"}],
         guest_orders="skip",
         store_routing=[
-            {"store_key": "eu-web", "list_ids": ["l_eu"], "properties": {"sales_region": "EU"}}
+            {
+                "store_key": "eu-web",
+                "list_ids": ["l_eu"],
+                "properties": [{"property": "sales_region", "value": "EU"}],
+            }
         ],
         invalid_values="reject_record",
         sync_log_retention_days=7,
@@ -87,7 +91,7 @@ def test_every_optional_key_is_read():
     assert config.identity.source_field == "customerNumber" and config.identity.prefix == "ct-eu:"
     assert config.field_mappings[0].target == "loyalty_tier"
     assert config.consents[0].timestamp_field is None and config.consents[0].channel == "post"
-    assert config.store_routing[0].properties == {"sales_region": "EU"}
+    assert config.store_routing[0].property_values == {"sales_region": "EU"}
     assert (config.guest_orders, config.invalid_values) == ("skip", "reject_record")
     assert (config.sync_log_retention_days, config.redact_pii) == (7, False)
     assert (config.batch_size, config.concurrency) == (50, 2)

@@ -336,7 +336,11 @@ def test_mapping_to_a_property_crm_one_lacks(policy, severity):
 def test_store_routing_adds_lists_and_properties():
     config = make_config(
         store_routing=[
-            {"store_key": "us-web", "list_ids": ["l_us"], "properties": {"sales_region": "US"}},
+            {
+                "store_key": "us-web",
+                "list_ids": ["l_us"],
+                "properties": [{"property": "sales_region", "value": "US"}],
+            },
             {
                 "store_key": "eu-web",
                 "list_ids": ["l_eu", "l_all"],

@@ -53,7 +53,7 @@ def test_spec_is_a_clean_form():
     ("overrides", "expected"),
     [
         (
-            {"api_url": None, "auth_url": None},
+            {"api_url": None, "auth_url": None, "region": None},
             "region: give a region, or both api_url and auth_url",
         ),
         ({"auth_url": None}, "auth_url: api_url and auth_url go together"),
