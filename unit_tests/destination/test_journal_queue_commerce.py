@@ -3,12 +3,14 @@ order facts, routed stores), on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from destination_crmone.journal import QueuePolicy, open_journal
+from destination_crmone.journal.cli import main
 from destination_crmone.journal.commerce import CartRow, OrderFact
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339
 from unit_tests.destination.test_journal import enqueue, spec  # noqa: F401 (spec: a fixture)
@@ -149,3 +151,21 @@ def test_routed_stores_and_forgetting_a_contact(journal):
     assert journal.forget_contact_commerce(["ext:ct:1"]) == 3
     assert journal.carts(["1"]) == {} and journal.orders_of(["ext:ct:1"]) == {}
     assert journal.routed_stores(["ext:ct:1"]) == {}
+
+
+def test_cli_lists_the_parked_queue(journal, spec, tmp_path, capsys):  # noqa: F811
+    journal.queue_policy = QueuePolicy(max_attempts=1)
+    enqueue(journal, key="given-up")
+    journal.queue_policy = QueuePolicy()
+    enqueue(journal, key="waiting", waiting_for="ext:ct:42")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"journal": spec}))
+    assert main(["--config", str(config), "queue"]) == 0
+    out = capsys.readouterr().out
+    assert "waiting" in out and "ext:ct:42" in out and "given-up" not in out
+    assert main(["--config", str(config), "queue", "--parked", "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["record_key"] == "given-up"
+    journal.mark(json.loads(line)["id"], "resolved")
+    assert main(["--config", str(config), "queue", "--parked"]) == 0
+    assert capsys.readouterr().out.strip() == "(no parked queue)"
