@@ -405,10 +405,14 @@ class DestinationConfig(_Model):
         description="Timeline activities, records of the standard `orders` object, or both.",
         json_schema_extra=_ui(7, "mapping"),
     )
-    guest_orders: Literal["match_by_email", "skip"] = Field(
-        default="match_by_email",
+    guest_orders: Literal["create_contact", "match_by_email", "skip"] = Field(
+        default="create_contact",
         title="Guest orders",
-        description="Orders without a customer: attach by customerEmail, or skip.",
+        description=(
+            "Orders and carts without a customer: create_contact creates a contact by "
+            "customerEmail when none matches; match_by_email only attaches to an existing one; "
+            "skip writes nothing."
+        ),
         json_schema_extra=_ui(8, "mapping"),
     )
     store_routing: list[StoreRoute] = Field(
@@ -472,6 +476,55 @@ class DestinationConfig(_Model):
         title="Dry run",
         description="Read CRM One and journal what would change; write nothing.",
         json_schema_extra=_ui(17, "behaviour"),
+    )
+    carts_as: Literal["activities", "ignore"] = Field(
+        default="activities",
+        title="Carts as",
+        description=(
+            "activities: checkout_started for every cart with line items and a known buyer, "
+            "cart_abandoned for an Active cart idle for abandoned_after_hours; ignore: nothing."
+        ),
+        json_schema_extra=_ui(18, "mapping"),
+    )
+    abandoned_after_hours: float = Field(
+        default=24,
+        gt=0,
+        title="Abandoned after (hours)",
+        description=(
+            "An Active cart unchanged for this long (by the wall clock at the end of a run) "
+            "gets its cart_abandoned activity, once."
+        ),
+        json_schema_extra=_ui(19, "behaviour"),
+    )
+    retry_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        strict=True,
+        title="Retry queue: attempts before parking",
+        description=(
+            "A queued record is parked (kept for people, no longer re-sent) after this many "
+            "failed attempts."
+        ),
+        json_schema_extra=_ui(20, "advanced"),
+    )
+    retry_max_days: float = Field(
+        default=7,
+        gt=0,
+        title="Retry queue: days before parking",
+        description="A queued record still failing this many days after its first failure is "
+        "parked.",
+        json_schema_extra=_ui(21, "advanced"),
+    )
+    retry_backoff_hours: float = Field(
+        default=1,
+        ge=0,
+        title="Retry queue: first back-off (hours)",
+        description=(
+            "Wait before the first re-send of a queued record; doubles on every further "
+            "attempt (1, 2, 4 … hours). Records waiting for a contact are re-sent when it is "
+            "written instead."
+        ),
+        json_schema_extra=_ui(22, "advanced"),
     )
 
     @field_validator("base_url")

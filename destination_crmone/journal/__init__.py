@@ -11,12 +11,15 @@ from typing import Any
 
 from destination_crmone.journal.base import (
     FAILED_AGAIN,
+    PARKED,
     PENDING,
+    RESOLVED,
     SENT,
     SUPERSEDED,
     Journal,
     JournalError,
     QueueItem,
+    QueuePolicy,
     keeps_payload,
 )
 from destination_crmone.journal.redact import redact
@@ -89,12 +92,15 @@ def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal
 
 __all__ = [
     "FAILED_AGAIN",
+    "PARKED",
     "PENDING",
+    "RESOLVED",
     "SENT",
     "SUPERSEDED",
     "Journal",
     "JournalError",
     "QueueItem",
+    "QueuePolicy",
     "hide_password",
     "keeps_payload",
     "open_journal",

@@ -4,10 +4,12 @@
 for both backends (`sqlite.SqliteJournal`, `postgres.PostgresJournal`).
 
 Retry-queue statuses:
-- `pending`: re-sent first by the next run;
-- `sent`: re-sent and written;
+- `pending`: re-sent when it is due: at `next_attempt_at` (back-off doubling across runs), or,
+  for an item `waiting_for` something (e.g. the contact `ext:ct:42`), when that is written;
+- `resolved`: re-sent and written (older journals said `sent`);
 - `superseded`: a newer version of the same record arrived, so this one is never re-sent;
-- `failed_again`: given up (a caller's decision); kept for people to read, not re-sent.
+- `parked`: given up after `QueuePolicy.max_attempts` attempts or `max_days` days (older
+  journals said `failed_again`); kept for people to read, not re-sent.
 Kinds: `rejected` (refused by validation or by CRM One for that record), `failed` (the call
 still failed after the client's retries), `partial` (written without invalid optional values).
 A pending item without a payload (`keeps_payload`) is never re-sent: it waits for a newer
@@ -18,12 +20,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from destination_crmone.client import CallRecord
 
-PENDING, SENT, SUPERSEDED, FAILED_AGAIN = "pending", "sent", "superseded", "failed_again"
-QUEUE_STATUSES = frozenset({PENDING, SENT, SUPERSEDED, FAILED_AGAIN})
+PENDING, RESOLVED, SUPERSEDED, PARKED = "pending", "resolved", "superseded", "parked"
+SENT, FAILED_AGAIN = RESOLVED, PARKED  # the statuses' former names
+QUEUE_STATUSES = frozenset({PENDING, RESOLVED, SUPERSEDED, PARKED})
+STATUS_ALIASES = {"sent": RESOLVED, "failed_again": PARKED}
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """When a queued record is re-sent and when it is parked (config `retry_*`)."""
+
+    max_attempts: int = 5
+    max_days: float = 7
+    backoff_hours: float = 1
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failure: 1, 2, 4 … times `backoff_hours`."""
+        return timedelta(hours=self.backoff_hours * 2 ** max(0, min(attempts - 1, 30)))
 
 # Codes of a rejection that a re-send of the same record can still overcome: a person settles
 # an email_conflict in CRM One; an order waits for its contact to exist or be known.
@@ -59,10 +77,13 @@ class QueueItem:
     first_failed_at: str
     last_failed_at: str
     run_id: str | None
+    next_attempt_at: str | None = None
+    waiting_for: str | None = None
 
 
 class Journal(Protocol):
     redact_pii: bool
+    queue_policy: QueuePolicy
 
     def start_run(self, run_id: str, meta: Mapping[str, Any]) -> None: ...
 
@@ -84,7 +105,17 @@ class Journal(Protocol):
         reason: str,
         code: str,
         kind: str,
+        *,
+        waiting_for: str | None = None,
     ) -> int: ...
+
+    def due(self, stream: str | None = None, now: str | None = None) -> list[QueueItem]: ...
+
+    def wake(self, keys: Iterable[str]) -> int: ...
+
+    def park_expired(self, now: str | None = None) -> int: ...
+
+    def queue_counts(self) -> dict[str, int]: ...
 
     def pending(self, stream: str | None = None, limit: int | None = None) -> list[QueueItem]: ...
 

@@ -6,7 +6,8 @@ prints one JSON object per line (with the bodies and stats in full).
 
 - runs      the runs, newest first, with their request and record counts
 - failures  records that could not be written (retry-queue rows of any status), newest first
-- queue     what the next run re-sends first (pending retry-queue rows), oldest first
+- queue     what later runs re-send (pending retry-queue rows: when, or what they wait for),
+            oldest first; `queue --parked`: the rows given up on, for people to look at
 - calls     the sync log: every CRM One call attempt, newest first
 - review    items for people: email conflicts and dry-run changes, newest first
 """
@@ -74,11 +75,23 @@ VIEWS = {
             "attempts",
             "first_failed_at",
             "last_failed_at",
+            "next_attempt_at",
+            "waiting_for",
             "reason",
         ),
         "status = 'pending'",
         "id",
-        ("id", "stream", "record_key", "record_version", "kind", "code", "attempts", "reason"),
+        (
+            "id",
+            "stream",
+            "record_key",
+            "kind",
+            "code",
+            "attempts",
+            "next_attempt_at",
+            "waiting_for",
+            "reason",
+        ),
     ),
     "calls": View(
         "sync_log",
@@ -125,6 +138,15 @@ JSON_COLUMNS = frozenset({"stats", "config_summary", "request_body", "response_b
 CELL_WIDTH = 72
 
 
+PARKED_QUEUE = View(
+    "retry_queue",
+    VIEWS["queue"].columns,
+    "status = 'parked'",
+    "id",
+    ("id", "stream", "record_key", "kind", "code", "attempts", "first_failed_at", "reason"),
+)
+
+
 def _statement(view: View, run: str | None) -> tuple[str, tuple[Any, ...]]:
     conditions = [c for c in (view.where, "run_id = ?" if run else "") if c]
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -147,8 +169,14 @@ def _run_counts(stats: Any) -> dict[str, Any]:
     return counts
 
 
-def _rows(journal: Any, what: str, run: str | None, limit: int) -> list[dict[str, Any]]:
-    view = VIEWS[what]
+def _view(what: str, parked: bool = False) -> View:
+    return PARKED_QUEUE if what == "queue" and parked else VIEWS[what]
+
+
+def _rows(
+    journal: Any, what: str, run: str | None, limit: int, parked: bool = False
+) -> list[dict[str, Any]]:
+    view = _view(what, parked)
     statement, params = _statement(view, run)
     columns = view.columns
     rows = []
@@ -201,6 +229,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", help="only this run id")
     parser.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--parked", action="store_true", help="with queue: the parked rows (given up on)"
+    )
     return parser
 
 
@@ -224,7 +255,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        rows = _rows(journal, args.what, args.run, max(0, args.limit))
+        rows = _rows(journal, args.what, args.run, max(0, args.limit), args.parked)
     except Exception as error:
         print(f"error: reading the journal failed: {hide_password(str(error))}", file=sys.stderr)
         return 2
@@ -234,7 +265,7 @@ def main(argv: list[str]) -> int:
         for row in rows:
             print(json.dumps(row, default=str, ensure_ascii=False))
     elif rows:
-        print(table(VIEWS[args.what].table_columns, rows))
+        print(table(_view(args.what, args.parked).table_columns, rows))
     else:
-        print(f"(no {args.what})")
+        print(f"(no {'parked ' if args.parked else ''}{args.what})")
     return 0

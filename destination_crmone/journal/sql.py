@@ -18,17 +18,21 @@ from typing import Any
 from destination_crmone.client import CallRecord, now_text
 from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
+    PARKED,
     PENDING,
     QUEUE_STATUSES,
+    STATUS_ALIASES,
     SUPERSEDED,
     JournalError,
     QueueItem,
+    QueuePolicy,
     keeps_payload,
 )
+from destination_crmone.journal.commerce import COMMERCE_SCHEMA, CommerceTables
 from destination_crmone.journal.redact import personal_values, redact, redact_path
-from destination_crmone.timefmt import format_rfc3339, try_normalize_rfc3339
+from destination_crmone.timefmt import format_rfc3339, parse_rfc3339, try_normalize_rfc3339
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL);
@@ -71,7 +75,9 @@ CREATE TABLE IF NOT EXISTS retry_queue (
   first_failed_at TEXT NOT NULL,
   last_failed_at TEXT NOT NULL,
   resolved_at TEXT,
-  run_id TEXT);
+  run_id TEXT,
+  next_attempt_at TEXT,
+  waiting_for TEXT);
 CREATE INDEX IF NOT EXISTS retry_queue_record ON retry_queue (stream, record_key, status);
 CREATE INDEX IF NOT EXISTS retry_queue_status ON retry_queue (status);
 CREATE TABLE IF NOT EXISTS review (
@@ -86,6 +92,15 @@ CREATE TABLE IF NOT EXISTS identities (
   customer_id TEXT PRIMARY KEY,
   external_id TEXT NOT NULL)
 """
+# Version 1 → 2: the queue got its back-off time and dependency; statuses were renamed.
+MIGRATIONS = {
+    2: (
+        "ALTER TABLE retry_queue ADD COLUMN next_attempt_at TEXT",
+        "ALTER TABLE retry_queue ADD COLUMN waiting_for TEXT",
+        "UPDATE retry_queue SET status = 'resolved' WHERE status = 'sent'",
+        "UPDATE retry_queue SET status = 'parked' WHERE status = 'failed_again'",
+    ),
+}
 
 INSERT_CALL = (
     "INSERT INTO sync_log (run_id, method, path, status, started_at, ended_at, duration_ms,"
@@ -94,10 +109,10 @@ INSERT_CALL = (
 )
 QUEUE_COLUMNS = (
     "id, stream, record_key, record_version, payload, reason, code, kind, status, attempts,"
-    " first_failed_at, last_failed_at, run_id"
+    " first_failed_at, last_failed_at, run_id, next_attempt_at, waiting_for"
 )
 OPEN_VERSIONS = (
-    "SELECT id, record_version FROM retry_queue"
+    "SELECT id, record_version, attempts FROM retry_queue"
     " WHERE stream = ? AND record_key = ? AND status = 'pending'"
 )
 SUPERSEDE = "UPDATE retry_queue SET status = 'superseded', resolved_at = ? WHERE id = ?"
@@ -145,7 +160,7 @@ def without_secrets(value: Any) -> Any:
     return value
 
 
-class SqlJournal:
+class SqlJournal(CommerceTables):
     """The journal over a DB-API connection; backends set `marker` and `serial`."""
 
     marker = "?"
@@ -154,14 +169,15 @@ class SqlJournal:
     def __init__(self, connection: Any, *, redact_pii: bool = True) -> None:
         self.connection = connection
         self.redact_pii = redact_pii
+        self.queue_policy = QueuePolicy()
         self._lock = threading.RLock()
         # Ids and emails of customers erased during this run: kept out of what it still writes.
         self._forgotten: list[str] = []
         with self._lock:
-            for statement in SCHEMA.format(serial=self.serial).split(";"):
+            rows = self._table_versions()
+            for statement in (SCHEMA + ";" + COMMERCE_SCHEMA).format(serial=self.serial).split(";"):
                 if statement.strip():
                     self._execute(statement)
-            rows = self._execute("SELECT version FROM journal_schema").fetchall()
             if not rows:
                 self._execute("INSERT INTO journal_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             elif max(r[0] for r in rows) > SCHEMA_VERSION:
@@ -169,7 +185,20 @@ class SqlJournal:
                     f"this journal has schema version {max(r[0] for r in rows)}, written by a "
                     f"newer destination-crmone (this one knows version {SCHEMA_VERSION})"
                 )
+            else:
+                self._migrate(max(r[0] for r in rows))
             self.connection.commit()
+
+    def _table_versions(self) -> list[tuple[int]]:
+        """The stored schema versions, or [] for a new journal."""
+        self._execute("CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL)")
+        return self._execute("SELECT version FROM journal_schema").fetchall()
+
+    def _migrate(self, version: int) -> None:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS.get(target, ()):
+                self._execute(statement)
+            self._execute("UPDATE journal_schema SET version = ?", (target,))
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -280,37 +309,57 @@ class SqlJournal:
         reason: str,
         code: str,
         kind: str,
+        *,
+        waiting_for: str | None = None,
     ) -> int:
         """Queue a record; returns its item id.
 
-        A pending item of the same record with the same version is updated (attempts + 1);
+        A pending item of the same record with the same version is updated (attempts + 1, the
+        next attempt backed off further, parked once `queue_policy.max_attempts` is reached);
         pending items with an older version become `superseded`; if a pending item is already
-        newer, this one is kept as `superseded` (visible, never re-sent).
+        newer, this one is kept as `superseded` (visible, never re-sent). An item
+        `waiting_for` a dependency (e.g. `ext:ct:42`) is re-sent when `wake` names it.
         """
-        version, stamp = version_key(record_version), now_text()
+        version, now = version_key(record_version), datetime.now(UTC)
+        stamp = format_rfc3339(now)
         with self._lock:
             try:
                 queued = self._execute(OPEN_VERSIONS, (stream, record_key)).fetchall()
-                for item_id, queued_version in queued:
+                for item_id, queued_version, attempts in queued:
                     if queued_version == version:
+                        attempts = int(attempts) + 1
+                        status = self._status_after(attempts, waiting_for)
                         self._execute(
-                            "UPDATE retry_queue SET attempts = attempts + 1, last_failed_at = ?,"
-                            " reason = ?, code = ?, kind = ?, payload = ?, run_id = ?"
-                            " WHERE id = ?",
-                            (stamp, reason, code, kind, dumps(dict(payload)), run_id, item_id),
+                            "UPDATE retry_queue SET attempts = ?, last_failed_at = ?, reason = ?,"
+                            " code = ?, kind = ?, payload = ?, run_id = ?, status = ?,"
+                            " resolved_at = ?, next_attempt_at = ?, waiting_for = ? WHERE id = ?",
+                            (
+                                attempts,
+                                stamp,
+                                reason,
+                                code,
+                                kind,
+                                dumps(dict(payload)),
+                                run_id,
+                                status,
+                                stamp if status == PARKED else None,
+                                self._next_attempt(now, attempts, waiting_for),
+                                waiting_for,
+                                item_id,
+                            ),
                         )
                         self.connection.commit()
                         return int(item_id)
-                newer = [v for _, v in queued if is_older(version, v)]
-                for item_id, queued_version in queued:
+                newer = [v for _, v, _ in queued if is_older(version, v)]
+                for item_id, queued_version, _ in queued:
                     if is_older(queued_version, version):
                         self._execute(SUPERSEDE, (stamp, item_id))
-                status = SUPERSEDED if newer else PENDING
+                status = SUPERSEDED if newer else self._status_after(1, waiting_for)
                 item_id = self._execute(
                     "INSERT INTO retry_queue (stream, record_key, record_version, payload,"
                     " reason, code, kind, status, attempts, first_failed_at, last_failed_at,"
-                    " resolved_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
-                    " RETURNING id",
+                    " resolved_at, run_id, next_attempt_at, waiting_for)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         stream,
                         record_key,
@@ -322,8 +371,10 @@ class SqlJournal:
                         status,
                         stamp,
                         stamp,
-                        stamp if status == SUPERSEDED else None,
+                        None if status == PENDING else stamp,
                         run_id,
+                        self._next_attempt(now, 1, waiting_for),
+                        waiting_for,
                     ),
                 ).fetchone()[0]
                 self.connection.commit()
@@ -332,14 +383,19 @@ class SqlJournal:
                 self.connection.rollback()
                 raise
 
-    def pending(self, stream: str | None = None, limit: int | None = None) -> list[QueueItem]:
-        """Pending items, oldest first."""
-        statement = f"SELECT {QUEUE_COLUMNS} FROM retry_queue WHERE status = 'pending'"
-        params: tuple[Any, ...] = ()
-        if stream is not None:
-            statement += " AND stream = ?"
-            params = (stream,)
-        statement += " ORDER BY id"
+    def _status_after(self, attempts: int, waiting_for: str | None) -> str:
+        """Attempts park an item that is retried on a clock, not one waiting for its cause."""
+        if waiting_for is None and attempts >= self.queue_policy.max_attempts:
+            return PARKED
+        return PENDING
+
+    def _next_attempt(self, now: datetime, attempts: int, waiting_for: str | None) -> str | None:
+        if waiting_for is not None:
+            return None
+        return format_rfc3339(now + self.queue_policy.backoff(attempts))
+
+    def _items(self, where: str, params: tuple[Any, ...], limit: int | None) -> list[QueueItem]:
+        statement = f"SELECT {QUEUE_COLUMNS} FROM retry_queue WHERE {where} ORDER BY id"
         if limit is not None:
             statement += " LIMIT ?"
             params = (*params, int(limit))
@@ -358,9 +414,66 @@ class SqlJournal:
                 first_failed_at=r[10],
                 last_failed_at=r[11],
                 run_id=r[12],
+                next_attempt_at=r[13],
+                waiting_for=r[14],
             )
             for r in self.query(statement, params)
         ]
+
+    def pending(self, stream: str | None = None, limit: int | None = None) -> list[QueueItem]:
+        """Pending items (due or not), oldest first."""
+        where, params = "status = 'pending'", ()
+        if stream is not None:
+            where, params = where + " AND stream = ?", (stream,)
+        return self._items(where, params, limit)
+
+    def due(self, stream: str | None = None, now: str | None = None) -> list[QueueItem]:
+        """Pending items to re-send now: not waiting for anything, next attempt reached."""
+        where = (
+            "status = 'pending' AND waiting_for IS NULL"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        )
+        params: tuple[Any, ...] = (version_key(now) or now_text(),)
+        if stream is not None:
+            where, params = where + " AND stream = ?", (*params, stream)
+        return self._items(where, params, None)
+
+    def wake(self, keys: Iterable[str]) -> int:
+        """What these items waited for has been written: they are due now."""
+        wanted = list(dict.fromkeys(keys))
+        woken = 0
+        with self._lock:
+            try:
+                for start in range(0, len(wanted), 500):
+                    part = wanted[start : start + 500]
+                    marks = ", ".join("?" * len(part))
+                    woken += self._execute(
+                        "UPDATE retry_queue SET waiting_for = NULL, next_attempt_at = NULL"
+                        f" WHERE status = 'pending' AND waiting_for IN ({marks})",
+                        tuple(part),
+                    ).rowcount
+                self.connection.commit()
+                return woken
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    def park_expired(self, now: str | None = None) -> int:
+        """Park pending items first queued more than `queue_policy.max_days` ago."""
+        moment = parse_rfc3339(version_key(now)) if now else datetime.now(UTC)
+        cutoff = format_rfc3339(moment - timedelta(days=self.queue_policy.max_days))
+        return self._write(
+            "UPDATE retry_queue SET status = 'parked', resolved_at = ?"
+            " WHERE status = 'pending' AND first_failed_at < ?",
+            (format_rfc3339(moment), cutoff),
+        )
+
+    def queue_counts(self) -> dict[str, int]:
+        """Retry-queue items per status (every status present, 0 when none)."""
+        counts = dict.fromkeys(sorted(QUEUE_STATUSES), 0)
+        rows = self.query("SELECT status, COUNT(*) FROM retry_queue GROUP BY status")
+        counts.update({status: int(count) for status, count in rows})
+        return counts
 
     def pending_keys(self, stream: str) -> dict[str, str | None]:
         """record_key → version of every pending item of a stream."""
@@ -372,6 +485,7 @@ class SqlJournal:
         return {key: version for key, version in rows}
 
     def mark(self, item_id: int, status: str, reason: str | None = None) -> None:
+        status = STATUS_ALIASES.get(status, status)
         if status not in QUEUE_STATUSES:
             raise ValueError(f"unknown retry-queue status {status!r}")
         resolved = None if status == PENDING else now_text()
@@ -392,7 +506,7 @@ class SqlJournal:
         with self._lock:
             try:
                 queued = self._execute(OPEN_VERSIONS, (stream, record_key)).fetchall()
-                older = [item_id for item_id, v in queued if is_older(v, newest)]
+                older = [item_id for item_id, v, _ in queued if is_older(v, newest)]
                 for item_id in older:
                     self._execute(SUPERSEDE, (stamp, item_id))
                 self.connection.commit()

@@ -181,7 +181,7 @@ class Mutator:
     # --- orders --------------------------------------------------------------------
 
     def update_orders(self, n: int) -> list[str]:
-        """Open → Confirmed (shipped), Confirmed → Complete (delivered)."""
+        """Open → Confirmed (shipped, paid), Confirmed → Complete (delivered)."""
         with self.store.lock:
             picked = self.pick("orders", n, lambda r: r.get("orderState") in ORDER_NEXT_STATE)
             for order in picked:
@@ -197,7 +197,7 @@ class Mutator:
         shipment = {"type": "OrderShipmentStateChanged", "shipmentState": order["shipmentState"]}
         if old_shipment:
             shipment["oldShipmentState"] = old_shipment
-        return [
+        messages = [
             {
                 "type": "OrderStateChanged",
                 "orderState": order["orderState"],
@@ -205,6 +205,11 @@ class Mutator:
             },
             shipment,
         ]
+        if order.get("paymentState") != "Paid":  # confirmed orders are paid
+            old_payment, order["paymentState"] = order.get("paymentState"), "Paid"
+            payment = {"type": "OrderPaymentStateChanged", "paymentState": "Paid"}
+            messages.append({**payment, "oldPaymentState": old_payment} if old_payment else payment)
+        return messages
 
     def cancel_orders(self, n: int) -> list[str]:
         with self.store.lock:

@@ -167,9 +167,11 @@ class Seeder:
         customers += [self.bad_customer(i) for i in range(self.spec.bad_customers)]
         store["customers"].load(customers)
         orders = list(self.orders(customers, products))
+        carts = self.carts(orders)  # links each ordered cart to its order (`cart`)
+        payments = self.payments(orders)  # … and each payment (`paymentInfo`)
         store["orders"].load(orders)
-        store["carts"].load(self.carts(orders))
-        store["payments"].load(self.payments(orders))
+        store["carts"].load(carts)
+        store["payments"].load(payments)
         store.clock.advance_to(SEED_START + timedelta(milliseconds=self.latest_ms))
 
     def types(self) -> list[Record]:
@@ -492,7 +494,7 @@ class Seeder:
                 },
                 "orderState": state,
                 "paymentState": "Paid" if state in ("Complete", "Confirmed") else "Pending",
-                "shipmentState": "Delivered" if state == "Complete" else "Pending",
+                "shipmentState": _shipment_state(state, i),
                 "lineItems": lines,
                 "customLineItems": [],
                 "shippingAddress": address,
@@ -503,7 +505,7 @@ class Seeder:
                 "taxRoundingMode": "HalfEven",
                 "origin": "Customer",
                 "syncInfo": [],
-                "returnInfo": [],
+                "returnInfo": _returns(state, lines, stamps["lastModifiedAt"], i),
                 "refusedGifts": [],
                 "completedAt": stamps["lastModifiedAt"] if state == "Complete" else None,
                 **stamps,
@@ -529,14 +531,21 @@ class Seeder:
         }
 
     def carts(self, orders: list[Record]) -> list[Record]:
+        """A cart per tenth order: Active or Ordered (then the order names it), and among
+        those a share Merged (into a customer's cart at login) or Frozen (checkout)."""
         carts = []
-        for order in orders[::10]:
+        for n, order in enumerate(orders[::10]):
             active = self.rng.random() < 0.5
+            state = "Active" if active else "Ordered"
+            if active and n % 7 == 3:
+                state = "Merged"
+            elif active and n % 7 == 5:
+                state = "Frozen"
             stamps = {k: order[k] for k in ("createdAt", "lastModifiedAt")}
             cart = {
                 "id": self.new_id(),
                 "version": order["version"],
-                "cartState": "Active" if active else "Ordered",
+                "cartState": state,
                 "customerId": order.get("customerId"),
                 "anonymousId": order.get("anonymousId"),
                 "customerEmail": order.get("customerEmail"),
@@ -551,6 +560,8 @@ class Seeder:
                 "origin": "Customer",
                 **stamps,
             }
+            if state == "Ordered":
+                order["cart"] = ref("cart", id=cart["id"])
             carts.append(_drop_none(cart))
         return carts
 
@@ -584,8 +595,40 @@ class Seeder:
                 "createdAt": order["createdAt"],
                 "lastModifiedAt": order["createdAt"],
             }
+            order["paymentInfo"] = {"payments": [ref("payment", id=payment["id"])]}
             payments.append(_drop_none(payment))
         return payments
+
+
+def _shipment_state(order_state: str, i: int) -> str:
+    """Delivered when complete; a confirmed order is shipped, partly shipped or delayed."""
+    if order_state == "Complete":
+        return "Delivered"
+    if order_state == "Confirmed":
+        return ("Shipped", "Partial", "Delayed", "Ready")[i % 4]
+    return "Pending"
+
+
+def _returns(order_state: str, lines: list[Record], at: str, i: int) -> list[Record]:
+    """Every ninth completed order has a return of its first line item (two, now and then)."""
+    if order_state != "Complete" or i % 9:
+        return []
+    entry = {
+        "items": [
+            {
+                "id": f"return-{i}",
+                "quantity": 1,
+                "type": "LineItemReturnItem",
+                "lineItemId": lines[0]["id"],
+                "shipmentState": "Returned",
+                "paymentState": "Refunded",
+                "createdAt": at,
+                "lastModifiedAt": at,
+            }
+        ],
+        "returnDate": at,
+    }
+    return [entry, {**entry, "returnTrackingId": f"RT-{i}"}] if i % 2 else [entry]
 
 
 def _money(currency: str, cents: int) -> dict[str, Any]:

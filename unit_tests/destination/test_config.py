@@ -50,7 +50,7 @@ def test_minimal_config_gets_every_default():
     ]
     assert config.deletions == "archive"
     assert config.orders_as == "activities"
-    assert config.guest_orders == "match_by_email"
+    assert config.guest_orders == "create_contact"
     assert config.invalid_values == "omit_field"
     assert config.journal.type == "sqlite"
     assert config.journal.path.endswith("journal.db")

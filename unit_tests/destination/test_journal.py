@@ -249,9 +249,9 @@ def test_mark_settles_an_item(journal):
     journal.mark(item_id, "sent")
     assert journal.pending() == []
     other = enqueue(journal, key="x")
-    journal.mark(other, "failed_again", reason="given up after 5 runs")
+    journal.mark(other, "failed_again", reason="given up after 5 runs")  # the former name
     assert journal.query("SELECT status, reason FROM retry_queue WHERE id = ?", (other,)) == [
-        ("failed_again", "given up after 5 runs")
+        ("parked", "given up after 5 runs")
     ]
     with pytest.raises(ValueError, match="unknown retry-queue status"):
         journal.mark(item_id, "done")

@@ -286,7 +286,7 @@ def test_a_queued_record_is_resent_first_on_the_next_run(
     assert first.counts("orders")["rejected"] == 1
     assert second.counts("orders")["retried_from_queue"] == 1
     assert second.counts("orders")["activities_created"] == 1
-    assert harness.queue() == [] and len(harness.queue("sent")) == 1
+    assert harness.queue() == [] and len(harness.queue("resolved")) == 1
     assert [a["type"] for a in sandbox.activities(person["id"])] == ["order_placed"]
 
 

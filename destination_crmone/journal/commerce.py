@@ -1,0 +1,238 @@
+"""What the destination remembers about commerce across runs, in the journal's database.
+
+- `carts`: carts with a known buyer whose `cart_abandoned` may still be due (`open`), or was
+  written (`abandoned`, with the activity as sent, so a recovery can flag it), or that need
+  nothing more (`recovered`, `closed`). An idle cart is never read again by an incremental
+  source: this table is how the end of a run finds the carts that went idle since.
+- `order_facts`: the orders written for each contact (`ext:<external_id>` or `email:<email>`),
+  from which the contact's `order_count`, `last_order_at` and `total_spent` are computed.
+- `contact_stores`: the routed stores last written for each contact, so that leaving a store
+  can be undone (its lists left, its properties cleared).
+
+`SqlJournal` inherits these methods; statements use `?` markers like the rest of the journal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from destination_crmone.timefmt import format_rfc3339
+
+COMMERCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS carts (
+  cart_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  contact_key TEXT,
+  last_modified_at TEXT NOT NULL,
+  activity TEXT NOT NULL,
+  abandoned_at TEXT,
+  updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS carts_state ON carts (state, last_modified_at);
+CREATE TABLE IF NOT EXISTS order_facts (
+  order_id TEXT PRIMARY KEY,
+  contact_key TEXT NOT NULL,
+  placed_at TEXT NOT NULL,
+  amount TEXT,
+  currency TEXT,
+  cancelled INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS order_facts_contact ON order_facts (contact_key);
+CREATE TABLE IF NOT EXISTS contact_stores (
+  contact_key TEXT PRIMARY KEY,
+  stores TEXT NOT NULL)
+"""
+CART_STATES = ("open", "abandoned", "recovered", "closed")
+CHUNK = 500  # keys per IN (…) list
+
+
+@dataclass(frozen=True)
+class CartRow:
+    """One remembered cart; `activity` is its `cart_abandoned` (`ActivityPayload.to_api()`):
+    the one to write while `open`, the one written once `abandoned`."""
+
+    cart_id: str
+    state: str
+    contact_key: str | None
+    last_modified_at: str
+    activity: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OrderFact:
+    """One order the destination has written, as the journal keeps it."""
+
+    order_id: str
+    placed_at: str
+    amount: str | None
+    currency: str | None
+    cancelled: bool = False
+
+
+def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), CHUNK):
+        yield wanted[start : start + CHUNK]
+
+
+def _now() -> str:
+    return format_rfc3339(datetime.now(UTC))
+
+
+class CommerceTables:
+    """Carts, order facts and routed stores (mixed into `SqlJournal`)."""
+
+    # provided by SqlJournal
+    _lock: Any
+    connection: Any
+
+    def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> Any: ...
+
+    def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
+
+    def _in(self, statement: str, keys: Iterable[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for part in _chunks(keys):
+            rows += self.query(statement.format(marks=", ".join("?" * len(part))), tuple(part))
+        return rows
+
+    def _many(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Several executemany in one transaction."""
+        with self._lock:
+            try:
+                cursor = self.connection.cursor()
+                for statement, rows in statements:
+                    if rows:
+                        cursor.executemany(self._sql(statement), rows)  # type: ignore[attr-defined]
+                self.connection.commit()
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    # --- carts ---------------------------------------------------------------------------
+
+    def carts(self, cart_ids: Iterable[str]) -> dict[str, CartRow]:
+        rows = self._in(
+            "SELECT cart_id, state, contact_key, last_modified_at, activity FROM carts"
+            " WHERE cart_id IN ({marks})",
+            cart_ids,
+        )
+        return {row[0]: CartRow(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows}
+
+    def save_carts(self, rows: Iterable[CartRow]) -> None:
+        """Insert or replace remembered carts (`abandoned_at` is set when one becomes so)."""
+        stamp = _now()
+        values = []
+        for row in rows:
+            if row.state not in CART_STATES:
+                raise ValueError(f"unknown cart state {row.state!r}")
+            abandoned = stamp if row.state == "abandoned" else None
+            activity = json.dumps(dict(row.activity), separators=(",", ":"), default=str)
+            values.append(
+                (
+                    row.cart_id,
+                    row.state,
+                    row.contact_key,
+                    row.last_modified_at,
+                    activity,
+                    abandoned,
+                    stamp,
+                )
+            )
+        self._many(
+            [
+                ("DELETE FROM carts WHERE cart_id = ?", [(v[0],) for v in values]),
+                (
+                    "INSERT INTO carts (cart_id, state, contact_key, last_modified_at, activity,"
+                    " abandoned_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                ),
+            ]
+        )
+
+    def idle_carts(self, last_modified_before: str, limit: int | None = None) -> list[CartRow]:
+        """Open carts last changed at or before this instant, oldest first."""
+        statement = (
+            "SELECT cart_id, state, contact_key, last_modified_at, activity FROM carts"
+            " WHERE state = 'open' AND last_modified_at <= ? ORDER BY last_modified_at, cart_id"
+        )
+        params: tuple[Any, ...] = (last_modified_before,)
+        if limit is not None:
+            statement += " LIMIT ?"
+            params = (*params, int(limit))
+        return [
+            CartRow(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self.query(statement, params)
+        ]
+
+    # --- order history -------------------------------------------------------------------
+
+    def record_orders(self, facts: Mapping[str, Iterable[OrderFact]]) -> None:
+        """contact key → orders written for it (an order id already known is replaced)."""
+        rows = [
+            (f.order_id, key, f.placed_at, f.amount, f.currency, int(f.cancelled))
+            for key, orders in facts.items()
+            for f in orders
+        ]
+        self._many(
+            [
+                ("DELETE FROM order_facts WHERE order_id = ?", [(r[0],) for r in rows]),
+                (
+                    "INSERT INTO order_facts (order_id, contact_key, placed_at, amount, currency,"
+                    " cancelled) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                ),
+            ]
+        )
+
+    def orders_of(self, contact_keys: Iterable[str]) -> dict[str, list[OrderFact]]:
+        found: dict[str, list[OrderFact]] = {}
+        rows = self._in(
+            "SELECT contact_key, order_id, placed_at, amount, currency, cancelled FROM order_facts"
+            " WHERE contact_key IN ({marks}) ORDER BY placed_at, order_id",
+            contact_keys,
+        )
+        for key, order_id, placed_at, amount, currency, cancelled in rows:
+            found.setdefault(key, []).append(
+                OrderFact(order_id, placed_at, amount, currency, bool(cancelled))
+            )
+        return found
+
+    # --- routed stores -------------------------------------------------------------------
+
+    def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
+        rows = self._in(
+            "SELECT contact_key, stores FROM contact_stores WHERE contact_key IN ({marks})",
+            contact_keys,
+        )
+        return {key: json.loads(stores) for key, stores in rows}
+
+    def remember_stores(self, stores: Mapping[str, Iterable[str]]) -> None:
+        rows = [(key, json.dumps(list(keys))) for key, keys in stores.items()]
+        self._many(
+            [
+                ("DELETE FROM contact_stores WHERE contact_key = ?", [(r[0],) for r in rows]),
+                ("INSERT INTO contact_stores (contact_key, stores) VALUES (?, ?)", rows),
+            ]
+        )
+
+    # --- erasure -------------------------------------------------------------------------
+
+    def forget_contact_commerce(self, contact_keys: Iterable[str]) -> int:
+        """Remove everything these tables hold about the contacts (GDPR erasure)."""
+        keys = list(dict.fromkeys(contact_keys))
+        removed = 0
+        with self._lock:
+            try:
+                for part in _chunks(keys):
+                    marks = ", ".join("?" * len(part))
+                    for table in ("carts", "order_facts", "contact_stores"):
+                        removed += self._execute(
+                            f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
+                        ).rowcount
+                self.connection.commit()
+                return removed
+            except Exception:
+                self.connection.rollback()
+                raise
