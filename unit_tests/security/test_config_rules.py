@@ -128,4 +128,4 @@ def test_good_keys_and_scopes_pass() -> None:
     )
     assert config.project_key == "my-project_1"
     assert config.store_keys == ["eu-web", "us_store"]
-    assert config.requested_scopes()[1] == "view_orders:my-project_1:eu-web"
+    assert config.scopes[1] == "view_orders:my-project_1:eu-web"
