@@ -50,7 +50,11 @@ def test_check_names_every_problem_in_one_message(sandbox: CrmOneSandbox, tmp_pa
         str(blocker / "journal.db"),
         field_mappings=[{"source": "custom.fields.loyaltyTier", "target": "loyalty_tier"}],
         store_routing=[
-            {"store_key": "eu-web", "list_ids": ["l_nowhere"], "properties": {"vip_level": "x"}}
+            {
+                "store_key": "eu-web",
+                "list_ids": ["l_nowhere"],
+                "properties": [{"property": "vip_level", "value": "x"}],
+            }
         ],
     )
     status = DestinationCrmOne().check(logger, config)
