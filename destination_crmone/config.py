@@ -29,6 +29,8 @@ from pydantic import (
 
 from connectors_common import check_service_url
 
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+
 Owner = Literal["commercetools", "crm_one", "most_recent"]
 Channel = Literal["email", "sms", "phone", "post", "push"]
 IdentityField = Literal["id", "key", "externalId", "customerNumber"]
@@ -386,6 +388,16 @@ class DestinationConfig(_Model):
         title="Dry run",
         description="Read CRM One and journal what would change; write nothing.",
         json_schema_extra=_ui(17),
+    )
+
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        ge=1024,
+        strict=True,
+        title="Largest input record (bytes)",
+        description="A record longer than this on the destination's input is not read: it is "
+        "queued as rejected (input_too_large) and the run goes on. Default 16 MiB.",
+        json_schema_extra=_ui(18),
     )
 
     @field_validator("base_url")
