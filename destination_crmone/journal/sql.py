@@ -25,7 +25,12 @@ from destination_crmone.journal.base import (
     QueueItem,
     keeps_payload,
 )
-from destination_crmone.journal.redact import personal_values, redact, redact_path
+from destination_crmone.journal.redact import (
+    personal_values,
+    redact,
+    redact_error,
+    redact_path,
+)
 from destination_crmone.timefmt import format_rfc3339, try_normalize_rfc3339
 
 SCHEMA_VERSION = 1
@@ -229,9 +234,11 @@ class SqlJournal:
 
     def _call_row(self, run_id: str, call: CallRecord) -> tuple[Any, ...]:
         path, request, response = call.path, call.request_body, call.response_body
+        error = call.error
         if self.redact_pii:  # what the request sent may come back quoted in the response
             known = personal_values(request)
             path, request, response = redact_path(path), redact(request), redact(response, known)
+            error = redact_error(error, known)
         if self._forgotten:
             found = self._forgotten
             path, request, response = (erase.without(v, found) for v in (path, request, response))
@@ -249,7 +256,7 @@ class SqlJournal:
             call.idempotency_key,
             dumps(request),
             dumps(response),
-            call.error,
+            error,
         )
 
     def log_call(self, run_id: str, call: CallRecord) -> None:
