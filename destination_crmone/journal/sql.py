@@ -111,8 +111,9 @@ _SECRET_KEY = re.compile(r"secret|password|passwd|token|dsn|authorization|api_?k
 
 
 def like_patterns(values: Iterable[str]) -> list[str]:
-    """`LIKE … ESCAPE '!'` patterns finding each value inside text or JSON text."""
-    forms = {form for value in values if value for form in (value, json.dumps(value)[1:-1])}
+    """`LOWER(column) LIKE … ESCAPE '!'` patterns finding each value inside text or JSON
+    text, whatever its case."""
+    forms = {form.lower() for value in values if value for form in (value, json.dumps(value)[1:-1])}
     escaped = (f.replace("!", "!!").replace("%", "!%").replace("_", "!_") for f in forms)
     return [f"%{form}%" for form in sorted(escaped)]
 
@@ -488,7 +489,9 @@ class SqlJournal:
         patterns = like_patterns(values)
         if not patterns:
             return []
-        where = " OR ".join(f"{column} LIKE ? ESCAPE '!'" for column in searched for _ in patterns)
+        where = " OR ".join(
+            f"LOWER({column}) LIKE ? ESCAPE '!'" for column in searched for _ in patterns
+        )
         params = tuple(pattern for _ in searched for pattern in patterns)
         return self._execute(f"SELECT {columns} FROM {table} WHERE {where}", params).fetchall()
 
