@@ -513,6 +513,18 @@ class SqlJournal:
                     emails |= erase.emails_in(payload)
         return list(found.values())
 
+    def _sync_log_rows(self, found: list[str]) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """Sync-log rows naming the customer, and every identifier they were found by: a
+        second pass only for emails the first rows revealed (none when redact_pii is on)."""
+        columns = ["path", "request_body", "response_body", "error"]
+        select = "id, " + ", ".join(columns)
+        rows = {row[0]: row for row in self._rows_like("sync_log", select, columns, found)}
+        naming = [erase.matching(loads(row[k]), found) for row in rows.values() for k in (2, 3)]
+        more = [n for n in erase.needles(erase.emails_in(naming)) if n not in found]
+        if more:
+            rows |= {row[0]: row for row in self._rows_like("sync_log", select, columns, more)}
+        return list(rows.values()), sorted({*found, *more}, key=len, reverse=True)
+
     def _erase(
         self, customer_id: str, external_id: str | None, items: list[tuple[int, str, Any]]
     ) -> dict[str, int]:
@@ -523,16 +535,9 @@ class SqlJournal:
         ).rowcount
         ids = [value for value in (customer_id, external_id) if value]
         emails = set().union(*(erase.emails_in(payload) for _, _, payload in items))
-        columns = ["path", "request_body", "response_body", "error"]
-        for _, *bodies in self._rows_like("sync_log", "id, " + ", ".join(columns), columns, ids):
-            naming = [erase.matching(loads(body), ids) for body in bodies[1:3]]
-            emails |= erase.emails_in(naming)
-        found = erase.needles([*ids, *emails])
+        rows, found = self._sync_log_rows(erase.needles([*ids, *emails]))
         self._forgotten = erase.needles([*self._forgotten, *found])
-        calls = 0
-        for item_id, path, request, response, error in self._rows_like(
-            "sync_log", "id, " + ", ".join(columns), columns, found
-        ):
+        for item_id, path, request, response, error in rows:
             self._execute(
                 "UPDATE sync_log SET path = ?, request_body = ?, response_body = ?, error = ?"
                 " WHERE id = ?",
@@ -544,7 +549,6 @@ class SqlJournal:
                     item_id,
                 ),
             )
-            calls += 1
         reviews = [r[0] for r in self._rows_like("review", "id", ["external_id", "detail"], found)]
         for review_id in reviews:
             self._execute("DELETE FROM review WHERE id = ?", (review_id,))
@@ -557,7 +561,7 @@ class SqlJournal:
         return {
             "retry_queue": len(items),
             "identities": identities,
-            "sync_log": calls,
+            "sync_log": len(rows),
             "review": len(reviews),
             "runs": len(runs),
         }
