@@ -1,6 +1,17 @@
-"""Rules both connectors' configs share: one place for each (service URLs, commercetools keys)."""
+"""Rules both connectors share, one place for each: service URLs, commercetools keys,
+private files."""
 
+from connectors_common.files import private_dir, private_file, private_opener
 from connectors_common.keys import check_each, check_key, check_scope
 from connectors_common.urls import check_service_url, is_loopback_host
 
-__all__ = ["check_each", "check_key", "check_scope", "check_service_url", "is_loopback_host"]
+__all__ = [
+    "check_each",
+    "check_key",
+    "check_scope",
+    "check_service_url",
+    "is_loopback_host",
+    "private_dir",
+    "private_file",
+    "private_opener",
+]

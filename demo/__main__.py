@@ -20,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+from connectors_common import private_dir
 from demo.pipeline import (
     PipelineError,
     StateFile,
@@ -100,7 +101,7 @@ def run_once(title: str, label: str, workdir: Path, state: StateFile, timeout: f
 
 def run_sandboxes(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
-    workdir.mkdir(parents=True, exist_ok=True)
+    private_dir(workdir)
     for name in FRESH_EACH_TIME:
         (workdir / name).unlink(missing_ok=True)
     shutil.rmtree(workdir / "logs", ignore_errors=True)
@@ -154,7 +155,7 @@ def run_sandboxes(args: argparse.Namespace) -> int:
 
 def run_real(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir / "real"
-    workdir.mkdir(parents=True, exist_ok=True)
+    private_dir(workdir)
     write_json(workdir / "source.json", _load(args.source_config))
     write_json(workdir / "destination.json", _load(args.destination_config))
     write_json(workdir / "catalog.json", configured_catalog(workdir / "source.json"))

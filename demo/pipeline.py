@@ -25,6 +25,8 @@ from typing import IO, Any
 
 import orjson
 
+from connectors_common import private_dir, private_opener
+
 SOURCE = "source-commercetools"
 DESTINATION = "destination-crmone"
 FORWARDED_TYPES = frozenset({"RECORD", "STATE"})  # what Airbyte hands a destination
@@ -49,10 +51,12 @@ def _path() -> list[str]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Written whole or not at all (a killed run never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Written whole or not at all (a killed run never leaves half a file); `0600`, as
+    configs hold secrets and dumps personal data."""
+    private_dir(path.parent)
     partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    with open(partial, "w", encoding="utf-8", opener=private_opener) as file:
+        file.write(json.dumps(data, indent=2) + "\n")
     os.replace(partial, path)
 
 
@@ -174,10 +178,15 @@ class Sync:
     ) -> None:
         self.result = SyncResult(label)
         self.state_file = state_file
-        log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(log_dir)
         # stderr and the messages the demo keeps share a file per process (append mode)
-        self._source_log = (log_dir / f"{label}-source.log").open("ab")
-        self._destination_log = (log_dir / f"{label}-destination.log").open("ab")
+        # (closed when the processes end; 0600: they carry the connectors' messages)
+        source_log, destination_log = (
+            log_dir / f"{label}-source.log",
+            log_dir / f"{label}-destination.log",
+        )
+        self._source_log = open(source_log, "ab", opener=private_opener)  # noqa: SIM115
+        self._destination_log = open(destination_log, "ab", opener=private_opener)  # noqa: SIM115
         read = [executable(SOURCE), "read", "--config", str(source_config)]
         read += ["--catalog", str(catalog)]
         if state_file.exists():

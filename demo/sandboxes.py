@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import requests
 
+from connectors_common import private_dir, private_opener
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_SECONDS = 120.0  # seeding 2,000 customers and 6,000 orders takes a few seconds
 ADMIN_TIMEOUT_SECONDS = 30.0
@@ -55,7 +57,7 @@ class SandboxProcess:
     def __init__(self, name: str, module: str, args: list[str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
-        self._log: IO[str] = log_path.open("w", encoding="utf-8")
+        self._log: IO[str] = open(log_path, "w", encoding="utf-8", opener=private_opener)  # noqa: SIM115
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *_pythonpath()])}
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, "--port", "0", *args],
@@ -131,7 +133,7 @@ class Sandboxes:
         *,
         crm_requests_per_second: int = 100,
     ) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
+        private_dir(workdir)
         self.workdir = workdir
         self.commercetools = SandboxProcess(
             "commercetools",

@@ -30,6 +30,8 @@ from pydantic import (
 
 from connectors_common import check_service_url
 
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+
 Owner = Literal["commercetools", "crm_one", "most_recent"]
 Channel = Literal["email", "sms", "phone", "post", "push"]
 IdentityField = Literal["id", "key", "externalId", "customerNumber"]
@@ -525,6 +527,16 @@ class DestinationConfig(_Model):
             "written instead."
         ),
         json_schema_extra=_ui(22, "advanced"),
+    )
+
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        ge=1024,
+        strict=True,
+        title="Largest input record (bytes)",
+        description="A record longer than this on the destination's input is not read: it is "
+        "queued as rejected (input_too_large) and the run goes on. Default 16 MiB.",
+        json_schema_extra=_ui(18),
     )
 
     @field_validator("base_url")

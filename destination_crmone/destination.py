@@ -12,12 +12,14 @@ environment variable `CRMONE_BACKOFF_BASE` (seconds, e.g. `0.01`).
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 from airbyte_cdk.destinations import Destination
@@ -45,6 +47,7 @@ from destination_crmone.config import (
     journal_shape_problem,
     spec_schema,
 )
+from destination_crmone.input import CappedInput, RejectedInput
 from destination_crmone.journal import Journal, JournalError, open_journal
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
 from destination_crmone.sinks import SinkSet, WriteContext
@@ -142,6 +145,10 @@ class DestinationCrmOne(Destination):
                 raise config_failure(problem)
         yield from super().run_cmd(parsed_args)
 
+    def _parse_input_stream(self, input_stream: io.TextIOWrapper) -> Iterable[AirbyteMessage]:
+        """stdin within limits (`input.CappedInput`), instead of the CDK's unbounded lines."""
+        return CappedInput(getattr(input_stream, "buffer", input_stream))
+
     # --- check ---------------------------------------------------------------------------
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
@@ -238,6 +245,9 @@ class DestinationCrmOne(Destination):
             journal.log_call(run_id, call)
             stats.observe_call(call)
 
+        if isinstance(input_messages, CappedInput):  # stdin: the config's limit, rejects queued
+            input_messages.max_line_bytes = parsed.max_line_bytes
+            input_messages.on_reject = partial(reject_input, journal, stats, run_id, parsed.dry_run)
         status = "failed"
         try:
             client = make_client(parsed, observe)
@@ -311,6 +321,17 @@ class DestinationCrmOne(Destination):
             concurrency=concurrency,
             dry_run=config.dry_run,
         )
+
+
+def reject_input(
+    journal: Journal, stats: RunStats, run_id: str, dry_run: bool, rejected: RejectedInput
+) -> None:
+    """A record line over a limit: into the retry queue (no payload: there is none to keep)."""
+    stream = rejected.stream or "unknown"
+    if not dry_run:
+        key = f"input:{run_id}:line-{rejected.line}"
+        journal.enqueue(run_id, stream, key, None, {}, rejected.reason, rejected.code, "rejected")
+    stats.reject(stream, "rejected", rejected.code, rejected.reason)
 
 
 def relay(messages: Iterable[AirbyteMessage], sinks: SinkSet) -> Iterator[AirbyteMessage]:

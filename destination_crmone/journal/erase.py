@@ -3,11 +3,13 @@ and a JSON value with that customer taken out). `SqlJournal.forget_customer` run
 
 A customer is recognised by its commercetools id (a queued customer's `id`, an order's or
 cart's `customerId`, a message's `resource.id`), its contact's external_id, and the email
-addresses those rows carry (a guest order of the same person, a lookup by email).
+addresses those rows carry (a guest order of the same person, a lookup by email). Matching
+ignores case: `Jane@Example.com` and `jane@example.com` are one address.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -21,10 +23,14 @@ def is_about(payload: Any, record_key: str, customer_id: str, emails: Iterable[s
     if record_key == customer_id or not isinstance(payload, Mapping):
         return record_key == customer_id
     resource = payload.get("resource")
+    guest_email = payload.get("customerEmail")
     return (
         payload.get("customerId") == customer_id
         or (isinstance(resource, Mapping) and resource.get("id") == customer_id)
-        or (payload.get("customerEmail") in set(emails) and bool(payload.get("customerEmail")))
+        or (
+            isinstance(guest_email, str)
+            and guest_email.lower() in {email.lower() for email in emails}
+        )
     )
 
 
@@ -44,16 +50,22 @@ def emails_in(value: Any) -> set[str]:
 
 
 def needles(identifiers: Iterable[str]) -> list[str]:
-    """The identifiers as they may appear in text: as is and percent-encoded (a query)."""
-    found = {form for value in identifiers if value for form in (value, quote(value, safe=""))}
+    """The identifiers as they may appear in text (lower-cased): as is and percent-encoded."""
+    found = {
+        form.lower() for value in identifiers if value for form in (value, quote(value, safe=""))
+    }
     return sorted(found, key=len, reverse=True)
+
+
+def _names(value: Mapping[str, Any], found: list[str]) -> bool:
+    return any(isinstance(item, str) and item.lower() in found for item in value.values())
 
 
 def matching(value: Any, found: list[str]) -> Any:
     """The parts of a JSON value that name the customer: each object that holds one of
     `found` as a direct value (a contact, a consent, an activity, a batch result)."""
     if isinstance(value, Mapping):
-        if any(isinstance(item, str) and item in found for item in value.values()):
+        if _names(value, found):
             return [value]
         return [part for item in value.values() for part in matching(item, found)]
     if isinstance(value, list):
@@ -65,13 +77,13 @@ def without(value: Any, found: list[str]) -> Any:
     """The JSON value with the customer taken out: an object that names them becomes
     `{"erased": true}`, their identifiers inside any text become "[erased]"."""
     if isinstance(value, Mapping):
-        if any(isinstance(item, str) and item in found for item in value.values()):
+        if _names(value, found):
             return {"erased": True}
         return {key: without(item, found) for key, item in value.items()}
     if isinstance(value, list):
         return [without(item, found) for item in value]
     if isinstance(value, str):
         for needle in found:
-            value = value.replace(needle, ERASED)
+            value = re.sub(re.escape(needle), ERASED, value, flags=re.IGNORECASE)
         return value
     return value

@@ -98,6 +98,17 @@ def redact(value: Any, known: Iterable[str] = ()) -> Any:
     return value
 
 
+_QUERY = re.compile(r"\?[^\s'\"()<>]+")
+
+
+def redact_error(text: str | None, known: Iterable[str] = ()) -> str | None:
+    """An error text (a dropped connection quotes the URL it called): query strings, known
+    personal values and patterns replaced."""
+    if not text:
+        return text
+    return scrub_text(_QUERY.sub("?" + REDACTED, text), known)
+
+
 def redact_path(path: str) -> str:
     """A path with a query string: personal parameters and patterns replaced."""
     if "?" not in path:

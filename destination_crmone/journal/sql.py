@@ -29,7 +29,12 @@ from destination_crmone.journal.base import (
     keeps_payload,
 )
 from destination_crmone.journal.commerce import COMMERCE_SCHEMA, CommerceTables
-from destination_crmone.journal.redact import personal_values, redact, redact_path
+from destination_crmone.journal.redact import (
+    personal_values,
+    redact,
+    redact_error,
+    redact_path,
+)
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339, try_normalize_rfc3339
 
 SCHEMA_VERSION = 2
@@ -121,8 +126,9 @@ _SECRET_KEY = re.compile(r"secret|password|passwd|token|dsn|authorization|api_?k
 
 
 def like_patterns(values: Iterable[str]) -> list[str]:
-    """`LIKE … ESCAPE '!'` patterns finding each value inside text or JSON text."""
-    forms = {form for value in values if value for form in (value, json.dumps(value)[1:-1])}
+    """`LOWER(column) LIKE … ESCAPE '!'` patterns finding each value inside text or JSON
+    text, whatever its case."""
+    forms = {form.lower() for value in values if value for form in (value, json.dumps(value)[1:-1])}
     escaped = (f.replace("!", "!!").replace("%", "!%").replace("_", "!_") for f in forms)
     return [f"%{form}%" for form in sorted(escaped)]
 
@@ -258,9 +264,11 @@ class SqlJournal(CommerceTables):
 
     def _call_row(self, run_id: str, call: CallRecord) -> tuple[Any, ...]:
         path, request, response = call.path, call.request_body, call.response_body
+        error = call.error
         if self.redact_pii:  # what the request sent may come back quoted in the response
             known = personal_values(request)
             path, request, response = redact_path(path), redact(request), redact(response, known)
+            error = redact_error(error, known)
         if self._forgotten:
             found = self._forgotten
             path, request, response = (erase.without(v, found) for v in (path, request, response))
@@ -278,7 +286,7 @@ class SqlJournal(CommerceTables):
             call.idempotency_key,
             dumps(request),
             dumps(response),
-            call.error,
+            error,
         )
 
     def log_call(self, run_id: str, call: CallRecord) -> None:
@@ -595,7 +603,9 @@ class SqlJournal(CommerceTables):
         patterns = like_patterns(values)
         if not patterns:
             return []
-        where = " OR ".join(f"{column} LIKE ? ESCAPE '!'" for column in searched for _ in patterns)
+        where = " OR ".join(
+            f"LOWER({column}) LIKE ? ESCAPE '!'" for column in searched for _ in patterns
+        )
         params = tuple(pattern for _ in searched for pattern in patterns)
         return self._execute(f"SELECT {columns} FROM {table} WHERE {where}", params).fetchall()
 
@@ -617,6 +627,18 @@ class SqlJournal(CommerceTables):
                     emails |= erase.emails_in(payload)
         return list(found.values())
 
+    def _sync_log_rows(self, found: list[str]) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """Sync-log rows naming the customer, and every identifier they were found by: a
+        second pass only for emails the first rows revealed (none when redact_pii is on)."""
+        columns = ["path", "request_body", "response_body", "error"]
+        select = "id, " + ", ".join(columns)
+        rows = {row[0]: row for row in self._rows_like("sync_log", select, columns, found)}
+        naming = [erase.matching(loads(row[k]), found) for row in rows.values() for k in (2, 3)]
+        more = [n for n in erase.needles(erase.emails_in(naming)) if n not in found]
+        if more:
+            rows |= {row[0]: row for row in self._rows_like("sync_log", select, columns, more)}
+        return list(rows.values()), sorted({*found, *more}, key=len, reverse=True)
+
     def _erase(
         self, customer_id: str, external_id: str | None, items: list[tuple[int, str, Any]]
     ) -> dict[str, int]:
@@ -627,16 +649,9 @@ class SqlJournal(CommerceTables):
         ).rowcount
         ids = [value for value in (customer_id, external_id) if value]
         emails = set().union(*(erase.emails_in(payload) for _, _, payload in items))
-        columns = ["path", "request_body", "response_body", "error"]
-        for _, *bodies in self._rows_like("sync_log", "id, " + ", ".join(columns), columns, ids):
-            naming = [erase.matching(loads(body), ids) for body in bodies[1:3]]
-            emails |= erase.emails_in(naming)
-        found = erase.needles([*ids, *emails])
+        rows, found = self._sync_log_rows(erase.needles([*ids, *emails]))
         self._forgotten = erase.needles([*self._forgotten, *found])
-        calls = 0
-        for item_id, path, request, response, error in self._rows_like(
-            "sync_log", "id, " + ", ".join(columns), columns, found
-        ):
+        for item_id, path, request, response, error in rows:
             self._execute(
                 "UPDATE sync_log SET path = ?, request_body = ?, response_body = ?, error = ?"
                 " WHERE id = ?",
@@ -648,7 +663,6 @@ class SqlJournal(CommerceTables):
                     item_id,
                 ),
             )
-            calls += 1
         reviews = [r[0] for r in self._rows_like("review", "id", ["external_id", "detail"], found)]
         for review_id in reviews:
             self._execute("DELETE FROM review WHERE id = ?", (review_id,))
@@ -661,7 +675,7 @@ class SqlJournal(CommerceTables):
         return {
             "retry_queue": len(items),
             "identities": identities,
-            "sync_log": calls,
+            "sync_log": len(rows),
             "review": len(reviews),
             "runs": len(runs),
         }

@@ -1,20 +1,27 @@
-"""The default journal: one SQLite file in WAL mode (stdlib sqlite3)."""
+"""The default journal: one SQLite file in WAL mode (stdlib sqlite3), readable by its owner
+only (directories it creates 0700, the file and its -wal/-shm 0600)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
+from connectors_common import private_dir, private_file
 from destination_crmone.journal.sql import SqlJournal
 
 
 class SqliteJournal(SqlJournal):
     def __init__(self, path: str, *, redact_pii: bool = True) -> None:
         file = Path(path).expanduser()
-        file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(file.parent)
+        private_file(file)  # SQLite gives -wal and -shm the mode of the database file
         connection = sqlite3.connect(str(file), check_same_thread=False, timeout=30)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
+            for companion in (f"{file}-wal", f"{file}-shm"):  # of a journal made before
+                if os.path.exists(companion):
+                    private_file(companion)
             # WAL + NORMAL: a commit survives a crash of this process; an OS crash may lose
             # the last commits but never corrupts the file.
             connection.execute("PRAGMA synchronous=NORMAL")

@@ -123,7 +123,7 @@ def test_forget_customer_on_both_backends(journal_spec: dict) -> None:
 
     journal = open_journal(journal_spec, redact_pii=False)
     try:
-        guest = {"id": "o2", "customerEmail": "z_q%@erase.example"}  # LIKE's own characters
+        guest = {"id": "o2", "customerEmail": "Z_Q%@Erase.example"}  # LIKE's own characters
         journal.enqueue(
             "r",
             "customers",

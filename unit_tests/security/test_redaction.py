@@ -104,3 +104,34 @@ def test_no_personal_value_leaves_where_it_belongs(
     reasons = dict(destination.query("SELECT record_key, reason FROM retry_queue"))
     assert "email: not a valid address (missing '.' in domain)" in reasons[REJECTED["id"]]
     assert reasons[PARTIAL["id"]].startswith("phone: not a")
+
+
+def test_a_dropped_connection_error_in_the_sync_log_keeps_no_query(tmp_path) -> None:
+    from destination_crmone.client import CallRecord
+    from destination_crmone.journal import open_journal
+
+    journal = open_journal({"type": "sqlite", "path": str(tmp_path / "j.db")})
+    try:
+        error = (
+            "ConnectionError: HTTPConnectionPool(host='127.0.0.1', port=9): Max retries "
+            "exceeded with url: /v1/contacts?email=jane.doe%40gmailcom (Caused by refused)"
+        )
+        call = CallRecord(
+            "GET",
+            "/v1/contacts?email=jane.doe%40gmailcom",
+            None,
+            None,
+            None,
+            "t",
+            "t",
+            1,
+            "c",
+            None,
+            None,
+            error=error,
+        )
+        journal.log_call("run", call)
+        (row,) = journal.query("SELECT path, error FROM sync_log")
+        assert "jane.doe" not in json.dumps(row) and "Max retries" in row[1]
+    finally:
+        journal.close()
