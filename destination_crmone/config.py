@@ -536,7 +536,7 @@ class DestinationConfig(_Model):
         title="Largest input record (bytes)",
         description="A record longer than this on the destination's input is not read: it is "
         "queued as rejected (input_too_large) and the run goes on. Default 16 MiB.",
-        json_schema_extra=_ui(18),
+        json_schema_extra=_ui(23, "advanced"),
     )
 
     @field_validator("base_url")
