@@ -125,6 +125,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self._start_state: dict[str, Any] = {}  # the state this run started from
         self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
         self._full_refresh = False
+        self._state_cache: dict[str, Any] | None = None
         self.custom_field_schema: dict[str, Any] | None = None
 
     # --- what and where ------------------------------------------------------------
@@ -219,6 +220,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
     ) -> Iterable[Mapping[str, Any] | AirbyteMessage]:
         """`stream_state` is the state the run started from; progress lives in the cursors."""
         self._full_refresh = sync_mode == SyncMode.full_refresh
+        self._state_cache = None
         store = (stream_slice or {}).get("store_key")
         saved = {} if self._full_refresh else self.partition_state(stream_state, store)
         slices = resume_slices(self.cursor_field, saved, self.config.lookback_window_seconds)
@@ -258,9 +260,9 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             yield from self.emit(first, records, store)
             if len(records) < self.config.page_size:
                 first.finish()
-                self._progress[store] = first.to_state()
+                self.set_progress(store, first.to_state())
                 return
-            self._progress[store] = first.to_state()
+            self.set_progress(store, first.to_state())
             yield self.state_message()
             if concurrency > 1:
                 slices = first.split(self.boundaries(store, first, concurrency))
@@ -275,7 +277,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             yield from self.emit(cursor, page.records, store)
             if page.last:
                 cursor.finish()
-            self._progress[store] = merged_state(self.cursor_field, slices)
+            self.set_progress(store, merged_state(self.cursor_field, slices))
             if not all(s.done for s in slices):
                 yield self.state_message()
 
@@ -322,8 +324,19 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         part = (stream_state or {}).get("stores", {}).get(store) if store else stream_state
         return dict(part) if isinstance(part, Mapping) else {}
 
+    def set_progress(self, store: str | None, state: dict[str, Any]) -> None:
+        self._progress[store] = state
+        self._state_cache = None
+        self._state_cache = None
+
     @property
     def state(self) -> MutableMapping[str, Any]:
+        # The CDK asks for the state after every record: computed once per page.
+        if self._state_cache is None:
+            self._state_cache = self._current_state()
+        return self._state_cache
+
+    def _current_state(self) -> dict[str, Any]:
         state = {} if self._full_refresh else dict(self._start_state)
         stores = dict(state.get("stores") or {})
         for store, progress in self._progress.items():
@@ -339,6 +352,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
     def state(self, value: MutableMapping[str, Any]) -> None:
         self._start_state = dict(value or {})
         self._progress = {}
+        self._state_cache = None
 
     def state_message(self) -> AirbyteMessage:
         return AirbyteMessage(
