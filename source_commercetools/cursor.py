@@ -166,15 +166,23 @@ class KeySetCursor:
             return self.saved
         return self.position
 
-    def margin(self) -> list[Remembered]:
-        """The records within the look-back of the newest position, oldest first."""
+    def trim(self) -> str | None:
+        """Forget the records behind the look-back of the newest position (call once a page:
+        memory stays flat); returns the margin's lower bound, None without a margin."""
         newest = self.newest
         if not self.lookback_seconds or newest is None:
             self.recent.clear()
-            return []
+            return None
         floor = shift(newest[0], -self.lookback_seconds)
         while self.recent and self.recent[0][0] < floor:
             self.recent.popleft()
+        return floor
+
+    def margin(self) -> list[Remembered]:
+        """The records within the look-back of the newest position, oldest first."""
+        floor = self.trim()
+        if floor is None:
+            return []
         if not self.known:
             return list(self.recent)  # in key order already
         seen = {record_id for _, record_id, _ in self.recent}

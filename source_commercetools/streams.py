@@ -275,6 +275,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         ):
             cursor = slices[page.slice_index]
             yield from self.emit(cursor, page.records, store)
+            cursor.trim()
             if page.last:
                 cursor.finish()
             self.set_progress(store, merged_state(self.cursor_field, slices))
