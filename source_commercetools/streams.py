@@ -14,6 +14,7 @@ they are all done.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,7 @@ from typing import Any
 import requests
 from airbyte_cdk.models import (
     AirbyteMessage,
+    AirbyteRecordMessage,
     AirbyteStateBlob,
     AirbyteStateMessage,
     AirbyteStateType,
@@ -257,7 +259,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         if len(slices) == 1 and slices[0].saved is None and slices[0].position is None:
             first = slices[0]
             records = self.fetch(store, first.params(self.config.page_size))
-            yield from self.emit(first, records, store)
+            yield from self.messages(first, records, store)
             if len(records) < self.config.page_size:
                 first.finish()
                 self.set_progress(store, first.to_state())
@@ -274,7 +276,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             concurrency,
         ):
             cursor = slices[page.slice_index]
-            yield from self.emit(cursor, page.records, store)
+            yield from self.messages(cursor, page.records, store)
             cursor.trim()
             if page.last:
                 cursor.finish()
@@ -291,6 +293,18 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 if store:
                     record["_ab_store_key"] = store
                 yield clean(record)
+
+    def messages(
+        self, cursor: KeySetCursor, records: list[Record], store: str | None
+    ) -> Iterator[AirbyteMessage]:
+        """The page's records as RECORD messages, built here once: the CDK would copy each
+        record and wrap it again (the hot path of a large read)."""
+        emitted_at = time.time_ns() // 1_000_000
+        for record in self.emit(cursor, records, store):
+            yield AirbyteMessage(
+                type=Type.RECORD,
+                record=AirbyteRecordMessage(stream=self.name, data=record, emitted_at=emitted_at),
+            )
 
     def boundaries(self, store: str | None, cursor: KeySetCursor, concurrency: int) -> list[str]:
         """Evenly spaced cursor values between the position and the newest record."""
