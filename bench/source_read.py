@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -88,12 +87,16 @@ def raw_fetch(ct: CommercetoolsSandbox, page_size: int = 500) -> tuple[float, in
 
 
 def source_read(folder: Path, config: dict[str, Any]) -> dict[str, float]:
-    """`source-commercetools read` in a subprocess: wall time, records, the first-to-last
-    record span, and the process's peak RSS."""
+    """`source-commercetools read` in a subprocess: wall time (process start included, the
+    small peak-RSS wrapper too), records, the first-to-last record span, and peak RSS."""
     config_path, catalog_path = folder / "config.json", folder / "catalog.json"
     config_path.write_text(json.dumps(config))
     catalog_path.write_text(json.dumps(customers_catalog()))
     command = [
+        sys.executable,
+        "-m",
+        "bench.peak_rss",
+        "--keep-stdout",
         str(VENV_BIN / "source-commercetools"),
         "read",
         "--config",
@@ -104,21 +107,22 @@ def source_read(folder: Path, config: dict[str, Any]) -> dict[str, float]:
     started = time.perf_counter()
     first = last = 0.0
     records = 0
-    with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
-        assert process.stdout is not None
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
         for line in process.stdout:
             if line.startswith(b'{"type":"RECORD"'):
                 last = time.perf_counter()
                 first = first or last
                 records += 1
-    wall = time.perf_counter() - started
+        wall = time.perf_counter() - started
+        peak_rss = process.stderr.read().split()[-1]
     if process.returncode:
         raise RuntimeError(f"source-commercetools read exited {process.returncode}")
     return {
         "seconds": wall,
         "records": records,
         "steady_seconds": last - first,
-        "peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "peak_rss_kib": int(peak_rss),
     }
 
 

@@ -53,7 +53,7 @@ from source_commercetools.http import (
     error_text,
     fetch_results,
 )
-from source_commercetools.pages import NoPosition, read_pages
+from source_commercetools.pages import NoPosition, PageReader
 
 Record = dict[str, Any]
 SLICES_PER_REQUEST_SLOT = 2  # more slices than workers evens out unevenly filled time ranges
@@ -256,6 +256,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         """Records and checkpoints of one partition: the first page of a fresh read alone,
         then, if it was full, the rest as concurrent time slices."""
         concurrency = self.config.concurrency
+        horizon = None
         if len(slices) == 1 and slices[0].saved is None and slices[0].position is None:
             first = slices[0]
             records = self.fetch(store, first.params(self.config.page_size))
@@ -267,21 +268,25 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             self.set_progress(store, first.to_state())
             yield self.state_message()
             if concurrency > 1:
-                slices = first.split(self.boundaries(store, first, concurrency))
+                horizon, boundaries = self.boundaries(store, first, concurrency)
+                slices = first.split(boundaries)
         fetch = self.fetch
-        for page in read_pages(
+        reader = PageReader(
             slices,
             lambda params: fetch(store, params),
             self.config.page_size,
             concurrency,
-        ):
-            cursor = slices[page.slice_index]
+            horizon,
+        )
+        for page in reader:
+            cursor = page.cursor
             yield from self.messages(cursor, page.records, store)
             cursor.trim()
             if page.last:
                 cursor.finish()
-            self.set_progress(store, merged_state(self.cursor_field, slices))
-            if not all(s.done for s in slices):
+            current = reader.slices()
+            self.set_progress(store, merged_state(self.cursor_field, current))
+            if not all(s.done for s in current):
                 yield self.state_message()
 
     def emit(
@@ -306,19 +311,22 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 record=AirbyteRecordMessage(stream=self.name, data=record, emitted_at=emitted_at),
             )
 
-    def boundaries(self, store: str | None, cursor: KeySetCursor, concurrency: int) -> list[str]:
-        """Evenly spaced cursor values between the position and the newest record."""
+    def boundaries(
+        self, store: str | None, cursor: KeySetCursor, concurrency: int
+    ) -> tuple[str | None, list[str]]:
+        """The newest record's cursor value, and evenly spaced values between the position and
+        it (the reader splits slices further where records are dense)."""
         newest = self.newest(store)
         position = cursor.position
         last = position_of(newest, self.cursor_field) if newest else None
         if position is None or last is None or last[0] <= position[0]:
-            return []
+            return None, []
         low, high = parse_datetime(position[0]), parse_datetime(last[0])
         count = concurrency * SLICES_PER_REQUEST_SLOT
         step = (high - low) / count
         if step < timedelta(milliseconds=1):
-            return []
-        return [format_datetime(low + step * i) for i in range(1, count)]
+            return last[0], []
+        return last[0], [format_datetime(low + step * i) for i in range(1, count)]
 
     def iter_records(self) -> Iterator[Record]:
         """Every record of every partition, from the very first (no start date), without
@@ -326,9 +334,10 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         for stream_slice in self.stream_slices():
             store = stream_slice.get("store_key")
             cursor = KeySetCursor.fresh(self.cursor_field, None)
-            for page in read_pages(
+            pages = PageReader(
                 [cursor], lambda p, s=store: self.fetch(s, p), self.config.page_size, 1
-            ):
+            )
+            for page in pages:
                 yield from self.emit(cursor, page.records, store)
 
     # --- state ---------------------------------------------------------------------
