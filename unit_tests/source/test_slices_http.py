@@ -27,7 +27,7 @@ def test_a_first_read_is_split_into_concurrent_slices_that_cover_everything_once
 
 def test_an_interrupted_sliced_read_resumes_every_slice_exactly(api):
     api.collections["customers"] = [customer(n, ms=n * 7) for n in range(5000)]
-    api.fail_from = 6
+    api.fail_from = 12
     broken = run_read(config(concurrency=4, page_size=250), ["customers"])
     assert broken.errors
     state = final_state(broken, "customers")
