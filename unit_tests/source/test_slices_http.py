@@ -18,8 +18,9 @@ def test_a_first_read_is_split_into_concurrent_slices_that_cover_everything_once
     wheres = [q["params"].get("where") for q in api.queries]
     assert [w for w in wheres[2] if "end" in w] == ["lastModifiedAt < :end"]  # a bounded slice
     assert any(q["params"]["sort"] == ["lastModifiedAt desc", "id desc"] for q in api.queries)
-    # 10 pages of data, the newest-record probe, and one short last page per slice at most
-    assert len(api.queries) <= 1 + 10 + 8
+    # 10 pages of data, the newest-record probe, and a short last page per slice (8, plus the
+    # ones split off where a worker ran out of work)
+    assert 12 <= len(api.queries) <= 30
     state = final_state(output, "customers")
     assert position(state) == {"lastModifiedAt": ts(4999 * 7), "id": "c-004999"}
     assert "slices" not in state
