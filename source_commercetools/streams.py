@@ -123,6 +123,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
     ) -> None:
         self.declaration = declaration
         self.config = config  # before super(): it asks for the error handler and back-off
+        self.backoff = CommercetoolsBackoff(config.retry_backoff_seconds)  # shared by slices
         super().__init__(authenticator=authenticator)
         self._start_state: dict[str, Any] = {}  # the state this run started from
         self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
@@ -166,7 +167,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         return CommercetoolsErrorHandler(self.name, self.logger)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return CommercetoolsBackoff(self.config.retry_backoff_seconds)
+        return self.backoff
 
     def get_error_display_message(self, exception: BaseException) -> str | None:
         if isinstance(exception, requests.HTTPError) and exception.response is not None:
@@ -180,6 +181,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
 
     def fetch(self, store: str | None, params: dict[str, Any]) -> list[Record]:
         """One page: the request path `check` and `read` share."""
+        self.backoff.pause()  # a 429 to any slice holds every new request of the stream
         predicates, variables = self.declaration.filters(self.config)
         if predicates:
             params = {

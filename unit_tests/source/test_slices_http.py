@@ -77,3 +77,20 @@ def test_a_response_over_the_body_cap_fails_clearly(api, sleeps):
     message = output.errors[0].trace.error.message
     assert "exceeded 1 MiB (max_response_mib)" in message
     assert output.records == []
+
+
+def test_a_429_to_one_slice_pauses_the_others_for_its_retry_after(api, sleeps):
+    api.collections["customers"] = [customer(n, ms=n * 7) for n in range(5000)]
+    api.planned = [
+        {"json": {"results": sorted(api.collections["customers"], key=lambda r: r["id"])[:500]}},
+        {"json": {"results": [api.collections["customers"][-1]]}},  # the newest record
+        {"status": 429, "headers": {"Retry-After": "30"}, "json": {"message": "slow down"}},
+    ]
+    output = run_read(config(concurrency=4), ["customers"])
+
+    assert not output.errors
+    assert Counter(ids(output)) == Counter(r["id"] for r in api.collections["customers"])
+    # the rejected request waited Retry-After (+ the CDK's second); requests started by the
+    # other slices meanwhile waited for the rest of those 30 s instead of hammering on
+    assert 31 in sleeps
+    assert any(0 < wait <= 30 for wait in sleeps)
