@@ -1,6 +1,7 @@
 """`./run.sh bench`: the figures issue 4 asks for, each measured in this one run.
 
-- source read time over the raw paged fetch of the same pages (requests + orjson);
+- source read time over the raw paged fetch of the same pages (requests + orjson; see also
+  `python -m bench.source_read` for the 100,000-customer figures at 60 ms and 0 ms latency);
 - destination contacts per second and requests per 1,000 contacts at 20 ms latency;
 - an incremental run with no changes: requests and seconds;
 - the source's peak memory reading 10,000 vs 100,000 customers.
@@ -18,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import requests
 
+from bench.source_read import raw_fetch
 from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
 from sandbox.crmone import CrmOneSandbox
 
 VENV_BIN = Path(sys.executable).parent
-KEYSET = "lastModifiedAt > :t or (lastModifiedAt = :t and id > :id)"
 
 
 def source_config(ct: CommercetoolsSandbox) -> dict[str, Any]:
@@ -64,36 +64,6 @@ def write_json(folder: Path, name: str, value: Any) -> str:
     path = folder / name
     path.write_text(json.dumps(value))
     return str(path)
-
-
-def raw_fetch(ct: CommercetoolsSandbox, page_size: int = 500) -> tuple[float, int]:
-    """The floor: the same key-set pages with plain requests + orjson, nothing else."""
-    started = time.perf_counter()
-    session = requests.Session()
-    token = session.post(
-        f"{ct.url}/oauth/token",
-        params={"grant_type": "client_credentials"},
-        auth=("sandbox-client", "sandbox-secret"),
-    ).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    position, count = ("2020-01-01T00:00:00.000Z", ""), 0
-    while True:
-        response = session.get(
-            f"{ct.url}/demo/customers",
-            params={
-                "sort": ["lastModifiedAt asc", "id asc"],
-                "where": KEYSET,
-                "var.t": position[0],
-                "var.id": position[1],
-                "limit": page_size,
-                "withTotal": "false",
-            },
-        )
-        results = orjson.loads(response.content)["results"]
-        count += len(results)
-        if len(results) < page_size:
-            return time.perf_counter() - started, count
-        position = (results[-1]["lastModifiedAt"], results[-1]["id"])
 
 
 def source_read(

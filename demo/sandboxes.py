@@ -12,6 +12,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +30,9 @@ COMMERCETOOLS_PROJECT = "demo"
 COMMERCETOOLS_CLIENT = ("sandbox-client", "sandbox-secret")
 CRMONE_CLIENT = ("crmone-client", "crmone-secret")
 STORES = ("eu-web", "us-web")
+# Like the real API, the commercetools sandbox makes a change visible to queries only after a
+# random delay up to this, with the timestamp it was made at (seeded data is visible at once).
+VISIBILITY_DELAY_SECONDS = 2.0
 STORE_LISTS = {"eu-web": "l_eu_newsletter", "us-web": "l_us_newsletter"}
 
 
@@ -145,6 +149,8 @@ class Sandboxes:
                 str(seed.orders),
                 "--bad-customers",
                 str(seed.bad_customers),
+                "--visibility-delay",
+                str(VISIBILITY_DELAY_SECONDS),
             ],
             workdir / "commercetools-sandbox.log",
         )
@@ -209,8 +215,11 @@ class Sandboxes:
     # --- admin ----------------------------------------------------------------------------
 
     def mutate(self, mutation: Mutation) -> dict[str, list[str]]:
-        """Changes in commercetools; answers the ids touched per kind of change."""
-        return self.commercetools.admin("POST", "mutate", mutation.__dict__)
+        """Changes in commercetools; answers the ids touched per kind of change once every
+        change is visible to queries (after the sandbox's visibility delay)."""
+        changes = self.commercetools.admin("POST", "mutate", mutation.__dict__)
+        time.sleep(VISIBILITY_DELAY_SECONDS)
+        return changes
 
     def set_faults(self, rate: float, *, retry_after: int = 1) -> None:
         """Injected 502/503/504/429 in both servers (`retry_after`: commercetools' 429 hint)."""

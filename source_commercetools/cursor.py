@@ -131,9 +131,15 @@ class KeySetCursor:
         False for the record at the current position again (an index serving it twice) and
         for a margin record whose `(id, version)` the previous run already emitted. A record
         before the position raises OutOfOrder: skipping it could lose data."""
-        position = position_of(record, self.field)
-        if position is None:
+        cursor, record_id = record.get(self.field), record.get("id")
+        if type(cursor) is not str or type(record_id) is not str:
             return True  # emitted; the position cannot move on a record without cursor or id
+        if len(cursor) != 24 or cursor[-1] != "Z":  # not commercetools' own form: normalise
+            try:
+                cursor = cursor_value(cursor)
+            except ValueError:
+                return True
+        position = (cursor, record_id)
         if self.position is not None and position <= self.position:
             if position == self.position:
                 return False
@@ -160,15 +166,25 @@ class KeySetCursor:
             return self.saved
         return self.position
 
-    def margin(self) -> list[Remembered]:
-        """The records within the look-back of the newest position, oldest first."""
+    def trim(self) -> str | None:
+        """Forget the records behind the look-back of the newest position (call once a page:
+        memory stays flat); returns the margin's lower bound, None without a margin."""
         newest = self.newest
         if not self.lookback_seconds or newest is None:
             self.recent.clear()
-            return []
+            return None
         floor = shift(newest[0], -self.lookback_seconds)
         while self.recent and self.recent[0][0] < floor:
             self.recent.popleft()
+        return floor
+
+    def margin(self) -> list[Remembered]:
+        """The records within the look-back of the newest position, oldest first."""
+        floor = self.trim()
+        if floor is None:
+            return []
+        if not self.known:
+            return list(self.recent)  # in key order already
         seen = {record_id for _, record_id, _ in self.recent}
         # remembered from the previous run and not met again yet (still ahead of this run)
         carried = [

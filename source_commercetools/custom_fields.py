@@ -15,7 +15,8 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
     "LocalizedEnum": {"type": ["null", "string"]},
     "Number": {"type": ["null", "number"]},
     "Date": {"type": ["null", "string"], "format": "date"},
-    "Time": {"type": ["null", "string"], "format": "time"},
+    # JSON schema's `time` format demands a zone offset; commercetools sends `14:30:00.000`.
+    "Time": {"type": ["null", "string"], "pattern": r"^\d{2}:\d{2}:\d{2}(\.\d{1,3})?$"},
     "DateTime": {"type": ["null", "string"], "format": "date-time"},
     "Money": {
         "type": ["null", "object"],

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -53,11 +54,19 @@ RETRY_ACTIONS = (
 class CommercetoolsBackoff(BackoffStrategy):
     """Retry-After when commercetools says; else exponential back-off with jitter.
 
-    The CDK adds one second to whatever this returns before it sleeps.
+    The CDK adds one second to whatever this returns before it sleeps. A 429 also pauses the
+    stream's other requests (its concurrent slices): `pause()` waits until the Retry-After
+    given to any of them has passed.
     """
 
     def __init__(self, base_seconds: float) -> None:
         self._base = base_seconds
+        self._resume_at = 0.0  # time.monotonic() before which no new request starts
+
+    def pause(self) -> None:
+        wait = self._resume_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def backoff_time(
         self,
@@ -67,6 +76,8 @@ class CommercetoolsBackoff(BackoffStrategy):
         if isinstance(response_or_exception, requests.Response):
             retry_after = retry_after_seconds(response_or_exception)
             if retry_after is not None:
+                if response_or_exception.status_code == 429:
+                    self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
                 return max(retry_after, 0.001)  # 0 would mean "no advice" to the CDK
         ceiling = self._base * 2 ** max(0, attempt_count - 1)
         return ceiling / 2 + random.uniform(0, ceiling / 2)

@@ -10,6 +10,7 @@ Without `sort` the order is a hash of the id: stable, but neither insertion nor 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -163,9 +164,11 @@ def run(collection: Collection, query: Query, visible: Callable[[Record], bool] 
 
     if plan is not None:
         start, inclusive, _ = plan
-        page, total = _read_forward(
-            collection.ordered_from(start, inclusive=inclusive), matches, query
-        )
+        records = collection.ordered_from(start, inclusive=inclusive)
+        end = _upper_bound(collection.order_field, query)
+        if end is not None:  # an index stops at the range's end instead of scanning on
+            records = itertools.takewhile(lambda r: r[collection.order_field] < end, records)
+        page, total = _read_forward(records, matches, query)
         if query.with_total and not predicates:
             total = collection.count_from(start, inclusive=inclusive)
     else:
@@ -209,6 +212,20 @@ def _keyset_plan(
         bound = _lower_bound(node, order_field, query.variables)
         if bound is not None:
             return (*bound, node)
+    return None
+
+
+def _upper_bound(order_field: str, query: Query) -> str | None:
+    """The instant of a top-level `<cursor> < :end` (or `<=`: just after it), if any."""
+    for node in query.where:
+        if isinstance(node, Compare) and node.field == order_field and node.op in ("<", "<="):
+            try:
+                raw = resolve_value(node.value, query.variables)
+            except PredicateError:
+                return None
+            moment = canonical(raw) if isinstance(raw, str) else None
+            if moment is not None:
+                return moment if node.op == "<" else moment + LAST_ID
     return None
 
 

@@ -105,3 +105,22 @@ def test_single_resource_by_id_and_by_key(api, sandbox) -> None:
     missing = api.get(f"{sandbox.url}/demo/customers/no-such-id", timeout=10)
     assert missing.status_code == 404
     assert missing.json()["errors"][0]["code"] == "ResourceNotFound"
+
+
+def test_a_key_set_range_with_an_upper_bound_stops_at_its_end(api, sandbox) -> None:
+    records = sorted(sandbox.records("customers"), key=lambda r: (r["lastModifiedAt"], r["id"]))
+    low, high = records[100]["lastModifiedAt"], records[400]["lastModifiedAt"]
+    response = api.get(
+        f"{sandbox.url}/demo/customers",
+        params={
+            "sort": ["lastModifiedAt asc", "id asc"],
+            "where": ["lastModifiedAt >= :t", "lastModifiedAt < :end"],
+            "var.t": low,
+            "var.end": high,
+            "limit": 500,
+            "withTotal": "false",
+        },
+        timeout=10,
+    )
+    expected = [r["id"] for r in records if low <= r["lastModifiedAt"] < high]
+    assert [r["id"] for r in response.json()["results"]] == expected
