@@ -37,14 +37,16 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError
+from destination_crmone.commerce_sinks import COMMERCE_SINKS, write_abandoned_carts
 from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
-from destination_crmone.journal import Journal, JournalError, open_journal
+from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
-from destination_crmone.sinks import SinkSet, WriteContext
+from destination_crmone.sinks import SINKS, SinkSet, WriteContext
 from destination_crmone.stats import RunStats, summary_text
 from destination_crmone.validate import ContactSchema
 
-ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled")
+ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
+CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_LIMITS = {"batch_max": 100, "max_concurrency": 8}
@@ -92,7 +94,7 @@ def required_scopes(config: DestinationConfig) -> list[str]:
         scopes.append("consents:write")
     if configured_list_ids(config):
         scopes.append("lists:write")
-    if config.orders_as in ("activities", "both"):
+    if config.orders_as in ("activities", "both") or config.carts_as == "activities":
         scopes.append("activities:write")
     if config.orders_as in ("objects", "both"):
         scopes.append("objects:write")
@@ -186,9 +188,11 @@ class DestinationCrmOne(Destination):
     @staticmethod
     def _check_order_types(client: CrmOneClient, config: DestinationConfig) -> list[str]:
         problems = []
-        if config.orders_as in ("activities", "both"):
+        wanted = list(ORDER_ACTIVITY_TYPES) if config.orders_as in ("activities", "both") else []
+        wanted += CART_ACTIVITY_TYPES if config.carts_as == "activities" else ()
+        if wanted:
             types = set(client.activity_types())
-            absent = [name for name in ORDER_ACTIVITY_TYPES if name not in types]
+            absent = [name for name in wanted if name not in types]
             if absent:
                 problems.append(f"CRM One lacks the activity types {', '.join(absent)}")
         if config.orders_as in ("objects", "both") and "orders" not in client.object_types():
@@ -204,7 +208,7 @@ class DestinationCrmOne(Destination):
         input_messages: Iterable[AirbyteMessage],
     ) -> Iterable[AirbyteMessage]:
         parsed = self._parse(config)
-        journal = self._open_journal(parsed)
+        journal = self._with_queue_policy(self._open_journal(parsed), parsed)
         run_id = new_run_id()
         stats = RunStats(dry_run=parsed.dry_run)
         streams = [configured.stream.name for configured in configured_catalog.streams]
@@ -219,11 +223,17 @@ class DestinationCrmOne(Destination):
         status = "failed"
         try:
             client = make_client(parsed, observe)
-            sinks = SinkSet(self._context(parsed, client, journal, stats, run_id), streams)
+            ctx = self._context(parsed, client, journal, stats, run_id)
+            sinks = SinkSet(ctx, streams, {**SINKS, **COMMERCE_SINKS})
             sinks.resend_queue()
             yield from relay(input_messages, sinks)
+            sinks.resend_queue()  # what waited for a contact written in this run
+            if "carts" in streams:
+                write_abandoned_carts(ctx)
             status = "succeeded"
         finally:
+            for name, count in journal.queue_counts().items():
+                stats.add_queue(f"{name}_total", count)
             summary = stats.as_dict()
             try:
                 journal.end_run(run_id, status, summary)
@@ -248,6 +258,15 @@ class DestinationCrmOne(Destination):
             return open_journal(journal_spec(config), redact_pii=config.redact_pii)
         except JournalError as error:
             raise config_failure(str(error)) from None
+
+    @staticmethod
+    def _with_queue_policy(journal: Journal, config: DestinationConfig) -> Journal:
+        journal.queue_policy = QueuePolicy(
+            max_attempts=config.retry_max_attempts,
+            max_days=config.retry_max_days,
+            backoff_hours=config.retry_backoff_hours,
+        )
+        return journal
 
     @staticmethod
     def _context(

@@ -26,6 +26,7 @@ from typing import Any
 
 from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
 from destination_crmone.config import DestinationConfig
+from destination_crmone.contact_hooks import leave_lists, plan_departures, remember_written
 from destination_crmone.journal import Journal, QueueItem
 from destination_crmone.mapping import MappedContact, map_customer, map_message, map_order
 from destination_crmone.merge import decide, ownership_map
@@ -35,7 +36,7 @@ from destination_crmone.validate import ContactSchema, Issue
 
 logger = logging.getLogger("airbyte")
 
-DRAIN_ORDER = ("customers", "orders", "messages")
+DRAIN_ORDER = ("customers", "carts", "orders", "messages")
 CONTACT_STATUSES = ("created", "updated", "unchanged")
 CONSENT_STATUSES = ("applied", "stale", "unchanged")
 
@@ -227,6 +228,7 @@ class ContactSink(Sink):
             else:
                 candidates.append((mapped, item))
         newest = self._newest(candidates)
+        self._departures = plan_departures(self.ctx, [(m, i.record) for m, i in newest])
         if self.ctx.config.identity.source_field != "id":
             self.ctx.journal.remember_identities(
                 {m.source_id: m.external_id for m, _ in newest if m.source_id and m.external_id}
@@ -282,6 +284,12 @@ class ContactSink(Sink):
         if not ctx.dry_run:
             self._send_consents(written, failures)
             self._add_list_members(written, failures)
+        left = leave_lists(
+            ctx, self.stream, self._departures, {m.external_id or "" for m, _ in written}
+        )
+        for mapped, item in written:
+            if mapped.external_id in left:
+                failures.setdefault(item, left[mapped.external_id])
         self._settle(written, failures)
 
     def _journal_dry_run(self, upserts: list[ContactUpsert]) -> None:
@@ -455,6 +463,7 @@ class ContactSink(Sink):
     def _settle(
         self, written: list[tuple[MappedContact, Pending]], failures: dict[Pending, Failure]
     ) -> None:
+        remember_written(self.ctx, [(m, i.record) for m, i in written if i not in failures])
         for mapped, item in written:
             if item in failures:
                 self.queue(item, *failures[item])
@@ -609,19 +618,25 @@ SINKS: dict[str, type[Sink]] = {
 class SinkSet:
     """The sinks of one run, drained together in `DRAIN_ORDER`, and the retry queue's link."""
 
-    def __init__(self, ctx: WriteContext, streams: list[str]) -> None:
+    def __init__(
+        self, ctx: WriteContext, streams: list[str], kinds: dict[str, type[Sink]] | None = None
+    ) -> None:
         self.ctx = ctx
+        kinds = SINKS if kinds is None else kinds
         self.sinks: dict[str, Sink] = {
-            name: SINKS.get(name, IgnoredSink)(name, ctx) for name in dict.fromkeys(streams)
+            name: kinds.get(name, IgnoredSink)(name, ctx) for name in dict.fromkeys(streams)
         }
         self._queued: dict[str, dict[str, QueueItem]] = {}
 
     def resend_queue(self) -> None:
-        """Pending queue items of the catalog's streams go first, through the same sinks;
-        those still pending afterwards wait for a newer version of their record."""
+        """Due queue items of the catalog's streams go first, through the same sinks (items
+        past `retry_max_days` are parked first); those still pending afterwards wait for their
+        next attempt, their contact, or a newer version of their record."""
         journal = self.ctx.journal
+        if not self.ctx.dry_run:
+            self.ctx.stats.add_queue("parked", journal.park_expired())
         for name, sink in self.sinks.items():
-            for queued in journal.pending(name):
+            for queued in journal.due(name):
                 sink.add(queued.payload, queued.id, retry=True)
                 if sink.full:
                     self.drain()

@@ -72,6 +72,7 @@ class RunStats:
         self.examples: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self.requests = 0
         self.retries = 0
+        self.queue: Counter[str] = Counter()  # the retry queue: woken, parked, pending, …
 
     def stream(self, name: str) -> Counter[str]:
         """The counters of one stream, created with its known keys at zero."""
@@ -108,6 +109,10 @@ class RunStats:
         if len(examples) < EXAMPLES_PER_CODE:
             examples.append(example[:300])
 
+    def add_queue(self, key: str, count: int = 1) -> None:
+        with self._lock:
+            self.queue[key] += count
+
     def observe_call(self, call: CallRecord) -> None:
         """The client's call observer: every attempt is a request; attempt > 1 is a retry."""
         with self._lock:
@@ -130,6 +135,7 @@ class RunStats:
                 "streams": streams,
                 "requests": self.requests,
                 "retries": self.retries,
+                "queue": dict(self.queue),
                 "duration_seconds": round(time.monotonic() - self._started, 3),
             }
 
@@ -148,4 +154,9 @@ def summary_text(stats: dict[str, Any], run_id: str = "") -> str:
             for code, count in part[f"{kind}_by_code"].items():
                 example = (part["examples"].get(f"{kind}:{code}") or [""])[0]
                 lines.append(f"    {kind} {code} x{count}, e.g. {example}")
+    queue = {k: v for k, v in (stats.get("queue") or {}).items() if v}
+    if queue:
+        counts = ", ".join(f"{k} {v}" for k, v in queue.items())
+        hint = " (destination-crmone journal queue --parked)" if queue.get("parked") else ""
+        lines.append(f"  retry queue: {counts}{hint}")
     return "\n".join(lines)

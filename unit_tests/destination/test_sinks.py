@@ -277,12 +277,9 @@ def test_a_queued_record_is_resent_first_on_the_next_run(
     first = harness.write(stream_messages("orders", [order(5, person)], 10))
     (queued,) = harness.queue()
     assert queued["code"] == "contact_not_found"
-    harness.client().upsert_contacts(
-        [{"external_id": person["id"], "properties": {"email": "person5@example.com"}}],
-        id_property="external_id",
-        idempotency_key="seed-5",
-    )
-    second = harness.write([])
+    assert harness.write([]).counts("orders")["retried_from_queue"] == 0  # still no contact
+    # the contact is written: the order waiting for it is re-sent in the same run
+    second = harness.write(stream_messages("customers", [person], 10))
     assert first.counts("orders")["rejected"] == 1
     assert second.counts("orders")["retried_from_queue"] == 1
     assert second.counts("orders")["activities_created"] == 1
@@ -324,8 +321,10 @@ def test_a_batch_that_still_fails_after_retries_is_queued_and_the_run_goes_on(
     assert len(run.states) == 2
     assert len(sandbox.contacts()) == 10
     assert {q["kind"] for q in harness.queue()} == {"failed"} and len(harness.queue()) == 10
-    retry = harness.write([])
-    assert retry.counts("customers")["retried_from_queue"] == 10
+    assert harness.write([]).counts("customers")["retried_from_queue"] == 0  # backing off
+    # the same records read again take their queue items over
+    again = harness.write(stream_messages("customers", people[:10], 10))
+    assert again.counts("customers")["contacts_created"] == 10
     assert len(sandbox.contacts()) == 20 and harness.queue() == []
 
 
@@ -340,7 +339,7 @@ def test_orders_become_activities_after_their_contacts_and_guests_match_by_email
         order(1, people[0]),
         order(2, people[1], state="Cancelled"),
         order(3, None) | {"customerEmail": people[2]["email"]},  # a guest order of a contact
-        order(4, None),  # a guest nobody knows
+        order(4, None),  # a guest nobody knows: becomes a contact by email
     ]
     # orders first in the input: the drain order still writes contacts first
     messages = [*(record_message("orders", o) for o in orders)]
@@ -354,14 +353,20 @@ def test_orders_become_activities_after_their_contacts_and_guests_match_by_email
     assert [a["external_id"] for a in sandbox.activities(people[2]["id"])] == [
         f"order:{orders[2]['id']}:placed"
     ]
-    (queued,) = harness.queue()
-    assert (queued["record_key"], queued["code"]) == (orders[3]["id"], "contact_not_found")
-    assert run.counts("orders")["activities_created"] == 4
-    # under guest_orders=skip the queued guest order and a new one are skipped, with a reason
-    skipped = harness.write([record_message("orders", order(5, None))], guest_orders="skip")
-    assert skipped.counts("orders")["orders_skipped"] == 2
+    (guest,) = [c for c in sandbox.contacts() if c["properties"]["email"] == "guest4@example.com"]
+    assert guest["external_id"] is None
+    by_guest = [a for a in sandbox.activities() if a["contact_id"] == guest["id"]]
+    assert [a["type"] for a in by_guest] == ["order_placed"]
     assert harness.queue() == []
-    assert skipped.stats["streams"]["orders"]["warnings_by_code"]["skipped"] == 2
+    assert run.counts("orders")["activities_created"] == 5
+    # under match_by_email a guest nobody knows waits for a contact with that email
+    harness.write([record_message("orders", order(6, None))], guest_orders="match_by_email")
+    (queued,) = harness.queue()
+    assert (queued["record_key"], queued["code"]) == (order(6, None)["id"], "contact_not_found")
+    # under guest_orders=skip a new guest order is skipped, with a reason
+    skipped = harness.write([record_message("orders", order(5, None))], guest_orders="skip")
+    assert skipped.counts("orders")["orders_skipped"] == 1
+    assert skipped.stats["streams"]["orders"]["warnings_by_code"]["skipped"] == 1
 
 
 def test_orders_as_objects_writes_the_orders_object_type(
