@@ -99,4 +99,5 @@ def remember_written(
         ctx.journal.remember_stores(
             {f"ext:{m.external_id}": customer_store_keys(record) for m, record in pairs}
         )
-    wake(ctx, [f"ext:{m.external_id}" for m, _ in pairs])
+    keys = [f"ext:{m.external_id}" for m, _ in pairs]
+    wake(ctx, keys + [f"email:{m.email}" for m, _ in pairs if m.email])

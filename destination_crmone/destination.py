@@ -227,7 +227,7 @@ class DestinationCrmOne(Destination):
             sinks = SinkSet(ctx, streams, {**SINKS, **COMMERCE_SINKS})
             sinks.resend_queue()
             yield from relay(input_messages, sinks)
-            sinks.resend_queue()  # what waited for a contact written in this run
+            sinks.resend_queue(woken_only=True)  # what waited for a contact written now
             if "carts" in streams:
                 write_abandoned_carts(ctx)
             status = "succeeded"

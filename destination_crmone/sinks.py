@@ -628,15 +628,16 @@ class SinkSet:
         }
         self._queued: dict[str, dict[str, QueueItem]] = {}
 
-    def resend_queue(self) -> None:
+    def resend_queue(self, *, woken_only: bool = False) -> None:
         """Due queue items of the catalog's streams go first, through the same sinks (items
         past `retry_max_days` are parked first); those still pending afterwards wait for their
-        next attempt, their contact, or a newer version of their record."""
+        next attempt, their contact, or a newer version of their record. At the end of a run
+        (`woken_only`), the items whose contact this run wrote are re-sent."""
         journal = self.ctx.journal
-        if not self.ctx.dry_run:
+        if not self.ctx.dry_run and not woken_only:
             self.ctx.stats.add_queue("parked", journal.park_expired())
         for name, sink in self.sinks.items():
-            for queued in journal.due(name):
+            for queued in journal.due(name, woken_only=woken_only):
                 sink.add(queued.payload, queued.id, retry=True)
                 if sink.full:
                     self.drain()

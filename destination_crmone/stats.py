@@ -157,6 +157,7 @@ def summary_text(stats: dict[str, Any], run_id: str = "") -> str:
     queue = {k: v for k, v in (stats.get("queue") or {}).items() if v}
     if queue:
         counts = ", ".join(f"{k} {v}" for k, v in queue.items())
-        hint = " (destination-crmone journal queue --parked)" if queue.get("parked") else ""
+        parked = any(k.startswith("parked") for k in queue)
+        hint = " (see destination-crmone journal queue --parked)" if parked else ""
         lines.append(f"  retry queue: {counts}{hint}")
     return "\n".join(lines)

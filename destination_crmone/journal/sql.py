@@ -411,12 +411,17 @@ class SqlJournal(CommerceTables):
             where, params = where + " AND stream = ?", (stream,)
         return self._items(where, params, limit)
 
-    def due(self, stream: str | None = None, now: str | None = None) -> list[QueueItem]:
-        """Pending items to re-send now: not waiting for anything, next attempt reached."""
+    def due(
+        self, stream: str | None = None, now: str | None = None, *, woken_only: bool = False
+    ) -> list[QueueItem]:
+        """Pending items to re-send now: not waiting for anything, next attempt reached
+        (`woken_only`: only those `wake` made due, which have no next attempt time)."""
         where = (
             "status = 'pending' AND waiting_for IS NULL"
             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
         )
+        if woken_only:
+            where += " AND next_attempt_at IS NULL"
         params: tuple[Any, ...] = (version_key(now) or now_text(),)
         if stream is not None:
             where, params = where + " AND stream = ?", (*params, stream)
