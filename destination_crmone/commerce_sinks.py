@@ -51,6 +51,7 @@ from destination_crmone.sinks import (
 logger = logging.getLogger("airbyte")
 
 HISTORY_PROPERTIES = ("order_count", "last_order_at", "total_spent")
+ONCE_TYPES = ("order_updated", "order_returned", "order_cancelled")  # written once, not moved
 WAITING_CODE = "contact_not_found"
 
 
@@ -283,13 +284,23 @@ class CommerceOrderSink(CommerceSink):
 
     noun = "orders"
 
+    def write(self, items: list[Pending]) -> None:
+        self._written_events = self.ctx.journal.written_events(item.key for item in items)
+        super().write(items)
+
     def plan(self, item: Pending) -> Planned | None:
         mapped = map_order_events(item.record, self.ctx.config, self.ctx.journal.identity)
         if not self.settle_mapping(item, mapped):
             if not mapped.rejected:
                 self.done(item)
             return None
-        planned = Planned(item, mapped, [a.to_api() for a in mapped.activities])
+        # a state reached, a return or a cancellation is written once, when first seen
+        activities = [
+            a
+            for a in mapped.activities
+            if a.type not in ONCE_TYPES or a.external_id not in self._written_events
+        ]
+        planned = Planned(item, mapped, [a.to_api() for a in activities])
         if mapped.object is not None:
             planned.object = mapped.object.to_api()
         planned.fact = order_fact(mapped, item.record)
@@ -315,6 +326,12 @@ class CommerceOrderSink(CommerceSink):
     def remember(self, written: list[Planned]) -> None:
         ctx = self.ctx
         ctx.journal.save_carts([row for planned in written for row in planned.carts])
+        ctx.journal.remember_events(
+            (a["external_id"], planned.item.key, planned.contact_key)
+            for planned in written
+            for a in planned.activities
+            if a["type"] in ONCE_TYPES
+        )
         facts: dict[str, list[OrderFact]] = {}
         for planned in written:
             key = planned.contact_key
