@@ -47,6 +47,8 @@ from destination_crmone.validate import ContactSchema
 
 ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
 CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
+# The source streams this destination writes something for; a catalog needs no others.
+USED_STREAMS = ("customers", "carts", "orders", "messages")
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_LIMITS = {"batch_max": 100, "max_concurrency": 8}
