@@ -29,6 +29,8 @@ from pydantic import (
     field_validator,
 )
 
+from destination_crmone.journal.placement import is_mount_point
+
 Owner = Literal["commercetools", "crm_one", "most_recent"]
 Channel = Literal["email", "sms", "phone", "post", "push"]
 IdentityField = Literal["id", "key", "externalId", "customerNumber"]
@@ -51,8 +53,10 @@ class ConfigError(ValueError):
 
 
 def default_journal_path() -> str:
-    """`/local/crmone/journal.db` when Airbyte's `/local` mount exists, else the user data dir."""
-    if LOCAL_MOUNT.is_dir():
+    """`/local/crmone/journal.db` when `/local` is a real mount (Airbyte's old local-file
+    mount), else the user data directory. A `/local` that is only a directory of the image
+    would vanish with the container (docs/destination-crmone.md, "Where the journal lives")."""
+    if LOCAL_MOUNT.is_dir() and is_mount_point(str(LOCAL_MOUNT)):
         return str(LOCAL_MOUNT / "crmone" / "journal.db")
     return str(Path(platformdirs.user_data_dir("destination-crmone")) / "journal.db")
 
@@ -78,10 +82,22 @@ class SqliteJournal(_Model):
         min_length=1,
         title="Path",
         description=(
-            "File of the sync log and retry queue. Default: /local/crmone/journal.db when the "
-            "/local mount exists, else the user's data directory."
+            "File of the sync log and retry queue. Default: /local/crmone/journal.db when "
+            "/local is a mounted volume, else the user's data directory. Put it on a disk "
+            "that outlives the container (a persistent volume)."
         ),
         json_schema_extra=_ui(1, examples=["/local/crmone/journal.db"]),
+    )
+    allow_ephemeral: bool = Field(
+        default=False,
+        strict=True,
+        title="Allow an ephemeral journal",
+        description=(
+            "Inside Kubernetes, check fails when the journal's file is on the pod's own disk "
+            "or an emptyDir (deleted with the pod). Set true to accept losing the retry queue "
+            "and sync log after each sync."
+        ),
+        json_schema_extra=_ui(2),
     )
 
     @field_validator("path")
@@ -358,6 +374,27 @@ class DestinationConfig(_Model):
         title="Dry run",
         description="Read CRM One and journal what would change; write nothing.",
         json_schema_extra=_ui(17),
+    )
+    retry_budget_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        strict=True,
+        title="Retry budget (seconds)",
+        description=(
+            "The longest one CRM One call keeps retrying (429, 5xx, timeouts). Past it the "
+            "sync fails as transient and Airbyte resumes it from the last checkpoint."
+        ),
+        json_schema_extra=_ui(18),
+    )
+    stream_prefix: str | None = Field(
+        default=None,
+        title="Stream prefix",
+        description=(
+            "A prefix the connection adds to stream names (e.g. ct_). Without it, a stream "
+            "named <anything>_customers is taken as customers."
+        ),
+        json_schema_extra=_ui(19),
     )
 
     @field_validator("base_url")

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from destination_crmone.client import CallRecord
+from destination_crmone.calllog import CallRecord
 
 PENDING, SENT, SUPERSEDED, FAILED_AGAIN = "pending", "sent", "superseded", "failed_again"
 QUEUE_STATUSES = frozenset({PENDING, SENT, SUPERSEDED, FAILED_AGAIN})
@@ -92,6 +92,10 @@ class Journal(Protocol):
     def remember_identities(self, pairs: Mapping[str, str]) -> None: ...
 
     def identity(self, customer_id: str) -> str | None: ...
+
+    def digests(self, external_ids: Iterable[str]) -> dict[str, str]: ...
+
+    def remember_digests(self, pairs: Mapping[str, str]) -> None: ...
 
     def prune(self, retention_days: int) -> dict[str, int]: ...
 
