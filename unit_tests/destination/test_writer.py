@@ -14,8 +14,9 @@ from airbyte_cdk.models import AirbyteMessage, FailureType, Type
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crmone.client import CrmOneClient, CrmOneError
-from destination_crmone.destination import DestinationCrmOne
+from destination_crmone.destination import DestinationCrmOne, serialize
 from destination_crmone.journal import open_journal
+from destination_crmone.writer import stream_routes
 from integration_tests.destination.airbyte_input import (
     bad_customers,
     catalog,
@@ -432,6 +433,84 @@ def test_streams_without_use_are_acknowledged_and_counted(harness: Harness) -> N
     assert [s.state.destinationStats.recordCount for s in run.states] == [2.0]
     assert run.counts("products")["ignored"] == 2
     assert harness.queue() == []
+
+
+def test_prefixed_streams_are_written_and_unknown_ones_reported_once(
+    harness: Harness, sandbox: CrmOneSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [customer(i) for i in range(3)]
+    messages = stream_messages("ct_customers", people, 10)
+    messages += stream_messages("ct_orders", [order(i, people[i]) for i in range(3)], 10)
+    messages += stream_messages("ct_products", [{"id": "p1"}, {"id": "p2"}], 10)
+    streams = ("ct_customers", "ct_orders", "ct_products")
+    run = harness.write(messages, streams=streams)
+    assert external_ids(sandbox) == {p["id"] for p in people}
+    assert len(sandbox.activities()) == 3
+    assert run.counts("ct_customers")["contacts_created"] == 3
+    assert run.stats["ignored_streams"] == ["ct_products"]
+    assert [r.getMessage() for r in caplog.records].count(
+        "ignored stream ct_products: it has no use in CRM One"
+    ) == 1
+    summary = [m.log.message for m in run.output if m.type == Type.LOG][-1]
+    assert "ignored stream ct_products" in summary
+    # a configured prefix is stripped first (and only it)
+    again = harness.write(
+        stream_messages("crm-customers", [customer(7)], 10),
+        streams=("crm-customers",),
+        stream_prefix="crm-",
+    )
+    assert again.counts("crm-customers")["contacts_created"] == 1
+
+
+def test_stream_routes_strip_a_configured_or_detected_prefix() -> None:
+    streams = ["customers", "ct_orders", "x-messages", "ct_products", "customers_v2"]
+    assert stream_routes(streams, None) == {
+        "customers": "customers",
+        "ct_orders": "orders",
+        "x-messages": None,
+        "ct_products": None,
+        "customers_v2": None,
+    }
+    assert stream_routes(["x-messages", "ct_orders"], "x-") == {
+        "x-messages": "messages",
+        "ct_orders": None,
+    }
+
+
+def test_rejected_records_are_counted_on_the_state_that_covers_them(harness: Harness) -> None:
+    good, bad = [customer(i) for i in range(6)], bad_customers(4)
+    messages = stream_messages("customers", good[:3] + bad[1:], 6)
+    messages += stream_messages("customers", good[3:] + bad[:1], 4)
+    run = harness.write(messages)
+    stats = [(s.state.destinationStats.recordCount, s.state.destinationStats.rejectedRecordCount)
+             for s in run.states]  # fmt: skip
+    # bad phones, countries and emails are written without the value (partial: delivered);
+    # the record without an id cannot be written at all
+    assert stats == [(6.0, 1.0), (4.0, 0.0)]
+    line = serialize(run.states[0])
+    assert json.loads(line)["state"]["destinationStats"] == {
+        "recordCount": 6.0,
+        "rejectedRecordCount": 1.0,
+    }
+
+
+def test_a_run_where_every_record_is_rejected_succeeds_and_says_so(harness: Harness) -> None:
+    bad = [customer(i) | {"email": f"bad-{i}"} for i in range(3)]
+    run = harness.write(stream_messages("customers", bad, 10), invalid_values="reject_record")
+    assert [s.state.destinationStats.rejectedRecordCount for s in run.states] == [3.0]
+    summary = [m.log.message for m in run.output if m.type == Type.LOG][-1]
+    assert "every record of customers was rejected" in summary
+
+
+def test_requests_are_paced_to_the_account_rate_so_no_429_is_met(tmp_path: Path) -> None:
+    with CrmOneSandbox(requests_per_second=20, max_concurrency=8) as paced:
+        harness = Harness(paced, tmp_path)
+        people = [customer(i) for i in range(250)]
+        run = harness.write(stream_messages("customers", people, 50), batch_size=10)
+        assert len(paced.contacts()) == 250
+        assert run.stats["requests"] >= 50
+        assert paced.stats()["rate_limit_429"] == 0
+        assert run.stats["retries"] == 0
 
 
 def test_dry_run_reads_crm_one_journals_what_would_change_and_writes_nothing(
