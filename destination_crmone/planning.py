@@ -64,6 +64,7 @@ class Pending:
     queue_id: int | None = None
     epoch: int = 0
     tally: Tally | None = None
+    prepared: Any = None  # what the stream's sender worked out when the record arrived
     key: str = field(init=False)
     version: str | None = field(init=False)
 
@@ -151,19 +152,29 @@ def contact_digest(mapped: MappedContact, tenant: str) -> str:
     return hashlib.sha256(canonical).hexdigest()[:40]
 
 
+def map_contact(
+    item: Pending, config: DestinationConfig, schema: ContactSchema, tenant: str
+) -> ContactDraft | tuple[str, str]:
+    """A valid draft, or (code, reasons) of a record that cannot be written."""
+    mapped = map_customer(item.record, config, schema)
+    if mapped.rejected:
+        return issue_summary([i for i in mapped.issues if i.severity == "error"])
+    return ContactDraft(item, mapped, contact_digest(mapped, tenant))
+
+
 def map_contacts(
     items: list[Pending], config: DestinationConfig, schema: ContactSchema, tenant: str
 ) -> ContactPlan:
-    """Map and validate; one draft per external_id (the newest record)."""
+    """Map and validate (unless done when the record arrived: `Pending.prepared`); one draft
+    per external_id (the newest record)."""
     plan = ContactPlan()
     valid: list[ContactDraft] = []
     for item in items:
-        mapped = map_customer(item.record, config, schema)
-        if mapped.rejected:
-            errors = [i for i in mapped.issues if i.severity == "error"]
-            plan.rejected.append((item, *issue_summary(errors)))
+        mapped = item.prepared or map_contact(item, config, schema, tenant)
+        if isinstance(mapped, ContactDraft):
+            valid.append(mapped)
         else:
-            valid.append(ContactDraft(item, mapped, contact_digest(mapped, tenant)))
+            plan.rejected.append((item, *mapped))
     plan.drafts, older = newest_only(
         valid, key=lambda d: d.external_id, version=lambda d: d.item.version
     )

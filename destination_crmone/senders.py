@@ -39,6 +39,7 @@ from destination_crmone.planning import (
     error_text,
     indexed,
     issue_summary,
+    map_contact,
     map_contacts,
     map_orders,
     needs_current,
@@ -110,6 +111,12 @@ class Sender:
     def key(self, item: Pending) -> str:
         """What two records must not be sent concurrently for (the same CRM One object)."""
         return item.key
+
+    def prepare(self, item: Pending) -> int:
+        """Work done when the record arrives (on the reading thread); the number of records
+        it adds to its follow-up call (consents of a contact), so that a batch fills that call
+        once rather than spilling a few records into a second one."""
+        return 0
 
     def send(self, items: list[Pending]) -> None:
         raise NotImplementedError
@@ -198,6 +205,14 @@ class ContactSender(Sender):
 
     def key(self, item: Pending) -> str:
         return item.key  # the customer id; the external_id derives from it
+
+    def prepare(self, item: Pending) -> int:
+        """Map and validate now: a batch is full at `batch_size` contacts or consents."""
+        ctx = self.ctx
+        item.prepared = map_contact(item, ctx.config, ctx.schema, ctx.tenant)
+        if isinstance(item.prepared, ContactDraft):
+            return len(item.prepared.mapped.consents)
+        return 0
 
     def send(self, items: list[Pending]) -> None:
         ctx = self.ctx

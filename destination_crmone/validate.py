@@ -8,6 +8,7 @@ the mapping's job (`invalid_values` in the config).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -288,27 +289,51 @@ def _options_name(definition: PropertyDef) -> str:
     return "the tenant's stores" if definition.name in STORE_PROPERTIES else "the options"
 
 
+Check = Callable[[Any, PropertyDef, "str | None"], Any]
+CHECKS: dict[str, Check] = {
+    "email": lambda v, d, region: normalize_email(v),
+    "phone": lambda v, d, region: normalize_phone(v, region),
+    "country": lambda v, d, region: normalize_country(v),
+    "locale": lambda v, d, region: normalize_locale(v),
+    "currency": lambda v, d, region: normalize_currency(v),
+    "money": lambda v, d, region: normalize_money(v),
+    "date": lambda v, d, region: normalize_date(v),
+    "datetime": lambda v, d, region: normalize_datetime(v),
+    "integer": lambda v, d, region: normalize_integer(v),
+    "number": lambda v, d, region: normalize_number(v),
+    "boolean": lambda v, d, region: normalize_boolean(v),
+    "string": lambda v, d, region: normalize_string(v),
+    "text": lambda v, d, region: normalize_string(v, limit=None),
+    "enum": lambda v, d, region: normalize_enum(v, d.options, _options_name(d)),
+}
+# Distinct values remembered per run (names, cities, countries, phones… repeat across
+# records; email-validator and phonenumbers cost tens of microseconds per call).
+CACHE_SIZE = 1 << 16
+
+
 def _validate_value(definition: PropertyDef, value: Any, default_region: str | None) -> Any:
     """The normalised value of one property; `Invalid` when it cannot be written."""
-    kind = definition.type
-    checks: dict[str, Callable[[Any], Any]] = {
-        "email": normalize_email,
-        "phone": lambda v: normalize_phone(v, default_region),
-        "country": normalize_country,
-        "locale": normalize_locale,
-        "currency": normalize_currency,
-        "money": normalize_money,
-        "date": normalize_date,
-        "datetime": normalize_datetime,
-        "integer": normalize_integer,
-        "number": normalize_number,
-        "boolean": normalize_boolean,
-        "string": normalize_string,
-        "text": lambda v: normalize_string(v, limit=None),
-        "enum": lambda v: normalize_enum(v, definition.options, _options_name(definition)),
-    }
-    check = checks.get(kind)
-    return value if check is None else check(value)  # a type we do not know: CRM One decides
+    check = CHECKS.get(definition.type)
+    if check is None:
+        return value  # a type we do not know: CRM One decides
+    region = default_region if definition.type == "phone" else None
+    if not isinstance(value, str | int | float | bool):
+        return check(value, definition, region)  # lists, objects: not cached
+    ok, outcome = _cached_check(definition, type(value), value, region)
+    if not ok:
+        raise Invalid(*outcome)
+    return outcome
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cached_check(
+    definition: PropertyDef, kind: type, value: Any, region: str | None
+) -> tuple[bool, Any]:
+    """(True, normalised) or (False, (reason, code)); `kind` keeps True apart from 1."""
+    try:
+        return True, CHECKS[definition.type](value, definition, region)
+    except Invalid as error:
+        return False, (str(error), error.code)
 
 
 def _is_blank(value: Any) -> bool:

@@ -5,7 +5,9 @@ releases each STATE as soon as every record received before it is settled (a wat
   its epoch; it is released once no record of its epoch (or an earlier one) is unsettled, and
   STATEs are released in the order they came. A record is settled when it is written, skipped
   with a counted reason, or in the retry queue with a reason a retry cannot fix.
-- A stream's records are cut into batches of `batch_size`; a full batch goes to a worker
+- A stream's records are cut into batches of `batch_size` records, or fewer when their
+  follow-up calls would carry more (`Sender.prepare`: 100 contacts with 110 consents would
+  need two consent calls); a full batch goes to a worker
   thread at once, so reading and mapping go on while batches are in flight. At most
   `concurrency` batches are in flight (each makes its calls one after another), so memory holds
   at most `concurrency + 1` batches per stream.
@@ -95,6 +97,7 @@ class Writer:
         self._senders: dict[str, Sender] = {}
         self._buffers: dict[str, list[Pending]] = {}
         self._buffered_at: dict[str, float] = {}
+        self._weights: dict[str, int] = {}  # per buffer: records its largest call would carry
         self._flush_after = flush_after
         self._pool = ThreadPoolExecutor(max_workers=max(1, ctx.concurrency))
         self._in_flight: list[Batch] = []
@@ -160,11 +163,16 @@ class Writer:
         if isinstance(sender, IgnoredSender):
             sender.send([item])
             return
+        weight, limit = sender.prepare(item), self.ctx.batch_size
+        if self._buffers.get(stream) and self._weights[stream] + weight > limit:
+            self._flush(stream)  # this record's follow-up would not fit the batch's call
         buffer = self._buffers.setdefault(stream, [])
         if not buffer:
             self._buffered_at[stream] = time.monotonic()
+            self._weights[stream] = 0
         buffer.append(item)
-        if len(buffer) >= self.ctx.batch_size:
+        self._weights[stream] += weight
+        if len(buffer) >= limit or self._weights[stream] >= limit:
             self._flush(stream)
 
     def _takes_over(self, stream: str, item: Pending) -> int | None:
