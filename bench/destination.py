@@ -171,7 +171,7 @@ def mapping_cpu(customers: list[dict[str, Any]], crm: CrmOneSandbox, folder: Pat
 
     config = DestinationConfig.parse_config(destination_config(crm, folder / "cpu.db"))
     schema = validate.ContactSchema.from_api(make_client(config).contact_schema())
-    validate._cached_check.cache_clear()
+    validate.clear_caches()
     items = [Pending("customers", customer) for customer in customers]
     started = time.process_time()
     for chunk in chunks(items):
