@@ -16,7 +16,7 @@ from destination_crmone.commerce_events import StoreDeparture, store_departure
 from destination_crmone.mapping import MappedContact, customer_store_keys
 
 if TYPE_CHECKING:
-    from destination_crmone.sinks import WriteContext
+    from destination_crmone.senders import WriteContext
 
 Failure = tuple[str, str, str]  # kind, code, reason
 

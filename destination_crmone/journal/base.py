@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from destination_crmone.client import CallRecord
+from destination_crmone.calllog import CallRecord
 
 PENDING, RESOLVED, SUPERSEDED, PARKED = "pending", "resolved", "superseded", "parked"
 SENT, FAILED_AGAIN = RESOLVED, PARKED  # the statuses' former names
@@ -125,6 +125,10 @@ class Journal(Protocol):
     def remember_identities(self, pairs: Mapping[str, str]) -> None: ...
 
     def identity(self, customer_id: str) -> str | None: ...
+
+    def digests(self, external_ids: Iterable[str]) -> dict[str, str]: ...
+
+    def remember_digests(self, pairs: Mapping[str, str]) -> None: ...
 
     def prune(self, retention_days: int) -> dict[str, int]: ...
 

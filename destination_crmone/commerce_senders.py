@@ -36,16 +36,20 @@ from destination_crmone.contact_hooks import wake
 from destination_crmone.journal.commerce import CartRow, OrderFact
 from destination_crmone.mapping import MappedContact, MappedOrder
 from destination_crmone.merge import decide, ownership_map
-from destination_crmone.sinks import (
-    CONTACT_STATUSES,
+from destination_crmone.planning import (
     Failure,
-    OrderSink,
     Pending,
-    Sink,
-    WriteContext,
     chunks,
     error_text,
     issue_summary,
+    newest_only,
+)
+from destination_crmone.senders import (
+    CONTACT_STATUSES,
+    OrderSender,
+    Sender,
+    WriteContext,
+    stop_unless_record_level,
 )
 
 logger = logging.getLogger("airbyte")
@@ -71,36 +75,43 @@ class Planned:
         return contact_key_of(self.mapped.contact_external_id, self.mapped.contact_email)
 
 
-class CommerceSink(OrderSink):
+class CommerceSender(OrderSender):
     """What carts and orders share: guest contacts, sending, settling, waiting for contacts."""
 
     noun = "records"
+    follows: tuple[str, ...] = ("customers",)
 
-    def plan(self, item: Pending) -> Planned | None:
+    def recall(self, items: list[Pending]) -> Any:
+        """What the journal knows of these records, for `plan` (one read per batch)."""
+        return None
+
+    def plan(self, item: Pending, known: Any) -> Planned | None:
         raise NotImplementedError
 
-    def write(self, items: list[Pending]) -> None:
+    def send(self, items: list[Pending]) -> None:
         ctx = self.ctx
+        kept, dropped = newest_only(items, key=lambda i: i.key, version=lambda i: i.version)
+        for item in dropped:
+            self.dropped_as_older(item)
+        known = self.recall(kept)
         plans: list[Planned] = []
-        for item in self._newest(items):
-            planned = self.plan(item)
+        for item in kept:
+            planned = self.plan(item, known)
             if planned is not None:
                 plans.append(planned)
         guests = self._guest_contacts(plans)
         self._recover_carts(plans)
         sends: dict[str, list[tuple[dict[str, Any], Pending]]] = {"activities": [], "objects": []}
         for planned in plans:
+            if planned.item in guests:  # its contact could not be created
+                continue
             sends["activities"] += [(a, planned.item) for a in planned.activities]
             if planned.object is not None:
                 sends["objects"].append((planned.object, planned.item))
         failures: dict[Pending, Failure] = dict(guests)
-        calls = [
-            (kind, batch)
-            for kind, records in sends.items()
-            for batch in chunks(records, ctx.batch_size)
-        ]
-        for kind, batch in calls:
-            self._send(kind, [pair for pair in batch if pair[1] not in guests], failures)
+        for kind, records in sends.items():
+            for batch in chunks(records, ctx.batch_size):
+                self._send(kind, batch, failures)
         written = [p for p in plans if p.item not in failures]
         for planned in plans:
             failure = failures.get(planned.item)
@@ -161,6 +172,7 @@ class CommerceSink(OrderSink):
         try:
             found = ctx.client.read_contacts(emails, id_property="email", properties=["email"])
         except CrmOneError as error:
+            stop_unless_record_level(error)
             return dict.fromkeys(emails, ("failed", error.code, f"guest contacts: {error}"))
         known = {
             str((c.get("properties") or {}).get("email") or "").lower()
@@ -186,6 +198,7 @@ class CommerceSink(OrderSink):
                 idempotency_key=ctx.idempotency_key(self.stream, "guests", records),
             )
         except CrmOneError as error:
+            stop_unless_record_level(error)
             return dict.fromkeys(missing, ("failed", error.code, f"guest contact: {error}"))
         failures: dict[str, Failure] = {}
         for error in response.get("errors") or []:
@@ -222,6 +235,7 @@ class CommerceSink(OrderSink):
         )
         ctx.stats.reject(self.stream, "rejected", code, f"{item.key}: {reason}")
         ctx.stats.add(self.stream, "waiting_for_contact")
+        ctx.settle(item, True)
 
     def remember(self, written: list[Planned]) -> None:
         """Hook: what the journal keeps of written records."""
@@ -230,29 +244,31 @@ class CommerceSink(OrderSink):
 # --- carts ---------------------------------------------------------------------------------
 
 
-class CartSink(CommerceSink):
+class CartSender(CommerceSender):
     """carts → `checkout_started`, and the open carts the end of a run may find abandoned."""
 
     noun = "carts"
 
-    def write(self, items: list[Pending]) -> None:
+    def send(self, items: list[Pending]) -> None:
         if self.ctx.config.carts_as == "ignore":
             self.ctx.stats.add(self.stream, "ignored", len(items))
             for item in items:
                 self.done(item)
             return
-        self._remembered = self.ctx.journal.carts(item.key for item in items)
-        super().write(items)
+        super().send(items)
 
-    def plan(self, item: Pending) -> Planned | None:
+    def recall(self, items: list[Pending]) -> dict[str, CartRow]:
+        return self.ctx.journal.carts(item.key for item in items)
+
+    def plan(self, item: Pending, known: dict[str, CartRow]) -> Planned | None:
         mapped = map_cart(item.record, self.ctx.config, self.ctx.journal.identity)
         if not self.settle_mapping(item, mapped):
             if not mapped.rejected:
-                self._close(mapped)
+                self._close(mapped, known.get(item.key))
                 self.done(item)
             return None
         planned = Planned(item, mapped, [a.to_api() for a in mapped.activities])
-        row, recovery = cart_transition(self._remembered.get(item.key), mapped)
+        row, recovery = cart_transition(known.get(item.key), mapped)
         if row is not None:
             planned.carts.append(row)
         if recovery is not None:
@@ -260,11 +276,11 @@ class CartSink(CommerceSink):
             self.ctx.stats.add(self.stream, "carts_recovered")
         return planned
 
-    def _close(self, mapped: MappedCart) -> None:
+    def _close(self, mapped: MappedCart, remembered: CartRow | None) -> None:
         """A skipped cart (emptied, a guest under `skip`) is no longer open."""
         if self.ctx.dry_run or mapped.source_id is None:
             return
-        row, _ = cart_transition(self._remembered.get(mapped.source_id), mapped)
+        row, _ = cart_transition(remembered, mapped)
         if row is not None:
             self.ctx.journal.save_carts([row])
 
@@ -277,18 +293,18 @@ class CartSink(CommerceSink):
 # --- orders --------------------------------------------------------------------------------
 
 
-class CommerceOrderSink(CommerceSink):
+class CommerceOrderSender(CommerceSender):
     """orders → activities (placed, cancelled, lifecycle, returns) and/or `orders` objects;
     guest buyers become contacts; abandoned carts they came from are flagged recovered; the
     contact's order history follows what was written."""
 
     noun = "orders"
+    follows = ("customers", "carts")
 
-    def write(self, items: list[Pending]) -> None:
-        self._written_events = self.ctx.journal.written_events(item.key for item in items)
-        super().write(items)
+    def recall(self, items: list[Pending]) -> set[str]:
+        return self.ctx.journal.written_events(item.key for item in items)
 
-    def plan(self, item: Pending) -> Planned | None:
+    def plan(self, item: Pending, known: set[str]) -> Planned | None:
         mapped = map_order_events(item.record, self.ctx.config, self.ctx.journal.identity)
         if not self.settle_mapping(item, mapped):
             if not mapped.rejected:
@@ -296,9 +312,7 @@ class CommerceOrderSink(CommerceSink):
             return None
         # a state reached, a return or a cancellation is written once, when first seen
         activities = [
-            a
-            for a in mapped.activities
-            if a.type not in ONCE_TYPES or a.external_id not in self._written_events
+            a for a in mapped.activities if a.type not in ONCE_TYPES or a.external_id not in known
         ]
         planned = Planned(item, mapped, [a.to_api() for a in activities])
         if mapped.object is not None:
@@ -380,6 +394,7 @@ class CommerceOrderSink(CommerceSink):
             try:
                 found = ctx.client.read_contacts(ids, id_property=id_property, properties=owned)
             except CrmOneError as error:
+                stop_unless_record_level(error)
                 ctx.stats.warn(self.stream, error.code, f"order history: {error}")
                 return []
             for contact in found.get("results") or []:
@@ -416,6 +431,7 @@ class CommerceOrderSink(CommerceSink):
                 idempotency_key=ctx.idempotency_key(self.stream, "history", records),
             )
         except CrmOneError as error:
+            stop_unless_record_level(error)
             ctx.stats.warn(self.stream, error.code, f"order history: {error}")
             return
         for result in response.get("results") or []:
@@ -451,6 +467,7 @@ def write_abandoned_carts(ctx: WriteContext, now: datetime | None = None) -> Non
                 records, idempotency_key=ctx.idempotency_key("carts", "abandoned", records)
             )
         except CrmOneError as error:
+            stop_unless_record_level(error)  # transient: the sync fails; the next run retries
             ctx.stats.warn("carts", error.code, f"cart_abandoned: {error}")
             return
         refused = {error.get("index"): error_text(error) for error in response.get("errors") or []}
@@ -470,4 +487,8 @@ def write_abandoned_carts(ctx: WriteContext, now: datetime | None = None) -> Non
         ctx.stats.add("carts", "carts_abandoned", len(idle) - len(refused))
 
 
-COMMERCE_SINKS: dict[str, type[Sink]] = {"carts": CartSink, "orders": CommerceOrderSink}
+# Stream name → sender: carts, and orders with their lifecycle (replacing `OrderSender`).
+COMMERCE_SENDERS: dict[str, type[Sender]] = {
+    "carts": CartSender,
+    "orders": CommerceOrderSender,
+}
