@@ -575,6 +575,9 @@ class DeletionSender(Sender):
                 ctx.stats.add(self.stream, f"dry_run_would_{deletion.action}")
             elif deletion.action == "erase":
                 ctx.client.erase_contact(str(contact["id"]))
+                email = (contact.get("properties") or {}).get("email")
+                keys = [f"ext:{external_id}", *([f"email:{email}"] if email else [])]
+                ctx.journal.forget_contact_commerce(keys)  # carts, orders, stores of that person
                 ctx.stats.add(self.stream, "deletions_erased")
             else:
                 ctx.client.archive_contact(str(contact["id"]))

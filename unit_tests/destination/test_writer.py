@@ -398,7 +398,10 @@ def test_customer_deleted_archives_or_erases_the_contact(
     harness: Harness, sandbox: CrmOneSandbox, action: str
 ) -> None:
     people = [customer(i) for i in range(2)]
-    harness.write(stream_messages("customers", people, 10))
+    harness.write(
+        stream_messages("customers", people, 10)
+        + stream_messages("orders", [order(1, people[0])], 10)
+    )
     other = {"id": "m3", "type": "OrderCreated", "createdAt": "2026-01-01T00:00:00.000Z"}
     messages = [
         record_message("messages", customer_deleted(1, people[0]["id"])),
@@ -414,6 +417,9 @@ def test_customer_deleted_archives_or_erases_the_contact(
         assert sandbox.contact(people[0]["id"])["archived"] is True
     else:
         assert sandbox.contact(people[0]["id"]) is None and len(sandbox.tombstones()) == 1
+    # an erased person's orders leave the journal too; an archived one keeps its history
+    remembered = harness.query("SELECT count(*) FROM order_facts")[0][0]
+    assert remembered == (1 if action == "archive" else 0)
     assert sandbox.contact(people[1]["id"])["archived"] is False
 
 
