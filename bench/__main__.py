@@ -2,7 +2,8 @@
 
 - source read time over the raw paged fetch of the same pages (requests + orjson; see also
   `python -m bench.source_read` for the 100,000-customer figures at 60 ms and 0 ms latency);
-- destination contacts per second and requests per 1,000 contacts at 20 ms latency;
+- destination contacts per second against a raw paced client, requests per 1,000 contacts
+  (first load and re-send) at 20 ms latency and 20 requests/s, mapping CPU per contact;
 - an incremental run with no changes: requests and seconds;
 - the source's peak memory reading 10,000 vs 100,000 customers.
 """
@@ -20,9 +21,9 @@ from typing import Any
 
 import orjson
 
+from bench import destination
 from bench.source_read import raw_fetch
 from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
-from sandbox.crmone import CrmOneSandbox
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -103,39 +104,12 @@ def bench_source(folder: Path, customers: int) -> dict[str, Any]:
     }
 
 
-def bench_destination(folder: Path, contacts: int, latency_ms: int) -> dict[str, Any]:
+def bench_destination(folder: Path, contacts: int, latency_ms: int, rate: int) -> dict[str, Any]:
     with CommercetoolsSandbox(seed=SeedSpec(customers=contacts, orders=0)) as ct:
         config = write_json(folder, "source.json", source_config(ct))
         cat = write_json(folder, "catalog.json", catalog(["customers"]))
         _, messages = source_read(folder, config, cat)
-    lines = b"\n".join(orjson.dumps(m) for m in messages if m["type"] in ("RECORD", "STATE"))
-    with CrmOneSandbox(latency_ms=latency_ms, requests_per_second=100_000) as crm:
-        dconfig = write_json(
-            folder,
-            "destination.json",
-            {
-                "base_url": crm.url,
-                "client_id": "crmone-client",
-                "client_secret": "crmone-secret",
-                "journal": {"type": "sqlite", "path": str(folder / "journal.db")},
-            },
-        )
-        started = time.perf_counter()
-        subprocess.run(
-            [str(VENV_BIN / "destination-crmone"), "write", "--config", dconfig, "--catalog", cat],
-            input=lines,
-            capture_output=True,
-            check=True,
-        )
-        seconds = time.perf_counter() - started
-        requests_made = crm.stats()["total"]
-    return {
-        "contacts": contacts,
-        "latency_ms": latency_ms,
-        "seconds": round(seconds, 2),
-        "contacts_per_second": round(contacts / seconds, 1),
-        "requests_per_1000_contacts": round(requests_made * 1000 / contacts, 1),
-    }
+    return destination.bench_destination(folder, messages, cat, latency_ms, rate)
 
 
 def peak_memory(folder: Path, customers: int) -> int:
@@ -164,8 +138,9 @@ def peak_memory(folder: Path, customers: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--contacts", type=int, default=2_000)
+    parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=20, help="CRM One requests per second")
     parser.add_argument("--memory", default="10000,100000", help="customer counts to compare")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,12 +155,8 @@ def main() -> None:
             f"{source['incremental_no_change_s']} s, "
             f"{source['incremental_no_change_records']} records"
         )
-        destination = bench_destination(folder, args.contacts, args.latency_ms)
-        print(
-            f"destination: {destination['contacts_per_second']} contacts/s at "
-            f"{args.latency_ms} ms latency; {destination['requests_per_1000_contacts']} "
-            "requests per 1,000 contacts"
-        )
+        crm = bench_destination(folder, args.contacts, args.latency_ms, args.rate)
+        print(destination.summary(crm))
         small, large = (int(n) for n in args.memory.split(","))
         rss_small, rss_large = peak_memory(folder, small), peak_memory(folder, large)
         print(
@@ -197,7 +168,7 @@ def main() -> None:
             json.dumps(
                 {
                     "source": source,
-                    "destination": destination,
+                    "destination": crm,
                     "peak_rss_kib": {str(small): rss_small, str(large): rss_large},
                 }
             )

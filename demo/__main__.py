@@ -22,6 +22,7 @@ from pathlib import Path
 
 from connectors_common import private_dir
 from demo.pipeline import (
+    USED_STREAMS,
     PipelineError,
     StateFile,
     Sync,
@@ -55,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / ".demo")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per sync")
+    parser.add_argument(
+        "--all-streams",
+        action="store_true",
+        help="select every source stream, also those the destination only acknowledges",
+    )
     real = parser.add_argument_group("real accounts (no sandboxes, one sync)")
     real.add_argument("--source-config", type=Path, help="source-commercetools config JSON")
     real.add_argument("--destination-config", type=Path, help="destination-crmone config JSON")
@@ -119,7 +125,7 @@ def run_sandboxes(args: argparse.Namespace) -> int:
         write_json(
             workdir / "destination.json", sandboxes.destination_config(workdir / "journal.sqlite")
         )
-        write_json(workdir / "catalog.json", configured_catalog(workdir / "source.json"))
+        write_json(workdir / "catalog.json", catalog(workdir / "source.json", args))
         if args.fault_rate:
             sandboxes.set_faults(args.fault_rate)
         state = StateFile(workdir / "state.json")
@@ -158,7 +164,7 @@ def run_real(args: argparse.Namespace) -> int:
     private_dir(workdir)
     write_json(workdir / "source.json", _load(args.source_config))
     write_json(workdir / "destination.json", _load(args.destination_config))
-    write_json(workdir / "catalog.json", configured_catalog(workdir / "source.json"))
+    write_json(workdir / "catalog.json", catalog(workdir / "source.json", args))
     state = StateFile(args.state_file or workdir / "state.json")
     title = "Sync from " + (str(state.path) if state.exists() else "the start (no state yet)")
     report = run_once(title, "sync", workdir, state, args.timeout)
@@ -168,6 +174,11 @@ def run_real(args: argparse.Namespace) -> int:
     else:
         print(f"No state was echoed: {state.path} is unchanged")
     return 0 if report.sync.ok else EXIT_SYNC_FAILED
+
+
+def catalog(source_config: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The streams the destination uses (`--all-streams`: every stream)."""
+    return configured_catalog(source_config, None if args.all_streams else USED_STREAMS)
 
 
 def _load(path: Path) -> object:

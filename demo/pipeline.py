@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,7 @@ from typing import IO, Any
 import orjson
 
 from connectors_common import private_dir, private_opener
+from destination_crmone.destination import USED_STREAMS
 
 SOURCE = "source-commercetools"
 DESTINATION = "destination-crmone"
@@ -74,8 +75,12 @@ def parse_message(line: bytes) -> dict[str, Any] | None:
 # --- catalog -------------------------------------------------------------------------------
 
 
-def configured_catalog(source_config: Path) -> dict[str, Any]:
-    """`source discover`, every stream incremental with its default cursor, deduped by key."""
+def configured_catalog(
+    source_config: Path, streams: Iterable[str] | None = USED_STREAMS
+) -> dict[str, Any]:
+    """`source discover`, incremental with its default cursor, deduped by key: the streams the
+    destination uses (`destination_crmone.destination.USED_STREAMS`), or every stream when
+    `streams` is None (a default sync does not read what it throws away)."""
     completed = subprocess.run(
         [executable(SOURCE), "discover", "--config", str(source_config)],
         capture_output=True,
@@ -93,7 +98,14 @@ def configured_catalog(source_config: Path) -> dict[str, Any]:
     if completed.returncode != 0 or catalog is None:
         detail = "; ".join(problems) or completed.stderr.decode(errors="replace")[-2000:]
         raise PipelineError(f"{SOURCE} discover failed (exit {completed.returncode}): {detail}")
-    return {"streams": [_configured(stream) for stream in catalog["streams"]]}
+    wanted = None if streams is None else set(streams)
+    return {
+        "streams": [
+            _configured(stream)
+            for stream in catalog["streams"]
+            if wanted is None or stream["name"] in wanted
+        ]
+    }
 
 
 def _configured(stream: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ destination_crmone/stats.py), and how many requests each server answered (sandbo
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,10 +22,13 @@ def _group(label: str, prefix: str, *words: str) -> tuple[str, tuple[tuple[str, 
 GROUPS = (
     _group("contacts", "contacts_", "created", "updated", "unchanged", "skipped", "attached"),
     _group("consents", "consents_", "applied", "stale", "unchanged"),
-    _group("list members", "list_members_", "added"),
+    _group("list members", "list_members_", "added", "removed"),
+    _group("guest contacts", "guest_contacts_", "created", "existing"),
+    _group("carts", "carts_", "open", "abandoned", "recovered", "skipped"),
     _group("activities", "activities_", "created", "updated", "unchanged"),
     _group("objects", "objects_", "created", "updated", "unchanged"),
     _group("orders", "orders_", "skipped"),
+    _group("order history", "order_history_", "created", "updated", "unchanged"),
     _group("deletions", "deletions_", "archived", "erased", "unchanged", "not_found", "ignored"),
     ("other messages", (("not_deletions", "acknowledged"),)),
     _group(
@@ -44,10 +48,11 @@ QUEUE_WORDS = {  # retry-queue counters, in a user's words
     "partial": "written without an invalid value",
     "failed": "failed after retries",
     "retried_from_queue": "re-sent from the queue",
+    "waiting_for_contact": "waiting for their contact",
     "superseded": "superseded by a newer version",
 }
 EXAMPLE_CHARS = 110
-FIRST_STREAMS = ("customers", "orders", "messages")
+FIRST_STREAMS = ("customers", "carts", "orders", "messages")
 REASON_KINDS = ("rejected", "partial", "failed", "warnings")
 
 
@@ -118,6 +123,7 @@ def render_run(report: RunReport) -> str:
     for name, _ in _ordered((name, None) for name in names):
         lines += _stream_lines(name, sync.records.get(name, 0), streams.get(name))
     lines += _reason_lines(streams)
+    lines += _queue_lines(report.stats.get("queue") or {})
     if report.destination_run is None:
         lines.append("  (the destination recorded no run statistics)")
     elif report.destination_run.get("status") != "succeeded":
@@ -161,6 +167,21 @@ def _stream_lines(name: str, read: int, part: dict[str, Any] | None) -> list[str
     return [head + details[0], *(pad + detail for detail in details[1:])]
 
 
+def _queue_lines(queue: dict[str, int]) -> list[str]:
+    """The retry queue after the run: what waits, what was given up on (parked)."""
+    if not any(queue.values()):
+        return []
+    line = (
+        f"  retry queue after the run: {number(queue.get('pending_total', 0))} pending, "
+        f"{number(queue.get('parked_total', 0))} parked"
+    )
+    if queue.get("woken"):
+        line += f"; {number(queue['woken'])} re-sent once their contact was written"
+    if queue.get("parked_total"):
+        line += " (destination-crmone journal --config … queue --parked)"
+    return [line]
+
+
 def _reason_lines(streams: dict[str, Any]) -> list[str]:
     lines = []
     for name, part in _ordered(streams.items()):
@@ -185,10 +206,11 @@ def render_crm_totals(
     crm: dict[str, Any], commercetools: dict[str, Any], deleted: list[str]
 ) -> str:
     """The closing check of sandbox mode: is every commercetools customer a CRM One contact?"""
-    contacts = {contact["external_id"]: contact for contact in crm.get("contacts", [])}
+    contacts = crm.get("contacts", [])
+    known = {contact["external_id"] for contact in contacts if contact.get("external_id")}
     customers = {customer["id"] for customer in commercetools.get("customers", [])} | set(deleted)
-    missing = customers - set(contacts)
-    archived = sum(1 for contact in contacts.values() if contact.get("archived"))
+    missing = customers - known
+    archived = sum(1 for contact in contacts if contact.get("archived"))
     consents = sum(len(items) for items in crm.get("consents", {}).values())
     members = sum(len(found.get("members", [])) for found in crm.get("lists", []))
     verdict = (
@@ -197,9 +219,28 @@ def render_crm_totals(
         else f"{number(len(missing))} of {number(len(customers))} commercetools customers are "
         "not contacts (rejected: see the reasons above and the journal's retry queue)"
     )
+    guests = sum(1 for contact in contacts if not contact.get("external_id"))
     return (
         f"CRM One now holds {number(len(contacts))} contacts ({number(archived)} archived after "
-        f"CustomerDeleted), {number(consents)} consents, "
+        f"CustomerDeleted, {number(guests)} guest buyers by email), {number(consents)} consents, "
         f"{number(len(crm.get('activities', [])))} activities, {number(members)} list "
-        f"memberships:\n  {verdict}."
+        f"memberships:\n  {verdict}.\n  activities: {_activity_types(crm)}"
+    )
+
+
+def _activity_types(crm: dict[str, Any]) -> str:
+    """Activities per type, in the order a buyer meets them; recovered carts counted."""
+    order = ("checkout_started", "cart_abandoned", "order_placed", "order_updated")
+    order += ("order_returned", "order_cancelled")
+    found = Counter(activity.get("type") for activity in crm.get("activities", []))
+    recovered = sum(
+        1
+        for activity in crm.get("activities", [])
+        if activity.get("type") == "cart_abandoned"
+        and (activity.get("properties") or {}).get("recovered")
+    )
+    names = [*order, *sorted(name for name in found if name not in order)]
+    text = ", ".join(f"{name} {number(found[name])}" for name in names if found[name])
+    return (text or "none") + (
+        f" ({number(recovered)} abandoned carts recovered)" if recovered else ""
     )

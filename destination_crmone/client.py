@@ -46,6 +46,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from destination_crmone.calllog import CallRecord, now_text
+from destination_crmone.pacing import TokenBucket
+
 T = TypeVar("T")
 
 TOKEN_PATH = "/oauth/token"
@@ -58,34 +61,6 @@ IDEMPOTENCY_KEY_MAX = 128
 TOKEN_MARGIN_SECONDS = 60.0
 # A rate-limit reset further away than this is treated as clock skew and ignored.
 RATE_LIMIT_RESET_MAX_WAIT = 60.0
-
-
-def now_text() -> str:
-    """Now as RFC 3339 UTC with milliseconds (the form every journal timestamp has)."""
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-# --- what the sync log sees -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One HTTP attempt, as the sync log keeps it. Never holds a secret or a token."""
-
-    method: str
-    path: str  # relative to base_url, with the query string if any
-    request_body: Any
-    response_body: Any
-    status: int | None  # None: no response (dropped connection, timeout)
-    started_at: str
-    ended_at: str
-    attempt: int  # 1 for the first try of a logical call
-    correlation_id: str
-    request_id: str | None
-    idempotency_key: str | None
-    error: str | None = None
-    duration_ms: int = 0
 
 
 class CrmOneError(Exception):
@@ -137,10 +112,11 @@ class RetryPolicy:
     401 is not here: the client renews its token once and retries (see `CrmOneClient.call`).
     """
 
-    max_retries: int = 8
+    max_retries: int | None = 8  # None: as many as the time budget allows
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     max_retry_after: float = 300.0
+    budget_seconds: float = 300.0  # the longest one logical call keeps retrying
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: uniform(0, base * 2^(attempt-1)), capped."""
@@ -170,7 +146,7 @@ class RetryPolicy:
         idempotency_key: str | None,
     ) -> float | None:
         """Seconds to wait before the next attempt, or None: do not retry."""
-        if attempt > self.max_retries:
+        if self.max_retries is not None and attempt > self.max_retries:
             return None
         if status is None:  # dropped connection or timeout
             return self.backoff(attempt)
@@ -375,7 +351,8 @@ class CrmOneClient:
         call_observer: Callable[[CallRecord], None] | None = None,
         logger: logging.Logger | None = None,
         backoff_base: float = 1.0,
-        max_retries: int = 8,
+        max_retries: int | None = 8,
+        retry_budget_seconds: float = 300.0,
         timeout: float = 60,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -385,7 +362,12 @@ class CrmOneClient:
             [call_observer] if call_observer else []
         )
         self._logger = logger or logging.getLogger("airbyte")
-        self.policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base)
+        self.policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            budget_seconds=retry_budget_seconds,
+        )
+        self.pacer = TokenBucket()
         self.timeout = timeout
         self._sleep = sleep
         self.gate = ConcurrencyGate(max_concurrency)
@@ -410,6 +392,10 @@ class CrmOneClient:
     def limit_concurrency(self, max_concurrency: int) -> None:
         """Change the ceiling, e.g. to min(config, the account's `max_concurrency`)."""
         self.gate.set_limit(max_concurrency)
+
+    def pace(self, requests_per_second: float | None) -> None:
+        """Space requests to stay under the account's `requests_per_second` (None: no pacing)."""
+        self.pacer.set_rate(requests_per_second)
 
     def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
         self._observers.append(observer)
@@ -516,6 +502,7 @@ class CrmOneClient:
     def _exchange(self, request: _Request) -> Reply:
         attempt = 0
         renewed = False
+        first_try = time.monotonic()
         while True:
             attempt += 1
             headers = {"X-Correlation-Id": request.correlation_id, "Accept": "application/json"}
@@ -529,6 +516,7 @@ class CrmOneClient:
             hold = self._rate_limit.delay()
             if hold > 0:
                 self._sleep(hold)
+            self.pacer.wait()
             response, failure, record = self._attempt(request, headers, attempt)
             status = response.status_code if response is not None else None
             if response is not None and status is not None and status < 300:
@@ -555,6 +543,8 @@ class CrmOneClient:
                 code,
                 request.idempotency_key,
             )
+            if pause is not None and self._out_of_budget(first_try, pause):
+                pause = None
             if pause is None:
                 raise self._failure(request, status, code, payload, failure, attempt, record)
             self._logger.info(
@@ -616,6 +606,9 @@ class CrmOneClient:
         for observer in self._observers:
             observer(record)
         return response, failure, record
+
+    def _out_of_budget(self, first_try: float, pause: float) -> bool:
+        return time.monotonic() - first_try + pause > self.policy.budget_seconds
 
     def _count_retry(self) -> None:
         with self._count_lock:

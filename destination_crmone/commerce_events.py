@@ -379,56 +379,6 @@ def guest_email(record: Mapping[str, Any], mapped: MappedOrder | MappedCart) -> 
     return mapped.contact_email
 
 
-# --- payments ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaymentFacts:
-    """What a payment adds to its order's `orders` object."""
-
-    payment_id: str
-    method: str | None
-    state: str | None  # of the last transaction: Initial, Pending, Success, Failure
-
-
-def payment_facts(record: Mapping[str, Any]) -> PaymentFacts | None:
-    payment_id = record.get("id")
-    if not isinstance(payment_id, str) or not payment_id:
-        return None
-    method = get_path(record, "paymentMethodInfo.method")
-    transactions = [t for t in _items(record.get("transactions")) if isinstance(t, Mapping)]
-    state = transactions[-1].get("state") if transactions else None
-    return PaymentFacts(
-        payment_id,
-        method if isinstance(method, str) and method else None,
-        state if isinstance(state, str) and state else None,
-    )
-
-
-def order_payment_ids(record: Mapping[str, Any]) -> list[str]:
-    """`paymentInfo.payments[].id` of an order: how commercetools links payments to it."""
-    ids = []
-    for reference in _items(get_path(record, "paymentInfo.payments")):
-        payment_id = reference.get("id") if isinstance(reference, Mapping) else None
-        if isinstance(payment_id, str) and payment_id:
-            ids.append(payment_id)
-    return ids
-
-
-def payment_properties(payments: Iterable[PaymentFacts]) -> dict[str, Any]:
-    """`payment_method` and `payment_transaction_state` of an `orders` object (the latest
-    payment wins; several methods are joined)."""
-    facts = list(payments)
-    methods = list(dict.fromkeys(p.method for p in facts if p.method))
-    states = [p.state for p in facts if p.state]
-    return _without_none(
-        {
-            "payment_method": ", ".join(methods) or None,
-            "payment_transaction_state": states[-1] if states else None,
-        }
-    )
-
-
 # --- order history -------------------------------------------------------------------------
 
 

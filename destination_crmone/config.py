@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from connectors_common import check_service_url
+from destination_crmone.journal.placement import is_mount_point
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
@@ -57,8 +58,10 @@ class ConfigError(ValueError):
 
 
 def default_journal_path() -> str:
-    """`/local/crmone/journal.db` when Airbyte's `/local` mount exists, else the user data dir."""
-    if LOCAL_MOUNT.is_dir():
+    """`/local/crmone/journal.db` when `/local` is a real mount (Airbyte's old local-file
+    mount), else the user data directory. A `/local` that is only a directory of the image
+    would vanish with the container (docs/destination-crmone.md, "Where the journal lives")."""
+    if LOCAL_MOUNT.is_dir() and is_mount_point(str(LOCAL_MOUNT)):
         return str(LOCAL_MOUNT / "crmone" / "journal.db")
     return str(Path(platformdirs.user_data_dir("destination-crmone")) / "journal.db")
 
@@ -100,10 +103,22 @@ class SqliteJournal(_Model):
         min_length=1,
         title="Path",
         description=(
-            "File of the sync log and retry queue. Default: /local/crmone/journal.db when the "
-            "/local mount exists, else the user's data directory."
+            "File of the sync log and retry queue. Default: /local/crmone/journal.db when "
+            "/local is a mounted volume, else the user's data directory. Put it on a disk "
+            "that outlives the container (a persistent volume)."
         ),
         json_schema_extra=_ui(1, examples=["/local/crmone/journal.db"]),
+    )
+    allow_ephemeral: bool = Field(
+        default=False,
+        strict=True,
+        title="Allow an ephemeral journal",
+        description=(
+            "Inside Kubernetes, check fails when the journal's file is on the pod's own disk "
+            "or an emptyDir (deleted with the pod). Set true to accept losing the retry queue "
+            "and sync log after each sync."
+        ),
+        json_schema_extra=_ui(2),
     )
 
     @field_validator("path")
@@ -479,6 +494,27 @@ class DestinationConfig(_Model):
         description="Read CRM One and journal what would change; write nothing.",
         json_schema_extra=_ui(17, "behaviour"),
     )
+    retry_budget_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        strict=True,
+        title="Retry budget (seconds)",
+        description=(
+            "The longest one CRM One call keeps retrying (429, 5xx, timeouts). Past it the "
+            "sync fails as transient and Airbyte resumes it from the last checkpoint."
+        ),
+        json_schema_extra=_ui(18, "advanced"),
+    )
+    stream_prefix: str | None = Field(
+        default=None,
+        title="Stream prefix",
+        description=(
+            "A prefix the connection adds to stream names (e.g. ct_). Without it, a stream "
+            "named <anything>_customers is taken as customers."
+        ),
+        json_schema_extra=_ui(19, "advanced"),
+    )
     carts_as: Literal["activities", "ignore"] = Field(
         default="activities",
         title="Carts as",
@@ -486,7 +522,7 @@ class DestinationConfig(_Model):
             "activities: checkout_started for every cart with line items and a known buyer, "
             "cart_abandoned for an Active cart idle for abandoned_after_hours; ignore: nothing."
         ),
-        json_schema_extra=_ui(18, "mapping"),
+        json_schema_extra=_ui(20, "mapping"),
     )
     abandoned_after_hours: float = Field(
         default=24,
@@ -496,7 +532,7 @@ class DestinationConfig(_Model):
             "An Active cart unchanged for this long (by the wall clock at the end of a run) "
             "gets its cart_abandoned activity, once."
         ),
-        json_schema_extra=_ui(19, "behaviour"),
+        json_schema_extra=_ui(21, "behaviour"),
     )
     retry_max_attempts: int = Field(
         default=5,
@@ -507,7 +543,7 @@ class DestinationConfig(_Model):
             "A queued record is parked (kept for people, no longer re-sent) after this many "
             "failed attempts."
         ),
-        json_schema_extra=_ui(20, "advanced"),
+        json_schema_extra=_ui(22, "advanced"),
     )
     retry_max_days: float = Field(
         default=7,
@@ -515,7 +551,7 @@ class DestinationConfig(_Model):
         title="Retry queue: days before parking",
         description="A queued record still failing this many days after its first failure is "
         "parked.",
-        json_schema_extra=_ui(21, "advanced"),
+        json_schema_extra=_ui(23, "advanced"),
     )
     retry_backoff_hours: float = Field(
         default=1,
@@ -526,7 +562,7 @@ class DestinationConfig(_Model):
             "attempt (1, 2, 4 … hours). Records waiting for a contact are re-sent when it is "
             "written instead."
         ),
-        json_schema_extra=_ui(22, "advanced"),
+        json_schema_extra=_ui(24, "advanced"),
     )
 
     max_line_bytes: int = Field(
@@ -536,7 +572,7 @@ class DestinationConfig(_Model):
         title="Largest input record (bytes)",
         description="A record longer than this on the destination's input is not read: it is "
         "queued as rejected (input_too_large) and the run goes on. Default 16 MiB.",
-        json_schema_extra=_ui(23, "advanced"),
+        json_schema_extra=_ui(25, "advanced"),
     )
 
     @field_validator("base_url")

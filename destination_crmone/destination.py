@@ -1,9 +1,13 @@
 """destination-crmone: spec, check and write.
 
-Sync modes: `append`, `append_dedup` and `overwrite` are all accepted and all mean "upsert":
-contacts by external_id, activities and objects by their external ids. `overwrite` does not
-delete CRM One contacts that are absent from the sync (a CRM is not a table to truncate);
+Sync modes: `append` and `append_dedup`, both meaning "upsert": contacts by external_id,
+activities and objects by their external ids. `overwrite` is not offered: the destination never
+deletes CRM One contacts that are absent from a sync (a CRM is not a table to truncate);
 deletions come only from `CustomerDeleted` messages.
+
+A failure that is not about one record (CRM One unreachable past `retry_budget_seconds`, the
+journal unwritable) ends `write` with a TRACE error of `failure_type: transient_error` after
+echoing every STATE whose records are settled: Airbyte's next attempt resumes from there.
 
 The back-off base of the client's retries is 1 s; drills and tests shorten it with the
 environment variable `CRMONE_BACKOFF_BASE` (seconds, e.g. `0.01`).
@@ -15,18 +19,24 @@ import argparse
 import io
 import logging
 import os
+import sqlite3
+import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import orjson
+import psycopg
 from airbyte_cdk.destinations import Destination
+from airbyte_cdk.exception_handler import init_uncaught_exception_handler
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteLogMessage,
     AirbyteMessage,
+    AirbyteMessageSerializer,
     AirbyteStateStats,
     AirbyteStateType,
     ConfiguredAirbyteCatalog,
@@ -39,7 +49,9 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError
+from destination_crmone.calllog import CallRecord
+from destination_crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.commerce_senders import COMMERCE_SENDERS, write_abandoned_carts
 from destination_crmone.config import (
     ConfigError,
     DestinationConfig,
@@ -48,13 +60,21 @@ from destination_crmone.config import (
     spec_schema,
 )
 from destination_crmone.input import CappedInput, RejectedInput
-from destination_crmone.journal import Journal, JournalError, open_journal
+from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
+from destination_crmone.journal.placement import journal_placement
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
-from destination_crmone.sinks import SinkSet, WriteContext
+from destination_crmone.planning import Tally
+from destination_crmone.senders import SENDERS, Fatal, Transient, WriteContext
 from destination_crmone.stats import RunStats, summary_text
 from destination_crmone.validate import ContactSchema
+from destination_crmone.writer import Writer
 
-ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled")
+ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
+CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
+# Stream name → its sender: the core streams and the commerce events (carts, orders).
+STREAM_SENDERS = {**SENDERS, **COMMERCE_SENDERS}
+# The source streams this destination writes something for; a catalog needs no others.
+USED_STREAMS = tuple(STREAM_SENDERS)
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_LIMITS = {"batch_max": 100, "max_concurrency": 8}
@@ -72,7 +92,15 @@ def backoff_base() -> float:
     return value if value > 0 else DEFAULT_BACKOFF_BASE
 
 
-def make_client(config: DestinationConfig, observer: Any = None) -> CrmOneClient:
+CHECK_RETRY_BUDGET_SECONDS = 30.0
+
+
+def make_client(
+    config: DestinationConfig, observer: Any = None, *, for_check: bool = False
+) -> CrmOneClient:
+    """`write` retries one call for up to `retry_budget_seconds`; `check` (someone waits for
+    it) at most 8 times and 30 s."""
+    budget = float(config.retry_budget_seconds)
     return CrmOneClient(
         config.base_url,
         config.client_id,
@@ -80,6 +108,8 @@ def make_client(config: DestinationConfig, observer: Any = None) -> CrmOneClient
         max_concurrency=config.concurrency,
         call_observer=observer,
         backoff_base=backoff_base(),
+        max_retries=8 if for_check else None,
+        retry_budget_seconds=min(budget, CHECK_RETRY_BUDGET_SECONDS) if for_check else budget,
     )
 
 
@@ -102,7 +132,7 @@ def required_scopes(config: DestinationConfig) -> list[str]:
         scopes.append("consents:write")
     if configured_list_ids(config):
         scopes.append("lists:write")
-    if config.orders_as in ("activities", "both"):
+    if config.orders_as in ("activities", "both") or config.carts_as == "activities":
         scopes.append("activities:write")
     if config.orders_as in ("objects", "both"):
         scopes.append("objects:write")
@@ -120,6 +150,12 @@ def new_run_id() -> str:
 
 
 class DestinationCrmOne(Destination):
+    def run(self, args: list[str]) -> None:
+        """The CDK's `run`, printing with `serialize` (it keeps `rejectedRecordCount`)."""
+        init_uncaught_exception_handler(logging.getLogger("airbyte"))
+        for message in self.run_cmd(self.parse_args(args)):
+            print(serialize(message), file=sys.stdout)
+
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
             documentationUrl=DOCUMENTATION_URL,
@@ -128,7 +164,6 @@ class DestinationCrmOne(Destination):
             supported_destination_sync_modes=[
                 DestinationSyncMode.append,
                 DestinationSyncMode.append_dedup,
-                DestinationSyncMode.overwrite,
             ],
         )
 
@@ -173,7 +208,12 @@ class DestinationCrmOne(Destination):
             open_journal(journal_spec(config), redact_pii=config.redact_pii).close()
         except JournalError as error:
             problems.append(str(error))
-        client = make_client(config)
+        placement = journal_placement(config)
+        if placement.problem:
+            problems.append(placement.problem)
+        elif placement.warning:
+            logging.getLogger("airbyte").warning(placement.warning)
+        client = make_client(config, for_check=True)
         try:
             account = client.account()
         except CrmOneError as error:
@@ -215,9 +255,11 @@ class DestinationCrmOne(Destination):
     @staticmethod
     def _check_order_types(client: CrmOneClient, config: DestinationConfig) -> list[str]:
         problems = []
-        if config.orders_as in ("activities", "both"):
+        wanted = list(ORDER_ACTIVITY_TYPES) if config.orders_as in ("activities", "both") else []
+        wanted += CART_ACTIVITY_TYPES if config.carts_as == "activities" else ()
+        if wanted:
             types = set(client.activity_types())
-            absent = [name for name in ORDER_ACTIVITY_TYPES if name not in types]
+            absent = [name for name in wanted if name not in types]
             if absent:
                 problems.append(f"CRM One lacks the activity types {', '.join(absent)}")
         if config.orders_as in ("objects", "both") and "orders" not in client.object_types():
@@ -233,7 +275,12 @@ class DestinationCrmOne(Destination):
         input_messages: Iterable[AirbyteMessage],
     ) -> Iterable[AirbyteMessage]:
         parsed = self._parse(config)
-        journal = self._open_journal(parsed)
+        placement = journal_placement(parsed)
+        if placement.problem:
+            raise config_failure(placement.problem)
+        if placement.warning:
+            yield log_message(Level.WARN, placement.warning)
+        journal = self._with_queue_policy(self._open_journal(parsed), parsed)
         run_id = new_run_id()
         stats = RunStats(dry_run=parsed.dry_run)
         streams = [configured.stream.name for configured in configured_catalog.streams]
@@ -248,24 +295,39 @@ class DestinationCrmOne(Destination):
         if isinstance(input_messages, CappedInput):  # stdin: the config's limit, rejects queued
             input_messages.max_line_bytes = parsed.max_line_bytes
             input_messages.on_reject = partial(reject_input, journal, stats, run_id, parsed.dry_run)
-        status = "failed"
+        status, failure, writer = "failed", None, None
         try:
-            client = make_client(parsed, observe)
-            sinks = SinkSet(self._context(parsed, client, journal, stats, run_id), streams)
-            sinks.resend_queue()
-            yield from relay(input_messages, sinks)
-            status = "succeeded"
-        finally:
+            try:
+                client = make_client(parsed, observe)
+                context = self._context(parsed, client, journal, stats, run_id)
+                writer = Writer(
+                    context, streams, prefix=parsed.stream_prefix, senders=STREAM_SENDERS
+                )
+                writer.resend_queue()
+                yield from relay(input_messages, writer)
+                writer.resend_queue(woken_only=True)  # waited for a contact written just now
+                if "carts" in writer.routes.values():
+                    write_abandoned_carts(context)
+                status = "succeeded"
+            except Exception as error:  # reported below, after the summary
+                failure = error
+            if writer is not None:
+                stats.ignored_streams = list(writer.ignored)
+            for name, count in journal.queue_counts().items():
+                stats.add_queue(f"{name}_total", count)
             summary = stats.as_dict()
             try:
                 journal.end_run(run_id, status, summary)
                 journal.prune(parsed.sync_log_retention_days)
-            finally:
-                journal.close()
-        yield AirbyteMessage(
-            type=Type.LOG,
-            log=AirbyteLogMessage(level=Level.INFO, message=summary_text(summary, run_id)),
-        )
+            except Exception as error:  # the journal itself may be what failed
+                failure = failure or error
+        finally:
+            if writer is not None:
+                writer.close()
+            journal.close()
+        yield log_message(Level.INFO, summary_text(summary, run_id))
+        if failure is not None:
+            raise as_traced(failure, writer.checkpointed if writer else 0) from None
 
     @staticmethod
     def _parse(config: Mapping[str, Any]) -> DestinationConfig:
@@ -283,6 +345,15 @@ class DestinationCrmOne(Destination):
             return open_journal(journal_spec(config), redact_pii=config.redact_pii)
         except JournalError as error:
             raise config_failure(str(error)) from None
+
+    @staticmethod
+    def _with_queue_policy(journal: Journal, config: DestinationConfig) -> Journal:
+        journal.queue_policy = QueuePolicy(
+            max_attempts=config.retry_max_attempts,
+            max_days=config.retry_max_days,
+            backoff_hours=config.retry_backoff_hours,
+        )
+        return journal
 
     @staticmethod
     def _context(
@@ -310,6 +381,8 @@ class DestinationCrmOne(Destination):
         limits = account.get("limits") or {}
         concurrency = min(config.concurrency, limit(limits, "max_concurrency"))
         client.limit_concurrency(concurrency)
+        rate = limits.get("requests_per_second")
+        client.pace(rate if isinstance(rate, int | float) and rate > 0 else None)
         return WriteContext(
             config=config,
             client=client,
@@ -320,6 +393,7 @@ class DestinationCrmOne(Destination):
             batch_size=min(config.batch_size, limit(limits, "batch_max")),
             concurrency=concurrency,
             dry_run=config.dry_run,
+            tenant=f"{config.base_url} {account.get('tenant') or ''}",
         )
 
 
@@ -334,31 +408,90 @@ def reject_input(
     stats.reject(stream, "rejected", rejected.code, rejected.reason)
 
 
-def relay(messages: Iterable[AirbyteMessage], sinks: SinkSet) -> Iterator[AirbyteMessage]:
-    """Records into the sinks; each STATE once every record before it is written or queued.
+def relay(messages: Iterable[AirbyteMessage], writer: Writer) -> Iterator[AirbyteMessage]:
+    """Records into the writer; each STATE as soon as every record before it is settled.
 
     `destinationStats.recordCount` mirrors the CDK's `sourceStats`: for a per-stream state, the
     records of that stream since its previous state; for a global (or legacy) state, every
-    record since the previous state.
+    record since the previous state. `rejectedRecordCount` counts those of them that went to
+    the retry queue for good (rejected by validation or by CRM One).
     """
-    per_stream: Counter[tuple[str, str | None]] = Counter()
-    since_state = 0
-    for message in messages:
-        if message.type == Type.RECORD and message.record is not None:
-            record = message.record
-            sinks.add(record.stream, record.data)
-            per_stream[(record.stream, record.namespace)] += 1
-            since_state += 1
-        elif message.type == Type.STATE and message.state is not None:
-            sinks.drain()
-            state = message.state
-            descriptor = state.stream.stream_descriptor if state.stream else None
-            if state.type == AirbyteStateType.STREAM and descriptor is not None:
-                count = per_stream.pop((descriptor.name, descriptor.namespace), 0)
-            else:
-                count = since_state
-                per_stream.clear()
-            since_state = 0
-            state.destinationStats = AirbyteStateStats(recordCount=float(count))
-            yield message
-    sinks.drain()
+    tallies: dict[tuple[str, str | None], Tally] = {}
+    try:
+        for message in messages:
+            if message.type == Type.RECORD and message.record is not None:
+                record = message.record
+                tally = tallies.setdefault((record.stream, record.namespace), Tally())
+                tally.records += 1
+                writer.add(record.stream, record.data, tally)
+            elif message.type == Type.STATE and message.state is not None:
+                state = message.state
+                descriptor = state.stream.stream_descriptor if state.stream else None
+                if state.type == AirbyteStateType.STREAM and descriptor is not None:
+                    closed = [tallies.pop((descriptor.name, descriptor.namespace), Tally())]
+                else:
+                    closed, tallies = list(tallies.values()), {}
+                writer.state(message, closed)
+            writer.tick()
+            yield from with_stats(writer.released())
+        yield from with_stats(writer.finish())
+    except Exception:
+        yield from with_stats(writer.abort())
+        raise
+
+
+@dataclass
+class StateStats(AirbyteStateStats):
+    """`AirbyteStateStats` with the protocol's `rejectedRecordCount` (airbyte-protocol #139),
+    which the installed dataclass lacks; `serialize` writes it."""
+
+    rejectedRecordCount: float | None = None
+
+
+def with_stats(released: Iterable[tuple[AirbyteMessage, int, int]]) -> Iterator[AirbyteMessage]:
+    for message, records, rejected in released:
+        message.state.destinationStats = StateStats(  # type: ignore[union-attr]
+            recordCount=float(records), rejectedRecordCount=float(rejected)
+        )
+        yield message
+
+
+def serialize(message: AirbyteMessage) -> str:
+    """One output line; a STATE's `destinationStats` keeps `rejectedRecordCount`."""
+    payload = AirbyteMessageSerializer.dump(message)
+    stats = message.state.destinationStats if message.state is not None else None
+    if isinstance(stats, StateStats) and stats.rejectedRecordCount is not None:
+        payload["state"]["destinationStats"]["rejectedRecordCount"] = stats.rejectedRecordCount
+    return orjson.dumps(payload).decode()
+
+
+def log_message(level: Level, text: str) -> AirbyteMessage:
+    return AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=level, message=text))
+
+
+JOURNAL_FAILURES: tuple[type[BaseException], ...] = (JournalError, sqlite3.Error, psycopg.Error)
+
+
+def as_traced(error: BaseException, checkpointed: int) -> AirbyteTracedException:
+    """The TRACE error of a failed write, in a user's words."""
+    if isinstance(error, AirbyteTracedException):
+        return error
+    done = (
+        f"{checkpointed:,} records were written and checkpointed; the rest will be retried "
+        "by the next attempt (Airbyte resumes from the last echoed state)."
+    )
+    if isinstance(error, Fatal):
+        message = f"CRM One refused the connector's credentials: {error}"
+        failure = FailureType.config_error
+    elif isinstance(error, Transient):
+        message = f"CRM One did not accept the sync's calls: {error}. {done}"
+        failure = FailureType.transient_error
+    elif isinstance(error, JOURNAL_FAILURES):
+        message = f"The journal could not be written: {error}. {done}"
+        failure = FailureType.transient_error
+    else:
+        message = f"The write stopped on an unexpected error: {error!r}. {done}"
+        failure = FailureType.system_error
+    return AirbyteTracedException(
+        message=message, internal_message=repr(error), failure_type=failure, exception=error
+    )

@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from destination_crmone.client import CallRecord
+from destination_crmone.calllog import CallRecord
 
 EXAMPLES_PER_CODE = 3
 
@@ -35,6 +35,7 @@ STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
         "contacts_unchanged",
         "contacts_skipped",  # nothing to change after the ownership rules: not sent
         "contacts_attached",  # a contact known only by email got its external_id
+        "consents_skipped",  # unchanged since they were last written: not sent
         "consents_applied",
         "consents_stale",
         "consents_unchanged",
@@ -72,6 +73,8 @@ class RunStats:
         self.examples: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self.requests = 0
         self.retries = 0
+        self.queue: Counter[str] = Counter()  # the retry queue: woken, parked, pending, …
+        self.ignored_streams: list[str] = []
 
     def stream(self, name: str) -> Counter[str]:
         """The counters of one stream, created with its known keys at zero."""
@@ -108,6 +111,10 @@ class RunStats:
         if len(examples) < EXAMPLES_PER_CODE:
             examples.append(example[:300])
 
+    def add_queue(self, key: str, count: int = 1) -> None:
+        with self._lock:
+            self.queue[key] += count
+
     def observe_call(self, call: CallRecord) -> None:
         """The client's call observer: every attempt is a request; attempt > 1 is a retry."""
         with self._lock:
@@ -130,6 +137,8 @@ class RunStats:
                 "streams": streams,
                 "requests": self.requests,
                 "retries": self.retries,
+                "queue": dict(self.queue),
+                "ignored_streams": list(self.ignored_streams),
                 "duration_seconds": round(time.monotonic() - self._started, 3),
             }
 
@@ -141,11 +150,27 @@ def summary_text(stats: dict[str, Any], run_id: str = "") -> str:
         f"{head} {run_id}: {stats['requests']} requests, {stats['retries']} retries, "
         f"{stats['duration_seconds']} s".replace("  ", " ")
     ]
+    for name in stats.get("ignored_streams") or []:
+        lines.append(f"  ignored stream {name}: no use in CRM One; its records were acknowledged")
     for name, part in stats["streams"].items():
         counts = ", ".join(f"{k} {v}" for k, v in part["counts"].items() if v)
         lines.append(f"  {name}: {counts or 'nothing'}")
+        received = part["counts"].get("received", 0)
+        if received and part["counts"].get("rejected", 0) + part["counts"].get("failed", 0) >= (
+            received
+        ):
+            lines.append(
+                f"    every record of {name} was rejected: nothing of it reached CRM One; "
+                "see the reasons below and `destination-crmone journal queue`"
+            )
         for kind in ("rejected", "failed", "partial", "warnings"):
             for code, count in part[f"{kind}_by_code"].items():
                 example = (part["examples"].get(f"{kind}:{code}") or [""])[0]
                 lines.append(f"    {kind} {code} x{count}, e.g. {example}")
+    queue = {k: v for k, v in (stats.get("queue") or {}).items() if v}
+    if queue:
+        counts = ", ".join(f"{k} {v}" for k, v in queue.items())
+        parked = any(k.startswith("parked") for k in queue)
+        hint = " (see destination-crmone journal queue --parked)" if parked else ""
+        lines.append(f"  retry queue: {counts}{hint}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+_CANONICAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
     r"(?:\.(?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:\d{2})$"
@@ -40,7 +41,17 @@ def format_rfc3339(moment: datetime) -> str:
 
 def normalize_rfc3339(value: str) -> str:
     """The canonical form of an RFC 3339 string; ValueError if it is not one."""
+    if isinstance(value, str) and _CANONICAL.match(value) and _valid_date_time(value):
+        return value  # commercetools' own form, the common case: nothing to convert
     return format_rfc3339(parse_rfc3339(value))
+
+
+def _valid_date_time(value: str) -> bool:
+    """Field ranges of a canonical-looking string; days 29-31 (they depend on the month)
+    take the full parse."""
+    month, day = int(value[5:7]), int(value[8:10])
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    return 1 <= month <= 12 and 1 <= day <= 28 and hour < 24 and minute < 60 and second < 60
 
 
 def try_normalize_rfc3339(value: object) -> str | None:

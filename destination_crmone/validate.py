@@ -21,7 +21,7 @@ from typing import Any, Literal
 import langcodes
 import phonenumbers
 import pycountry
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from destination_crmone.timefmt import normalize_rfc3339
 
@@ -156,8 +156,32 @@ def _text(value: Any, what: str) -> str:
     return value.strip()
 
 
+# Plain ASCII addresses (`name.surname+tag@mail.example.com`) that email-validator accepts
+# unchanged: letters, digits and `._+-` before the `@` (no leading, trailing or double dot),
+# LDH labels after it (no `--`, so no IDNA), a TLD of letters. Everything else is asked of
+# the library; unit_tests/destination/test_validate.py checks both agree.
+_PLAIN_EMAIL = re.compile(
+    r"^[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_email(text: str) -> bool:
+    local, _, domain = text.partition("@")
+    return (
+        len(text) <= 254
+        and len(local) <= 64
+        and len(domain) <= 253
+        and "--" not in domain
+        and _PLAIN_EMAIL.match(text) is not None
+        and not any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE)
+    )
+
+
 def normalize_email(value: Any) -> str:
     text = _text(value, "an email address").lower()
+    if _plain_email(text):
+        return text
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as error:
@@ -345,27 +369,55 @@ def _options_name(definition: PropertyDef) -> str:
     return "the tenant's stores" if definition.name in STORE_PROPERTIES else "the options"
 
 
+Check = Callable[[Any, PropertyDef, "str | None"], Any]
+CHECKS: dict[str, Check] = {
+    "email": lambda v, d, region: normalize_email(v),
+    "phone": lambda v, d, region: normalize_phone(v, region),
+    "country": lambda v, d, region: normalize_country(v),
+    "locale": lambda v, d, region: normalize_locale(v),
+    "currency": lambda v, d, region: normalize_currency(v),
+    "money": lambda v, d, region: normalize_money(v),
+    "date": lambda v, d, region: normalize_date(v),
+    "datetime": lambda v, d, region: normalize_datetime(v),
+    "integer": lambda v, d, region: normalize_integer(v),
+    "number": lambda v, d, region: normalize_number(v),
+    "boolean": lambda v, d, region: normalize_boolean(v),
+    "string": lambda v, d, region: normalize_string(v),
+    "text": lambda v, d, region: normalize_string(v, limit=None),
+    "enum": lambda v, d, region: normalize_enum(v, d.options, _options_name(d)),
+}
+# Outcomes remembered per property and distinct value (names, cities, countries, phones…
+# repeat across records; email-validator and phonenumbers cost tens of microseconds a call).
+CACHE_SIZE = 1 << 15
+CACHEABLE = frozenset({str, int, float, bool})
+_caches: dict[PropertyDef, dict[tuple[Any, ...], tuple[bool, Any]]] = {}
+
+
 def _validate_value(definition: PropertyDef, value: Any, default_region: str | None) -> Any:
     """The normalised value of one property; `Invalid` when it cannot be written."""
-    kind = definition.type
-    checks: dict[str, Callable[[Any], Any]] = {
-        "email": normalize_email,
-        "phone": lambda v: normalize_phone(v, default_region),
-        "country": normalize_country,
-        "locale": normalize_locale,
-        "currency": normalize_currency,
-        "money": normalize_money,
-        "date": normalize_date,
-        "datetime": normalize_datetime,
-        "integer": normalize_integer,
-        "number": normalize_number,
-        "boolean": normalize_boolean,
-        "string": normalize_string,
-        "text": lambda v: normalize_string(v, limit=None),
-        "enum": lambda v: normalize_enum(v, definition.options, _options_name(definition)),
-    }
-    check = checks.get(kind)
-    return value if check is None else check(value)  # a type we do not know: CRM One decides
+    check = CHECKS.get(definition.type)
+    if check is None:
+        return value  # a type we do not know: CRM One decides
+    region = default_region if definition.type == "phone" else None
+    if type(value) not in CACHEABLE:
+        return check(value, definition, region)  # lists, objects: not cached
+    cache = _caches.get(definition)
+    if cache is None or len(cache) >= CACHE_SIZE:
+        cache = _caches[definition] = {}
+    key = (type(value), value, region)  # the type keeps True apart from 1
+    outcome = cache.get(key)
+    if outcome is None:
+        try:
+            outcome = cache[key] = (True, check(value, definition, region))
+        except Invalid as error:
+            outcome = cache[key] = (False, (str(error), error.code))
+    if not outcome[0]:
+        raise Invalid(*outcome[1])
+    return outcome[1]
+
+
+def clear_caches() -> None:
+    _caches.clear()
 
 
 def _is_blank(value: Any) -> bool:
@@ -394,7 +446,7 @@ def validate_properties(
                 Issue(name, "read_only_property", f"{name}: the property is read-only in CRM One")
             )
             continue
-        if _is_blank(value):
+        if value is None or (isinstance(value, str) and not value.strip()):  # blank: no value
             clean[name] = None
             continue
         if definition.type == "multi_enum":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from destination_crmone.client import CallRecord
+from destination_crmone.calllog import CallRecord
 
 PENDING, RESOLVED, SUPERSEDED, PARKED = "pending", "resolved", "superseded", "parked"
 SENT, FAILED_AGAIN = RESOLVED, PARKED  # the statuses' former names
@@ -42,6 +42,7 @@ class QueuePolicy:
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failure: 1, 2, 4 … times `backoff_hours`."""
         return timedelta(hours=self.backoff_hours * 2 ** max(0, min(attempts - 1, 30)))
+
 
 # Codes of a rejection that a re-send of the same record can still overcome: a person settles
 # an email_conflict in CRM One; an order waits for its contact to exist or be known.
@@ -109,7 +110,9 @@ class Journal(Protocol):
         waiting_for: str | None = None,
     ) -> int: ...
 
-    def due(self, stream: str | None = None, now: str | None = None) -> list[QueueItem]: ...
+    def due(
+        self, stream: str | None = None, now: str | None = None, *, woken_only: bool = False
+    ) -> list[QueueItem]: ...
 
     def wake(self, keys: Iterable[str]) -> int: ...
 
@@ -137,6 +140,10 @@ class Journal(Protocol):
     def remember_identities(self, pairs: Mapping[str, str]) -> None: ...
 
     def identity(self, customer_id: str) -> str | None: ...
+
+    def digests(self, external_ids: Iterable[str]) -> dict[str, str]: ...
+
+    def remember_digests(self, pairs: Mapping[str, str]) -> None: ...
 
     def forget_customer(
         self, customer_id: str, external_id: str | None, how: str

@@ -8,6 +8,8 @@
   from which the contact's `order_count`, `last_order_at` and `total_spent` are computed.
 - `contact_stores`: the routed stores last written for each contact, so that leaving a store
   can be undone (its lists left, its properties cleared).
+- `order_events`: the lifecycle activities written (a state reached, a return): each is
+  written once, at the time the destination first saw it, and never moved by later changes.
 
 `SqlJournal` inherits these methods; statements use `?` markers like the rest of the journal.
 """
@@ -42,7 +44,12 @@ CREATE TABLE IF NOT EXISTS order_facts (
 CREATE INDEX IF NOT EXISTS order_facts_contact ON order_facts (contact_key);
 CREATE TABLE IF NOT EXISTS contact_stores (
   contact_key TEXT PRIMARY KEY,
-  stores TEXT NOT NULL)
+  stores TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS order_events (
+  activity_id TEXT PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  contact_key TEXT);
+CREATE INDEX IF NOT EXISTS order_events_order ON order_events (order_id)
 """
 CART_STATES = ("open", "abandoned", "recovered", "closed")
 CHUNK = 500  # keys per IN (…) list
@@ -199,6 +206,27 @@ class CommerceTables:
             )
         return found
 
+    def written_events(self, order_ids: Iterable[str]) -> set[str]:
+        """Activity external ids of lifecycle events already written for these orders."""
+        rows = self._in(
+            "SELECT activity_id FROM order_events WHERE order_id IN ({marks})", order_ids
+        )
+        return {row[0] for row in rows}
+
+    def remember_events(self, events: Iterable[tuple[str, str, str | None]]) -> None:
+        """(activity id, order id, contact key) of lifecycle activities written."""
+        rows = list(dict.fromkeys(events))
+        self._many(
+            [
+                ("DELETE FROM order_events WHERE activity_id = ?", [(r[0],) for r in rows]),
+                (
+                    "INSERT INTO order_events (activity_id, order_id, contact_key)"
+                    " VALUES (?, ?, ?)",
+                    rows,
+                ),
+            ]
+        )
+
     # --- routed stores -------------------------------------------------------------------
 
     def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
@@ -227,7 +255,7 @@ class CommerceTables:
             try:
                 for part in _chunks(keys):
                     marks = ", ".join("?" * len(part))
-                    for table in ("carts", "order_facts", "contact_stores"):
+                    for table in ("carts", "order_facts", "contact_stores", "order_events"):
                         removed += self._execute(
                             f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
                         ).rowcount

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from destination_crmone.client import CallRecord, now_text
+from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
     PARKED,
@@ -35,7 +35,8 @@ from destination_crmone.journal.redact import (
     redact_error,
     redact_path,
 )
-from destination_crmone.timefmt import format_rfc3339, parse_rfc3339, try_normalize_rfc3339
+from destination_crmone.timefmt import format_rfc3339, parse_rfc3339
+from destination_crmone.versions import is_newer, version_key
 
 SCHEMA_VERSION = 2
 
@@ -95,7 +96,11 @@ CREATE TABLE IF NOT EXISTS review (
   created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS identities (
   customer_id TEXT PRIMARY KEY,
-  external_id TEXT NOT NULL)
+  external_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contact_digests (
+  external_id TEXT PRIMARY KEY,
+  digest TEXT NOT NULL,
+  updated_at TEXT NOT NULL)
 """
 # Version 1 → 2: the queue got its back-off time and dependency; statuses were renamed.
 MIGRATIONS = {
@@ -139,20 +144,6 @@ def dumps(value: Any) -> str | None:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-def version_key(version: object) -> str | None:
-    """A record version (lastModifiedAt) in the one form that compares correctly as text."""
-    if version is None:
-        return None
-    return try_normalize_rfc3339(version) or str(version)
-
-
-def is_older(version: str | None, than: str | None) -> bool:
-    """None (unknown) is older than any known version."""
-    if than is None:
-        return False
-    return version is None or version < than
 
 
 def without_secrets(value: Any) -> Any:
@@ -228,6 +219,17 @@ class SqlJournal(CommerceTables):
                 raise
             return count
 
+    def _write_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            try:
+                self.connection.cursor().executemany(self._sql(statement), rows)
+                self.connection.commit()
+            except Exception:
+                self.connection.rollback()
+                raise
+
     def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only statement written with `?` markers."""
         with self._lock:
@@ -294,16 +296,7 @@ class SqlJournal(CommerceTables):
 
     def log_calls(self, run_id: str, calls: Iterable[CallRecord]) -> None:
         """Many attempts in one transaction."""
-        rows = [self._call_row(run_id, call) for call in calls]
-        if not rows:
-            return
-        with self._lock:
-            try:
-                self.connection.cursor().executemany(self._sql(INSERT_CALL), rows)
-                self.connection.commit()
-            except Exception:
-                self.connection.rollback()
-                raise
+        self._write_many(INSERT_CALL, [self._call_row(run_id, call) for call in calls])
 
     # --- retry queue ---------------------------------------------------------------------
 
@@ -358,9 +351,9 @@ class SqlJournal(CommerceTables):
                         )
                         self.connection.commit()
                         return int(item_id)
-                newer = [v for _, v, _ in queued if is_older(version, v)]
+                newer = [v for _, v, _ in queued if is_newer(v, version)]
                 for item_id, queued_version, _ in queued:
-                    if is_older(queued_version, version):
+                    if is_newer(version, queued_version):
                         self._execute(SUPERSEDE, (stamp, item_id))
                 status = SUPERSEDED if newer else self._status_after(1, waiting_for)
                 item_id = self._execute(
@@ -435,12 +428,17 @@ class SqlJournal(CommerceTables):
             where, params = where + " AND stream = ?", (stream,)
         return self._items(where, params, limit)
 
-    def due(self, stream: str | None = None, now: str | None = None) -> list[QueueItem]:
-        """Pending items to re-send now: not waiting for anything, next attempt reached."""
+    def due(
+        self, stream: str | None = None, now: str | None = None, *, woken_only: bool = False
+    ) -> list[QueueItem]:
+        """Pending items to re-send now: not waiting for anything, next attempt reached
+        (`woken_only`: only those `wake` made due, which have no next attempt time)."""
         where = (
             "status = 'pending' AND waiting_for IS NULL"
             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
         )
+        if woken_only:
+            where += " AND next_attempt_at IS NULL"
         params: tuple[Any, ...] = (version_key(now) or now_text(),)
         if stream is not None:
             where, params = where + " AND stream = ?", (*params, stream)
@@ -514,7 +512,7 @@ class SqlJournal(CommerceTables):
         with self._lock:
             try:
                 queued = self._execute(OPEN_VERSIONS, (stream, record_key)).fetchall()
-                older = [item_id for item_id, v, _ in queued if is_older(v, newest)]
+                older = [item_id for item_id, v, _ in queued if is_newer(newest, v)]
                 for item_id in older:
                     self._execute(SUPERSEDE, (stamp, item_id))
                 self.connection.commit()
@@ -647,6 +645,8 @@ class SqlJournal(CommerceTables):
         identities = self._execute(
             "DELETE FROM identities WHERE customer_id = ?", (customer_id,)
         ).rowcount
+        if external_id:
+            self._execute("DELETE FROM contact_digests WHERE external_id = ?", (external_id,))
         ids = [value for value in (customer_id, external_id) if value]
         emails = set().union(*(erase.emails_in(payload) for _, _, payload in items))
         rows, found = self._sync_log_rows(erase.needles([*ids, *emails]))
@@ -679,6 +679,34 @@ class SqlJournal(CommerceTables):
             "review": len(reviews),
             "runs": len(runs),
         }
+
+    # --- what was last sent per contact ---------------------------------------------------
+
+    def digests(self, external_ids: Iterable[str]) -> dict[str, str]:
+        """external_id → digest of what was last written for that contact (known ones only)."""
+        wanted = list(dict.fromkeys(external_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self.query(
+                f"SELECT external_id, digest FROM contact_digests WHERE external_id IN ({marks})",
+                tuple(part),
+            )
+            found.update({external_id: digest for external_id, digest in rows})
+        return found
+
+    def remember_digests(self, pairs: Mapping[str, str]) -> None:
+        """Remember what was written for these contacts (external_id → digest)."""
+        if not pairs:
+            return
+        stamp = now_text()
+        self._write_many(
+            "INSERT INTO contact_digests (external_id, digest, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (external_id) DO UPDATE SET digest = excluded.digest,"
+            " updated_at = excluded.updated_at",
+            [(external_id, digest, stamp) for external_id, digest in pairs.items()],
+        )
 
     # --- retention -----------------------------------------------------------------------
 

@@ -85,9 +85,15 @@ def customer(i: int, *, version: int = 1, day: int = 1, **overrides: Any) -> dic
 
 
 def order(
-    i: int, customer_record: dict[str, Any] | None, *, state: str = "Open", version: int = 1
+    i: int,
+    customer_record: dict[str, Any] | None,
+    *,
+    state: str = "Open",
+    version: int = 1,
+    **changes: Any,
 ) -> dict[str, Any]:
-    """An order of that customer, or a guest order (None) with a guest email."""
+    """An order of that customer, or a guest order (None) with a guest email; `changes`
+    replace fields (`paymentState="Paid"`, `returnInfo=[…]`)."""
     record: dict[str, Any] = {
         "id": f"10000000-0000-4000-8000-{i:012d}",
         "version": version,
@@ -101,7 +107,7 @@ def order(
             "fractionDigits": 2,
         },
         "orderState": state,
-        "paymentState": "Paid",
+        "paymentState": "Pending",
         "shipmentState": "Pending",
         "lineItems": [{"id": f"li-{i}", "quantity": 1}],
         "createdAt": stamp(i),
@@ -109,7 +115,7 @@ def order(
     }
     if customer_record is not None:
         record["customerId"] = customer_record["id"]
-    return record
+    return record | changes
 
 
 def customer_deleted(i: int, deleted_customer_id: str) -> dict[str, Any]:

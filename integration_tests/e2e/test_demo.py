@@ -101,7 +101,7 @@ def test_every_valid_customer_is_a_contact(demo: dict[str, Any]) -> None:
     assert len(customers) == SIZES["customers"] + SIZES["bad-customers"]
 
     rejected = set(queued(demo["journal"], "customers", ("rejected",)))
-    contacts = {c["external_id"]: c for c in demo["crm"]["contacts"]}
+    contacts = {c["external_id"]: c for c in demo["crm"]["contacts"] if c["external_id"]}
     assert set(contacts) == customers - rejected
     assert {key for key, contact in contacts.items() if contact["archived"]} == deleted - rejected
     assert counts(first, "customers")["contacts_created"] == len(customers - rejected)
@@ -151,8 +151,35 @@ def test_the_second_run_sends_only_what_changed(demo: dict[str, Any]) -> None:
         f"order:{key}:cancelled" for key in changes["cancelled_orders"]
     }
     assert cancelled, "cancelled orders of known contacts became activities"
-    assert counts(second, "orders")["activities_created"] == len(cancelled)
+    # what the changed orders reached in between: written at their last change, once
+    changed = {o["id"]: o for o in demo["commercetools"]["orders"] if o["id"] in orders}
+    new = {
+        a["external_id"]
+        for a in demo["crm"]["activities"]
+        if a["type"] in ("order_updated", "order_cancelled")
+        and (order := changed.get(a["external_id"].split(":")[1])) is not None
+        and a["occurred_at"] == order["lastModifiedAt"]
+    }
+    assert cancelled <= new and any(":shipment:" in key for key in new)
+    assert counts(second, "orders")["activities_created"] == len(new)
     assert second["requests"]["crmone"] < first["requests"]["crmone"]
+
+
+def test_carts_guests_and_lifecycle_events_reach_crm_one(demo: dict[str, Any]) -> None:
+    activities = demo["crm"]["activities"]
+    types = {a["type"] for a in activities}
+    assert {"checkout_started", "cart_abandoned", "order_updated", "order_returned"} <= types
+    carts = {c["id"]: c for c in demo["commercetools"]["carts"]}
+    abandoned = {
+        a["external_id"].split(":")[1] for a in activities if a["type"] == "cart_abandoned"
+    }
+    assert abandoned and all(carts[key]["cartState"] == "Active" for key in abandoned)
+    guests = [c for c in demo["crm"]["contacts"] if not c["external_id"]]
+    assert guests and all(c["properties"].get("email") for c in guests)
+    read = {s["stream"]["name"] for s in demo["catalog"]["streams"]}
+    assert read == {"customers", "carts", "orders", "messages"}  # nothing read to be dropped
+    assert "activities: checkout_started" in demo["stdout"]
+    assert counts(demo["runs"][0], "carts")["carts_abandoned"] == len(abandoned)
 
 
 def run_demo(*flags: str) -> subprocess.CompletedProcess[str]:
@@ -174,7 +201,8 @@ def test_with_config_files_the_demo_runs_one_sync_from_the_state_file(
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "Sync from the start (no state yet): ok" in first.stdout
     assert "Run 2" not in first.stdout
-    assert len(sandboxes.crm_dump()["contacts"]) == 60
+    held = sandboxes.crm_dump()["contacts"]
+    assert len([c for c in held if c["external_id"]]) == 60  # and the guest buyers by email
     assert (tmp_path / "state.json").exists()
 
     second = run_demo(*flags)

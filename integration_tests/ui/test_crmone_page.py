@@ -139,6 +139,16 @@ def test_contact_page_shows_consents_activities_and_lists(crm):
     assert "l_eu_newsletter" in dom[dom.index('id="memberships"') :]
 
 
+def test_activities_by_type_link_to_their_list(crm):
+    dom = chromium(f"{crm.url}/ui/", "--dump-dom")
+    types = dom[dom.index('id="activity-types"') :].split("</table>")[0]
+    assert "order_placed" in types and "/ui/activities?type=order_placed" in types
+    listed = chromium(f"{crm.url}/ui/activities?type=order_placed", "--dump-dom")
+    activities = listed[listed.index('id="activities"') :].split("</table>")[0]
+    assert "order:1:placed" in activities and "ct:ana" in activities
+    assert 'class="empty"' in chromium(f"{crm.url}/ui/activities?type=cart_abandoned", "--dump-dom")
+
+
 def test_page_renders_to_a_screenshot(crm, tmp_path: Path):
     shot = tmp_path / "contacts.png"
     chromium(f"{crm.url}/ui/", f"--screenshot={shot}", "--window-size=1200,800")

@@ -28,6 +28,7 @@ from sandbox.crmone.guards import (
     IDEMPOTENCY_KEY_MAX,
     Faults,
     IdempotencyCache,
+    Outage,
     RateLimiter,
     Stats,
 )
@@ -125,6 +126,7 @@ class CrmOneApp:
         self.data = CrmData(stores)
         self.limiter = RateLimiter(requests_per_second)
         self.faults = Faults(rate=fault_rate, latency_ms=latency_ms)
+        self.outage = Outage()
         self.idempotency = IdempotencyCache()
         self.stats = Stats()
         self.tokens: dict[str, float] = {}
@@ -198,6 +200,12 @@ class CrmOneApp:
     ) -> tuple[Response, bool]:
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
+        if self.outage.down():
+            self.stats.event("outage_answers")
+            if self.outage.status is None:
+                return problem(503, "down", "connection dropped"), True
+            detail = "CRM One is down for maintenance: nothing was applied"
+            return problem(self.outage.status, "service_unavailable", detail), False
         admission = self.limiter.admit()
         if not admission.allowed:
             self.stats.event("rate_limit_429")
@@ -559,6 +567,12 @@ class CrmOneApp:
                         body.get("updated_by", "user"),
                     )
                 )
+            if action == "outage" and request.method == "POST":
+                if body.get("down", True):
+                    self.outage.start(int(body.get("after", 0)), body.get("status", 503))
+                else:
+                    self.outage.end()
+                return ok(self.outage.settings())
             if action == "expire_tokens" and request.method == "POST":
                 self.tokens.clear()
                 return ok({"expired": True})

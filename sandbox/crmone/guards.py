@@ -122,6 +122,41 @@ class Faults:
         }
 
 
+class Outage:
+    """CRM One going down: after `after` more API requests (token calls included) every
+    request is answered `status` (503 by default; None drops the connection) until `end()`.
+    Nothing is applied while down, as in a real outage behind a load balancer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._left: int | None = None  # requests still served; None: no outage planned
+        self.status: int | None = 503
+
+    def start(self, after: int = 0, status: int | None = 503) -> None:
+        if after < 0:
+            raise ValueError("after must be ≥ 0")
+        with self._lock:
+            self._left, self.status = after, status
+
+    def end(self) -> None:
+        with self._lock:
+            self._left = None
+
+    def down(self) -> bool:
+        """Count one request; True when it meets the outage."""
+        with self._lock:
+            if self._left is None:
+                return False
+            if self._left > 0:
+                self._left -= 1
+                return False
+            return True
+
+    def settings(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests_left": self._left, "status": self.status}
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     digest: str
@@ -199,4 +234,5 @@ class Stats:
                 "connections_dropped": self.events["connections_dropped"],
                 "idempotent_replays": self.events["idempotent_replays"],
                 "tokens_issued": self.events["tokens_issued"],
+                "outage_answers": self.events["outage_answers"],
             }

@@ -2,7 +2,9 @@
 
 Plain server-rendered HTML; every value goes through `html.escape`. Stable ids and classes
 for browser tests: `#contacts tr.contact`, `#properties tr.property`, `#consents tr.consent`,
-`#activities tr.activity`, `#memberships tr.membership`, `#lists tr.list`, `#members tr.member`.
+`#activities tr.activity`, `#memberships tr.membership`, `#lists tr.list`, `#members tr.member`,
+`#activity-types tr.activity-type` (counts per type on the contacts page; each links to
+`/ui/activities?type=…`, the newest activities of that type with their contact).
 The caller holds the data lock.
 """
 
@@ -61,7 +63,8 @@ def page(title: str, body: str, status: int = 200) -> Response:
     html = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)} · CRM One sandbox</title><style>{STYLE}</style></head><body>"
-        "<nav><a href='/ui/'>Contacts</a><a href='/ui/lists'>Lists</a></nav>"
+        "<nav><a href='/ui/'>Contacts</a><a href='/ui/activities'>Activities</a>"
+        "<a href='/ui/lists'>Lists</a></nav>"
         f"<h1>{escape(title)}</h1>{body}</body></html>"
     )
     return Response(html, status=status, content_type="text/html; charset=utf-8")
@@ -77,6 +80,8 @@ def render(data: CrmData, request: Request) -> Response:
         return contacts_page(data, request)
     if path == "/ui/lists":
         return lists_page(data)
+    if path == "/ui/activities":
+        return activities_page(data, request.args.get("type", ""))
     if path.startswith("/ui/lists/"):
         return list_page(data, path.removeprefix("/ui/lists/"))
     if path.startswith("/ui/contacts/"):
@@ -143,8 +148,63 @@ def contacts_page(data: CrmData, request: Request) -> Response:
     headers = ["External ID", "Email", "Name", "Store", "Stores", "Lifecycle", "Consents"]
     return page(
         "Contacts",
-        search + summary + table("contacts", [*headers, "Status", "Updated"], rows),
+        search
+        + summary
+        + activity_types_table(data)
+        + table("contacts", [*headers, "Status", "Updated"], rows),
     )
+
+
+def _activity_properties(activity: dict[str, Any]) -> str:
+    return text(", ".join(f"{k}={v}" for k, v in (activity.get("properties") or {}).items()))
+
+
+def activity_types_table(data: CrmData) -> str:
+    """How many activities of each type, each linking to its list."""
+    counts: dict[str, int] = {}
+    for activity in data.activities.values():
+        counts[activity["type"]] = counts.get(activity["type"], 0) + 1
+    rows = [
+        (
+            "activity-type",
+            [
+                f'<a href="/ui/activities?{escape(urlencode({"type": name}))}">{text(name)}</a>',
+                text(count),
+            ],
+        )
+        for name, count in sorted(counts.items())
+    ]
+    return table("activity-types", ["Activity type", "Activities"], rows)
+
+
+def activities_page(data: CrmData, type_: str) -> Response:
+    """The newest activities (of one type, when given) with their contact."""
+    found = [a for a in data.activities.values() if not type_ or a["type"] == type_]
+    found.sort(key=lambda a: (a["occurred_at"], a["id"]), reverse=True)
+    rows = []
+    for activity in found[:PAGE_SIZE]:
+        contact = data.contacts.get(activity["contact_id"])
+        who = contact.external_id or contact.properties.get("email") if contact else None
+        rows.append(
+            (
+                "activity",
+                [
+                    text(activity["occurred_at"]),
+                    text(activity["type"]),
+                    _link(contact, text(who)) if contact else "",
+                    text(activity.get("subject")),
+                    text(activity.get("amount")),
+                    text(
+                        ", ".join(f"{k}={v}" for k, v in (activity.get("properties") or {}).items())
+                    ),
+                    f"<code>{text(activity['external_id'])}</code>",
+                ],
+            )
+        )
+    headers = ["Occurred at", "Type", "Contact", "Subject", "Amount", "Properties", "External ID"]
+    title = f"Activities: {type_}" if type_ else "Activities"
+    summary = f'<p id="summary">{len(found)} activities, the newest {len(rows)} shown.</p>'
+    return page(title, activity_types_table(data) + summary + table("activities", headers, rows))
 
 
 def contact_page(data: CrmData, contact_id: str) -> Response:
@@ -187,7 +247,7 @@ def contact_page(data: CrmData, contact_id: str) -> Response:
                 text(a.get("subject")),
                 text(a.get("amount")),
                 text(a.get("store")),
-                text(", ".join(f"{k}={v}" for k, v in (a.get("properties") or {}).items())),
+                _activity_properties(a),
                 f"<code>{text(a['external_id'])}</code>",
             ],
         )

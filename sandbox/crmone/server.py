@@ -107,6 +107,14 @@ class CrmOneSandbox:
         if max_concurrency is not None:
             self.app.max_concurrency = max_concurrency
 
+    def go_down(self, after: int = 0, status: int | None = 503) -> None:
+        """After `after` more API requests, answer every request `status` (None: drop the
+        connection) until `come_back()`."""
+        self.app.outage.start(after, status)
+
+    def come_back(self) -> None:
+        self.app.outage.end()
+
     def expire_tokens(self) -> None:
         """Revoke every token: the next call with one gets 401 invalid_token."""
         self.app.tokens.clear()

@@ -15,7 +15,9 @@ import pytest
 import requests
 import requests_mock as rm
 
+from destination_crmone import client as client_module
 from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError, RetryPolicy, batch_key
+from destination_crmone.pacing import SAFETY, TokenBucket
 from sandbox.crmone import CrmOneSandbox
 
 BASE = "https://crm.example/api"
@@ -565,3 +567,58 @@ def test_error_messages_leave_the_query_string_out(mock, recorder):
     assert "GET /v1/contacts with 400 invalid_query" in str(caught.value)
     assert "ana" not in str(caught.value)
     assert recorder.api_calls()[0].path == "/v1/contacts?email=ana%40example.com"  # journal redacts
+
+
+def test_a_call_retries_until_its_time_budget_and_no_longer(mock, recorder, monkeypatch):
+    """Without an attempt cap, `retry_budget_seconds` bounds how long one call retries."""
+    clock = {"now": 1000.0}
+
+    class FakeTime:
+        @staticmethod
+        def monotonic() -> float:
+            return clock["now"]
+
+        time = staticmethod(time.time)
+
+    def sleep(seconds: float) -> None:
+        recorder.sleep(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(client_module, "time", FakeTime)
+    mock.get(f"{BASE}/v1/account", **problem(503, "unavailable"))
+    client = make_client(
+        recorder, max_retries=None, retry_budget_seconds=30, backoff_base=1.0, sleep=sleep
+    )
+    with pytest.raises(CrmOneError) as caught:
+        client.account()
+    assert caught.value.transient
+    assert sum(recorder.sleeps) <= 30 < sum(recorder.sleeps) + 2 ** len(recorder.sleeps)
+    assert len(api_requests(mock)) == len(recorder.sleeps) + 1 > 3
+
+
+def test_a_retry_after_beyond_the_budget_is_not_waited_for(mock, recorder):
+    mock.get(f"{BASE}/v1/account", status_code=429, headers={"Retry-After": "120"}, json={})
+    with pytest.raises(CrmOneError) as caught:
+        make_client(recorder, retry_budget_seconds=60).account()
+    assert caught.value.status == 429 and recorder.sleeps == []
+
+
+def test_the_token_bucket_spaces_requests_and_counts_those_made_before_the_rate() -> None:
+    clock = {"now": 0.0}
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    bucket = TokenBucket(clock=lambda: clock["now"], sleep=sleep)
+    bucket.wait()
+    bucket.wait()  # two unpaced calls (token, account)
+    bucket.set_rate(10)
+    interval = 1 / (10 * SAFETY)
+    for _ in range(3):
+        bucket.wait()
+    assert waits == pytest.approx([2 * interval, 3 * interval, 4 * interval])
+    clock["now"] = 100.0  # long idle: no wait, then spaced again
+    bucket.wait()
+    bucket.wait()
+    assert waits[3:] == pytest.approx([interval])

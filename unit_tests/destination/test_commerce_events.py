@@ -18,10 +18,7 @@ from destination_crmone.commerce_events import (
     map_order_events,
     order_cart_id,
     order_history_properties,
-    order_payment_ids,
     order_recovery,
-    payment_facts,
-    payment_properties,
     recovered_activity,
     store_departure,
 )
@@ -244,27 +241,6 @@ def test_guest_contact_leaves_bad_optional_values_out():
 def test_registered_buyers_create_no_guest_contact():
     order = make_order()
     assert guest_email(order, map_order_events(order, make_config(), no_resolver)) is None
-
-
-# --- payments ------------------------------------------------------------------------------
-
-
-def test_payment_facts_and_properties():
-    payment = {
-        "id": "pay-1",
-        "paymentMethodInfo": {"method": "CREDIT_CARD"},
-        "transactions": [{"state": "Pending"}, {"state": "Success"}],
-    }
-    facts = payment_facts(payment)
-    assert (facts.method, facts.state) == ("CREDIT_CARD", "Success")
-    assert payment_facts({"paymentMethodInfo": {}}) is None
-    other = payment_facts({"id": "pay-2", "paymentMethodInfo": {"method": "PAYPAL"}})
-    assert payment_properties([facts, other]) == {
-        "payment_method": "CREDIT_CARD, PAYPAL",
-        "payment_transaction_state": "Success",
-    }
-    order = make_order(paymentInfo={"payments": [{"typeId": "payment", "id": "pay-1"}, {}]})
-    assert order_payment_ids(order) == ["pay-1"]
 
 
 # --- order history -------------------------------------------------------------------------

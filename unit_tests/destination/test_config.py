@@ -113,15 +113,20 @@ def test_postgres_journal(journal):
 
 def test_sqlite_journal_without_type_or_path(monkeypatch, tmp_path):
     monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path)
+    monkeypatch.setattr(config_module, "is_mount_point", lambda path: True)
     assert parse(journal={}).journal.path == str(tmp_path / "crmone" / "journal.db")
     assert parse(journal={"path": "~/j.db"}).journal.path == str(Path.home() / "j.db")
 
 
-def test_default_journal_path_uses_local_mount_when_it_exists(monkeypatch, tmp_path):
+def test_default_journal_path_uses_local_only_when_it_is_a_mount(monkeypatch, tmp_path):
+    mounted = {str(tmp_path)}
+    monkeypatch.setattr(config_module, "is_mount_point", lambda path: path in mounted)
     monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path)
     assert parse().journal.path == str(tmp_path / "crmone" / "journal.db")
-    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path / "absent")
     monkeypatch.setattr(config_module.platformdirs, "user_data_dir", lambda app: f"/data/{app}")
+    mounted.clear()  # a /local directory of the image, not a volume: it would vanish
+    assert parse().journal.path == "/data/destination-crmone/journal.db"
+    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path / "absent")
     assert parse().journal.path == "/data/destination-crmone/journal.db"
 
 

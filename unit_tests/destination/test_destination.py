@@ -25,12 +25,11 @@ def sandbox() -> Iterator[CrmOneSandbox]:
         yield running
 
 
-def test_spec_offers_every_sync_mode_as_upsert() -> None:
+def test_spec_offers_the_upsert_sync_modes_and_not_overwrite() -> None:
     spec = DestinationCrmOne().spec(logger)
     assert set(spec.supported_destination_sync_modes) == {
         DestinationSyncMode.append,
         DestinationSyncMode.append_dedup,
-        DestinationSyncMode.overwrite,
     }
     assert "base_url" in spec.connectionSpecification["properties"]
 

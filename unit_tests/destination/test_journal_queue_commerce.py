@@ -169,3 +169,13 @@ def test_cli_lists_the_parked_queue(journal, spec, tmp_path, capsys):  # noqa: F
     journal.mark(json.loads(line)["id"], "resolved")
     assert main(["--config", str(config), "queue", "--parked"]) == 0
     assert capsys.readouterr().out.strip() == "(no parked queue)"
+
+
+def test_lifecycle_events_are_remembered_per_order(journal):
+    journal.remember_events(
+        [("order:1:shipment:Shipped", "1", "ext:ct:1"), ("order:1:returned:1", "1", "ext:ct:1")]
+    )
+    journal.remember_events([("order:2:payment:Paid", "2", None)] * 2)
+    assert journal.written_events(["1", "3"]) == {"order:1:shipment:Shipped", "order:1:returned:1"}
+    assert journal.forget_contact_commerce(["ext:ct:1"]) == 2
+    assert journal.written_events(["1", "2"]) == {"order:2:payment:Paid"}

@@ -359,3 +359,33 @@ def test_match_key_must_be_present(external_id, code):
 
 def test_match_key_present():
     assert check_match_key("ct:3f1c", "id") == []
+
+
+def test_the_plain_email_fast_path_agrees_with_email_validator() -> None:
+    """Addresses the fast path accepts are exactly what email-validator returns for them;
+    the rest is left to the library."""
+    import random
+
+    from email_validator import validate_email
+
+    from destination_crmone.validate import _plain_email
+
+    rng = random.Random(7)
+    alphabet = "abcxyz019._+-"
+    candidates = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        + "@"
+        + rng.choice(["mail.example", "x-y.com", "a.b.co", "shop.de", "b.c", "x.test", "x--y.io"])
+        for _ in range(3000)
+    ]
+    candidates += ["a" * 64 + "@x.com", "a" * 65 + "@x.com", "a@" + "b" * 63 + ".com"]
+    accepted = 0
+    for text in candidates:
+        if _plain_email(text):
+            accepted += 1
+            assert validate_email(text, check_deliverability=False).normalized == text
+    assert accepted > 500
+    library_only = ["a..b@x.com", ".a@x.com", "a.@x.com", "a@-x.com", "a@x.test", "a@b.c"]
+    library_only += ["a@xn--bcher-kva.example", "a@localhost", "a" * 65 + "@x.com", "ä@x.com"]
+    for text in library_only:
+        assert not _plain_email(text), text

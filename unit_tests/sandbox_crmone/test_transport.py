@@ -227,3 +227,35 @@ def test_admin_faults_endpoint_sets_rate_latency_and_statuses(sandbox: CrmOneSan
     assert bad.status_code == 400
     stats = requests.get(f"{sandbox.url}/_sandbox/stats", timeout=10).json()
     assert "max_in_flight" in stats and "requests" in stats
+
+
+def test_an_outage_after_n_requests_answers_503_applies_nothing_and_ends_on_demand(
+    api: Api, sandbox: CrmOneSandbox
+) -> None:
+    sandbox.go_down(after=2)
+    assert api.upsert(contact("ct:1", first_name="Ana"))["results"][0]["status"] == "created"
+    assert api.get("/v1/account").status_code == 200
+    refused = api.post(
+        "/v1/contacts/batch/upsert", {"id_property": "external_id", "records": [contact("ct:2")]}
+    )
+    assert refused.status_code == 503 and refused.json()["code"] == "service_unavailable"
+    assert api.get("/v1/account").status_code == 503
+    token = api.session.post(f"{sandbox.url}/oauth/token", data={}, timeout=10)
+    assert token.status_code == 503  # the token endpoint is down too
+    assert [c["external_id"] for c in sandbox.contacts()] == ["ct:1"]
+    assert sandbox.stats()["outage_answers"] == 3
+    sandbox.come_back()
+    assert api.get("/v1/account").status_code == 200
+
+
+def test_an_outage_may_drop_connections_and_is_driven_by_the_admin_endpoint(
+    api: Api, sandbox: CrmOneSandbox
+) -> None:
+    settings = requests.post(
+        f"{sandbox.url}/_sandbox/outage", json={"after": 0, "status": None}, timeout=10
+    ).json()
+    assert settings == {"requests_left": 0, "status": None}
+    with pytest.raises(requests.ConnectionError):
+        api.get("/v1/account")
+    requests.post(f"{sandbox.url}/_sandbox/outage", json={"down": False}, timeout=10)
+    assert api.get("/v1/account").status_code == 200

@@ -1,0 +1,495 @@
+"""The writing side of commerce events: carts, orders with their lifecycle, guest contacts,
+order history, abandoned carts at the end of a run, and the retry queue's dependencies.
+
+What to send is decided by `commerce_events` (pure); this module sends it, settles every
+record once (written, skipped with a reason, or queued), and keeps the journal's memory of
+carts, orders and routed stores. A record refused with `contact_not_found` is queued
+*waiting for* that contact (`ext:<external_id>` or `email:<email>`): it is re-sent when the
+contact is written, in this run or a later one, and not blindly on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from destination_crmone.client import CrmOneError
+from destination_crmone.commerce_events import (
+    MappedCart,
+    abandoned_activity,
+    abandoned_since,
+    cart_transition,
+    contact_key_of,
+    guest_contact,
+    guest_email,
+    map_cart,
+    map_order_events,
+    order_cart_id,
+    order_fact,
+    order_history_properties,
+    order_recovery,
+)
+from destination_crmone.contact_hooks import wake
+from destination_crmone.journal.commerce import CartRow, OrderFact
+from destination_crmone.mapping import MappedContact, MappedOrder
+from destination_crmone.merge import decide, ownership_map
+from destination_crmone.planning import (
+    Failure,
+    Pending,
+    chunks,
+    error_text,
+    issue_summary,
+    newest_only,
+)
+from destination_crmone.senders import (
+    CONTACT_STATUSES,
+    OrderSender,
+    Sender,
+    WriteContext,
+    stop_unless_record_level,
+)
+
+logger = logging.getLogger("airbyte")
+
+HISTORY_PROPERTIES = ("order_count", "last_order_at", "total_spent")
+ONCE_TYPES = ("order_updated", "order_returned", "order_cancelled")  # written once, not moved
+WAITING_CODE = "contact_not_found"
+
+
+@dataclass
+class Planned:
+    """One record's sends and what the journal learns once they are written."""
+
+    item: Pending
+    mapped: MappedOrder
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    object: dict[str, Any] | None = None
+    carts: list[CartRow] = field(default_factory=list)
+    fact: OrderFact | None = None
+
+    @property
+    def contact_key(self) -> str | None:
+        return contact_key_of(self.mapped.contact_external_id, self.mapped.contact_email)
+
+
+class CommerceSender(OrderSender):
+    """What carts and orders share: guest contacts, sending, settling, waiting for contacts."""
+
+    noun = "records"
+    follows: tuple[str, ...] = ("customers",)
+
+    def recall(self, items: list[Pending]) -> Any:
+        """What the journal knows of these records, for `plan` (one read per batch)."""
+        return None
+
+    def plan(self, item: Pending, known: Any) -> Planned | None:
+        raise NotImplementedError
+
+    def send(self, items: list[Pending]) -> None:
+        ctx = self.ctx
+        kept, dropped = newest_only(items, key=lambda i: i.key, version=lambda i: i.version)
+        for item in dropped:
+            self.dropped_as_older(item)
+        known = self.recall(kept)
+        plans: list[Planned] = []
+        for item in kept:
+            planned = self.plan(item, known)
+            if planned is not None:
+                plans.append(planned)
+        guests = self._guest_contacts(plans)
+        self._recover_carts(plans)
+        sends: dict[str, list[tuple[dict[str, Any], Pending]]] = {"activities": [], "objects": []}
+        for planned in plans:
+            if planned.item in guests:  # its contact could not be created
+                continue
+            sends["activities"] += [(a, planned.item) for a in planned.activities]
+            if planned.object is not None:
+                sends["objects"].append((planned.object, planned.item))
+        failures: dict[Pending, Failure] = dict(guests)
+        for kind, records in sends.items():
+            for batch in chunks(records, ctx.batch_size):
+                self._send(kind, batch, failures)
+        written = [p for p in plans if p.item not in failures]
+        for planned in plans:
+            failure = failures.get(planned.item)
+            if failure is None:
+                self.done(planned.item)
+            elif failure[1] == WAITING_CODE and planned.contact_key and not ctx.dry_run:
+                self.wait_for(planned.item, planned.contact_key, failure)
+            else:
+                self.queue(planned.item, *failure)
+        if not ctx.dry_run:
+            self.remember(written)
+
+    # --- planning helpers ----------------------------------------------------------------
+
+    def settle_mapping(self, item: Pending, mapped: MappedOrder) -> bool:
+        """Queue a rejected record, count a skipped one; True when it has sends."""
+        ctx = self.ctx
+        if mapped.rejected:
+            errors = [i for i in mapped.issues if i.severity == "error"]
+            self.queue(item, "rejected", *issue_summary(errors))
+            return False
+        for issue in mapped.issues:
+            ctx.stats.warn(self.stream, issue.code, f"{item.key}: {issue.reason}")
+        if mapped.skipped:
+            ctx.stats.add(self.stream, f"{self.noun}_skipped")
+            ctx.stats.warn(self.stream, "skipped", f"{item.key}: {mapped.skipped_reason}")
+            return False
+        return True
+
+    # --- guest contacts ------------------------------------------------------------------
+
+    def _guest_contacts(self, plans: list[Planned]) -> dict[Pending, Failure]:
+        """Create by email the contacts of guest buyers no contact has yet (`guest_orders:
+        create_contact`); a record whose contact cannot be created fails with the reason."""
+        ctx = self.ctx
+        if ctx.config.guest_orders != "create_contact":
+            return {}
+        drafts: dict[str, tuple[MappedContact, list[Pending]]] = {}
+        for planned in plans:
+            email = guest_email(planned.item.record, planned.mapped)
+            if email is None:
+                continue
+            if email not in drafts:
+                contact = guest_contact(planned.item.record, email, ctx.schema, ctx.config)
+                drafts[email] = (contact, [])
+            drafts[email][1].append(planned.item)
+        failures: dict[Pending, Failure] = {}
+        for emails in chunks(list(drafts), ctx.batch_size):
+            for email, failure in self._create_guests(emails, drafts).items():
+                for item in drafts[email][1]:
+                    failures[item] = failure
+        return failures
+
+    def _create_guests(
+        self, emails: list[str], drafts: Mapping[str, tuple[MappedContact, list[Pending]]]
+    ) -> dict[str, Failure]:
+        ctx = self.ctx
+        try:
+            found = ctx.client.read_contacts(emails, id_property="email", properties=["email"])
+        except CrmOneError as error:
+            stop_unless_record_level(error)
+            return dict.fromkeys(emails, ("failed", error.code, f"guest contacts: {error}"))
+        known = {
+            str((c.get("properties") or {}).get("email") or "").lower()
+            for c in found.get("results") or []
+        }
+        missing = [email for email in emails if email not in known]
+        ctx.stats.add(self.stream, "guest_contacts_existing", len(emails) - len(missing))
+        if not missing:
+            return {}
+        records = [drafts[email][0].upsert_record() for email in missing]
+        for record in records:
+            record.pop("external_id", None)
+        if ctx.dry_run:
+            for record in records:
+                detail = {"action": "create guest contact", "record": record}
+                ctx.journal.add_review(ctx.run_id, "dry_run", None, None, detail)
+            ctx.stats.add(self.stream, "dry_run_would_create_guest_contacts", len(records))
+            return {}
+        try:
+            response = ctx.client.upsert_contacts(
+                records,
+                id_property="email",
+                idempotency_key=ctx.idempotency_key(self.stream, "guests", records),
+            )
+        except CrmOneError as error:
+            stop_unless_record_level(error)
+            return dict.fromkeys(missing, ("failed", error.code, f"guest contact: {error}"))
+        failures: dict[str, Failure] = {}
+        for error in response.get("errors") or []:
+            index = error.get("index")
+            if isinstance(index, int) and 0 <= index < len(missing):
+                code, reason = error_text(error)
+                failures[missing[index]] = ("rejected", code, f"guest contact: {reason}")
+        created = [email for email in missing if email not in failures]
+        ctx.stats.add(self.stream, "guest_contacts_created", len(created))
+        wake(ctx, [f"email:{email}" for email in created])
+        return failures
+
+    # --- carts recovered by orders -------------------------------------------------------
+
+    def _recover_carts(self, plans: list[Planned]) -> None:
+        """Hook: orders flag the abandoned carts they were placed from."""
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    def wait_for(self, item: Pending, key: str, failure: Failure) -> None:
+        """Queued until its contact is written (`journal.wake`), not re-sent every run."""
+        ctx = self.ctx
+        _, code, reason = failure
+        reason = self.shown_reason(item, reason)
+        ctx.journal.enqueue(
+            ctx.run_id,
+            self.stream,
+            item.key,
+            item.version,
+            item.record,
+            reason,
+            code,
+            "rejected",
+            waiting_for=key,
+        )
+        ctx.stats.reject(self.stream, "rejected", code, f"{item.key}: {reason}")
+        ctx.stats.add(self.stream, "waiting_for_contact")
+        ctx.settle(item, True)
+
+    def remember(self, written: list[Planned]) -> None:
+        """Hook: what the journal keeps of written records."""
+
+
+# --- carts ---------------------------------------------------------------------------------
+
+
+class CartSender(CommerceSender):
+    """carts → `checkout_started`, and the open carts the end of a run may find abandoned."""
+
+    noun = "carts"
+
+    def send(self, items: list[Pending]) -> None:
+        if self.ctx.config.carts_as == "ignore":
+            self.ctx.stats.add(self.stream, "ignored", len(items))
+            for item in items:
+                self.done(item)
+            return
+        super().send(items)
+
+    def recall(self, items: list[Pending]) -> dict[str, CartRow]:
+        return self.ctx.journal.carts(item.key for item in items)
+
+    def plan(self, item: Pending, known: dict[str, CartRow]) -> Planned | None:
+        mapped = map_cart(item.record, self.ctx.config, self.ctx.journal.identity)
+        if not self.settle_mapping(item, mapped):
+            if not mapped.rejected:
+                self._close(mapped, known.get(item.key))
+                self.done(item)
+            return None
+        planned = Planned(item, mapped, [a.to_api() for a in mapped.activities])
+        row, recovery = cart_transition(known.get(item.key), mapped)
+        if row is not None:
+            planned.carts.append(row)
+        if recovery is not None:
+            planned.activities.append(recovery.to_api())
+            self.ctx.stats.add(self.stream, "carts_recovered")
+        return planned
+
+    def _close(self, mapped: MappedCart, remembered: CartRow | None) -> None:
+        """A skipped cart (emptied, a guest under `skip`) is no longer open."""
+        if self.ctx.dry_run or mapped.source_id is None:
+            return
+        row, _ = cart_transition(remembered, mapped)
+        if row is not None:
+            self.ctx.journal.save_carts([row])
+
+    def remember(self, written: list[Planned]) -> None:
+        rows = [row for planned in written for row in planned.carts]
+        self.ctx.stats.add(self.stream, "carts_open", sum(r.state == "open" for r in rows))
+        self.ctx.journal.save_carts(rows)
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+class CommerceOrderSender(CommerceSender):
+    """orders → activities (placed, cancelled, lifecycle, returns) and/or `orders` objects;
+    guest buyers become contacts; abandoned carts they came from are flagged recovered; the
+    contact's order history follows what was written."""
+
+    noun = "orders"
+    follows = ("customers", "carts")
+
+    def recall(self, items: list[Pending]) -> set[str]:
+        return self.ctx.journal.written_events(item.key for item in items)
+
+    def plan(self, item: Pending, known: set[str]) -> Planned | None:
+        mapped = map_order_events(item.record, self.ctx.config, self.ctx.journal.identity)
+        if not self.settle_mapping(item, mapped):
+            if not mapped.rejected:
+                self.done(item)
+            return None
+        # a state reached, a return or a cancellation is written once, when first seen
+        activities = [
+            a for a in mapped.activities if a.type not in ONCE_TYPES or a.external_id not in known
+        ]
+        planned = Planned(item, mapped, [a.to_api() for a in activities])
+        if mapped.object is not None:
+            planned.object = mapped.object.to_api()
+        planned.fact = order_fact(mapped, item.record)
+        return planned
+
+    def _recover_carts(self, plans: list[Planned]) -> None:
+        by_cart = {
+            cart_id: planned
+            for planned in plans
+            if (cart_id := order_cart_id(planned.item.record)) is not None
+        }
+        if not by_cart:
+            return
+        for cart_id, remembered in self.ctx.journal.carts(by_cart).items():
+            planned = by_cart[cart_id]
+            row, recovery = order_recovery(remembered, planned.mapped.source_id or "")
+            if row is not None:
+                planned.carts.append(row)
+            if recovery is not None:
+                planned.activities.append(recovery.to_api())
+                self.ctx.stats.add(self.stream, "carts_recovered")
+
+    def remember(self, written: list[Planned]) -> None:
+        ctx = self.ctx
+        ctx.journal.save_carts([row for planned in written for row in planned.carts])
+        ctx.journal.remember_events(
+            (a["external_id"], planned.item.key, planned.contact_key)
+            for planned in written
+            for a in planned.activities
+            if a["type"] in ONCE_TYPES
+        )
+        facts: dict[str, list[OrderFact]] = {}
+        for planned in written:
+            key = planned.contact_key
+            if key is not None and planned.fact is not None:
+                facts.setdefault(key, []).append(planned.fact)
+        if not facts:
+            return
+        before = ctx.journal.orders_of(facts)
+        ctx.journal.record_orders(facts)
+        after = ctx.journal.orders_of(facts)
+        self._send_history([key for key in facts if before.get(key) != after.get(key)])
+
+    def _send_history(self, keys: list[str]) -> None:
+        """`order_count`, `last_order_at`, `total_spent` of these contacts, from the journal's
+        order facts, sent under the ownership rules (CRM One's values are read only when a
+        history property is not owned by commercetools)."""
+        ctx = self.ctx
+        history = {
+            key: props
+            for key, orders in ctx.journal.orders_of(keys).items()
+            if (props := order_history_properties(orders))
+            and all(name in ctx.schema for name in props)
+        }
+        owners = {
+            name: ownership_map(ctx.config).get(name, "commercetools")
+            for name in HISTORY_PROPERTIES
+        }
+        owned = [name for name, owner in owners.items() if owner != "commercetools"]
+        for id_property, prefix in (("external_id", "ext:"), ("email", "email:")):
+            ids = [key.removeprefix(prefix) for key in history if key.startswith(prefix)]
+            for part in chunks(ids, ctx.batch_size):
+                records = self._history_records(id_property, prefix, part, history, owned)
+                self._upsert_history(id_property, records)
+
+    def _history_records(
+        self,
+        id_property: str,
+        prefix: str,
+        ids: list[str],
+        history: Mapping[str, dict[str, Any]],
+        owned: list[str],
+    ) -> list[dict[str, Any]]:
+        ctx = self.ctx
+        current: dict[str, Any] = {}
+        if owned:
+            try:
+                found = ctx.client.read_contacts(ids, id_property=id_property, properties=owned)
+            except CrmOneError as error:
+                stop_unless_record_level(error)
+                ctx.stats.warn(self.stream, error.code, f"order history: {error}")
+                return []
+            for contact in found.get("results") or []:
+                ident = contact.get(id_property) or (contact.get("properties") or {}).get("email")
+                current[str(ident).lower() if id_property == "email" else str(ident)] = contact
+        records = []
+        owners = ownership_map(ctx.config)
+        for ident in ids:
+            properties = history[prefix + ident]
+            existing = current.get(ident)
+            if owned and existing is not None:
+                properties = decide(properties, existing, owners, properties.get("last_order_at"))
+            if not properties:
+                continue
+            record: dict[str, Any] = {"properties": dict(properties)}
+            if id_property == "email":
+                record["properties"]["email"] = ident
+            else:
+                record["external_id"] = ident
+            records.append(record)
+        return records
+
+    def _upsert_history(self, id_property: str, records: list[dict[str, Any]]) -> None:
+        ctx = self.ctx
+        if not records:
+            return
+        if ctx.dry_run:
+            ctx.stats.add(self.stream, "dry_run_would_update_order_history", len(records))
+            return
+        try:
+            response = ctx.client.upsert_contacts(
+                records,
+                id_property=id_property,
+                idempotency_key=ctx.idempotency_key(self.stream, "history", records),
+            )
+        except CrmOneError as error:
+            stop_unless_record_level(error)
+            ctx.stats.warn(self.stream, error.code, f"order history: {error}")
+            return
+        for result in response.get("results") or []:
+            status = result.get("status")
+            if status in CONTACT_STATUSES:
+                ctx.stats.add(self.stream, f"order_history_{status}")
+        for error in response.get("errors") or []:
+            code, reason = error_text(error)
+            ctx.stats.warn(self.stream, code, f"order history: {reason}")
+
+
+# --- the end of a run ----------------------------------------------------------------------
+
+
+def write_abandoned_carts(ctx: WriteContext, now: datetime | None = None) -> None:
+    """`cart_abandoned` for every open cart idle for `abandoned_after_hours` by the wall
+    clock; each is then remembered as abandoned (written once). One CRM One refuses (its
+    contact is gone) is closed with a warning; a call that fails leaves them open for the
+    next run."""
+    config = ctx.config
+    if config.carts_as != "activities" or ctx.dry_run:
+        return
+    hours = config.abandoned_after_hours
+    cutoff = abandoned_since(now or datetime.now(UTC), hours)
+    while True:
+        idle = ctx.journal.idle_carts(cutoff, limit=ctx.batch_size)
+        if not idle:
+            return
+        activities = [abandoned_activity(r.activity, r.last_modified_at, hours) for r in idle]
+        records = [activity.to_api() for activity in activities]
+        try:
+            response = ctx.client.upsert_activities(
+                records, idempotency_key=ctx.idempotency_key("carts", "abandoned", records)
+            )
+        except CrmOneError as error:
+            stop_unless_record_level(error)  # transient: the sync fails; the next run retries
+            ctx.stats.warn("carts", error.code, f"cart_abandoned: {error}")
+            return
+        refused = {error.get("index"): error_text(error) for error in response.get("errors") or []}
+        rows = []
+        for index, (row, record) in enumerate(zip(idle, records, strict=True)):
+            if index in refused:
+                code, reason = refused[index]
+                ctx.stats.warn("carts", code, f"{row.cart_id}: cart_abandoned: {reason}")
+                rows.append(
+                    CartRow(row.cart_id, "closed", row.contact_key, row.last_modified_at, record)
+                )
+            else:
+                rows.append(
+                    CartRow(row.cart_id, "abandoned", row.contact_key, row.last_modified_at, record)
+                )
+        ctx.journal.save_carts(rows)
+        ctx.stats.add("carts", "carts_abandoned", len(idle) - len(refused))
+
+
+# Stream name → sender: carts, and orders with their lifecycle (replacing `OrderSender`).
+COMMERCE_SENDERS: dict[str, type[Sender]] = {
+    "carts": CartSender,
+    "orders": CommerceOrderSender,
+}
