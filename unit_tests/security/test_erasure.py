@@ -47,7 +47,7 @@ def history(destination: Destination, sandbox: CrmOneSandbox) -> dict:
     )
     destination.write([record_message("customers", conflicting)])
     queued = destination.query("SELECT stream, status FROM retry_queue ORDER BY id")
-    assert queued == [("orders", "sent"), ("customers", "pending")]  # both hold payloads
+    assert queued == [("orders", "resolved"), ("customers", "pending")]  # both hold payloads
     assert sandbox.contact("ct:C100001") is not None
     return person
 
@@ -83,7 +83,7 @@ def test_archive_supersedes_the_customers_pending_items(
     deleted = customer_deleted(1, person["id"])
     destination.write([record_message("messages", deleted)], deletions="archive")
     queued = destination.query("SELECT stream, status FROM retry_queue ORDER BY id")
-    assert queued == [("orders", "sent"), ("customers", "superseded")]
+    assert queued == [("orders", "resolved"), ("customers", "superseded")]
     destination.write([])
     assert sandbox.contact("ct:C100001")["archived"] is True  # nothing re-sent restored it
 
