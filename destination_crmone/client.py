@@ -488,7 +488,10 @@ class CrmOneClient:
                 headers["Content-Type"] = request.content_type
             if request.idempotency_key:
                 headers["Idempotency-Key"] = request.idempotency_key
-            hold = self._rate_limit.delay()
+            # Paced by the account's rate, a full window (`Remaining: 0`) is normal at full
+            # speed: waiting for the next whole-second `Reset` would stall every call. Without
+            # pacing the hint is all there is.
+            hold = 0.0 if self.pacer.interval else self._rate_limit.delay()
             if hold > 0:
                 self._sleep(hold)
             self.pacer.wait()

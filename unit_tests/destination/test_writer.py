@@ -235,6 +235,12 @@ def test_a_contact_known_only_by_email_gets_the_external_id_instead_of_a_duplica
     assert contact["properties"]["first_name"] == "Ana"
     assert run.counts("customers")["contacts_attached"] == 1
     assert harness.queue() == []
+    # CRM One's per-record errors decide: no contact is looked up
+    lookups = (
+        "SELECT count(*) FROM sync_log WHERE run_id = ? AND method = 'GET'"
+        " AND path LIKE '/v1/contacts%'"
+    )
+    assert harness.query(lookups, (run.run_id,)) == [(0,)]
 
 
 def test_an_email_of_another_external_id_is_never_merged_but_reviewed_and_queued(
