@@ -16,6 +16,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.destination import DestinationCrmOne, serialize
 from destination_crmone.journal import open_journal
+from destination_crmone.timefmt import parse_rfc3339
 from destination_crmone.writer import stream_routes
 from integration_tests.destination.airbyte_input import (
     bad_customers,
@@ -508,15 +509,19 @@ def test_a_run_where_every_record_is_rejected_succeeds_and_says_so(harness: Harn
     assert "every record of customers was rejected" in summary
 
 
-def test_requests_are_paced_to_the_account_rate_so_no_429_is_met(tmp_path: Path) -> None:
+def test_requests_are_paced_to_the_account_rate(tmp_path: Path) -> None:
+    """No second of the run holds more request starts than `/v1/account` allows (a 429 the
+    sandbox may still send when a loaded machine delays its threads is retried)."""
     with CrmOneSandbox(requests_per_second=20, max_concurrency=8) as paced:
         harness = Harness(paced, tmp_path)
         people = [customer(i) for i in range(250)]
         run = harness.write(stream_messages("customers", people, 50), batch_size=10)
         assert len(paced.contacts()) == 250
-        assert run.stats["requests"] >= 50
-        assert paced.stats()["rate_limit_429"] == 0
-        assert run.stats["retries"] == 0
+        rows = harness.query("SELECT started_at FROM sync_log WHERE run_id = ?", (run.run_id,))
+        starts = sorted(parse_rfc3339(started).timestamp() for (started,) in rows)
+        assert len(starts) >= 50
+        busiest = max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts)
+        assert busiest <= 20
 
 
 def test_dry_run_reads_crm_one_journals_what_would_change_and_writes_nothing(
