@@ -87,7 +87,7 @@ class Writer:
         *,
         prefix: str | None = None,
         senders: Mapping[str, type[Sender]] = SENDERS,
-        flush_after: float = FLUSH_AFTER_SECONDS,
+        flush_after: float | None = None,
     ) -> None:
         self.ctx = ctx
         ctx.settle = self._settle
@@ -98,7 +98,7 @@ class Writer:
         self._buffers: dict[str, list[Pending]] = {}
         self._buffered_at: dict[str, float] = {}
         self._weights: dict[str, int] = {}  # per buffer: records its largest call would carry
-        self._flush_after = flush_after
+        self._flush_after = FLUSH_AFTER_SECONDS if flush_after is None else flush_after
         self._pool = ThreadPoolExecutor(max_workers=max(1, ctx.concurrency))
         self._in_flight: list[Batch] = []
         self._lock = threading.Lock()

@@ -4,6 +4,7 @@ consents, matching by email, the retry queue, ignored streams and dry runs."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from airbyte_cdk.models import AirbyteMessage, FailureType, Type
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from destination_crmone import writer as writer_module
 from destination_crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.destination import DestinationCrmOne, serialize
 from destination_crmone.journal import open_journal
@@ -130,6 +132,34 @@ def test_each_state_is_echoed_in_order_once_the_records_before_it_are_in_crm_one
             # everything before this state is already in CRM One when the state is released
             assert {c["id"] for c in customers[:position]} <= external_ids(sandbox)
     assert seen == [10, 20, 25]
+
+
+def test_a_state_waits_for_a_full_batch_or_the_time_bound_never_flushes_by_itself(
+    harness: Harness, sandbox: CrmOneSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "FLUSH_AFTER_SECONDS", 0.2)
+    people = [customer(i) for i in range(12)]
+    consumed: list[str] = []
+
+    def slow_input() -> Iterator[AirbyteMessage]:
+        for message in stream_messages("customers", people[:5], 5):
+            consumed.append("first five")
+            yield message
+        time.sleep(0.3)  # the source is slow: the half-full batch waits past the time bound
+        for n, message in enumerate(stream_messages("customers", people[5:], 7)):
+            consumed.append("rest")
+            yield message
+            if n == 0:
+                time.sleep(0.3)  # time for the batch the time bound sent
+
+    released = []
+    for message in DestinationCrmOne().write(harness.config(), catalog(*STREAMS), slow_input()):
+        if message.type == Type.STATE:
+            released.append((message.state.stream.stream_state.position, len(consumed)))
+    # the first state went out after the time bound sent its batch, not at once (a STATE
+    # alone does not flush) and not only at the end of input
+    assert released[0] == (5, 8)
+    assert released[1][0] == 7 and len(sandbox.contacts()) == 12
 
 
 def test_destination_stats_count_the_records_of_each_stream_since_its_last_state(
