@@ -92,6 +92,7 @@ class Writer:
         self.ctx = ctx
         ctx.settle = self._settle
         self._senders_by_kind = senders
+        self._prefix = prefix
         self.routes = stream_routes(streams, prefix, senders)
         self.ignored: list[str] = []
         self._senders: dict[str, Sender] = {}
@@ -117,7 +118,8 @@ class Writer:
         sender = self._senders.get(name)
         if sender is None:
             if name not in self.routes:  # not in the catalog: Airbyte does not send these
-                self.routes[name] = stream_routes([name], None, self._senders_by_kind)[name]
+                routes = stream_routes([name], self._prefix, self._senders_by_kind)
+                self.routes[name] = routes[name]
             kind = self.routes[name]
             if kind is None:
                 self.ignored.append(name)
