@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
-from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer
+from airbyte_cdk.models import AirbyteMessage
 
 from destination_crmone.config import DEFAULT_MAX_LINE_BYTES
+from destination_crmone.messages import load_message
 
 logger = logging.getLogger("airbyte")
 
@@ -114,7 +115,7 @@ class CappedInput:
         if deeper_than(parsed, self.max_depth):
             return self._too_deep(line, length, text)
         try:
-            return AirbyteMessageSerializer.load(parsed)
+            return load_message(parsed)
         except Exception:  # valid JSON, but no Airbyte message: its content stays unquoted
             logger.warning(
                 "Input line %d (%d bytes) is not an Airbyte message; skipped.", line, length

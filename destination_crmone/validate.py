@@ -10,6 +10,7 @@ deciding whether an invalid value drops the field or the whole record is the map
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -190,12 +191,23 @@ def normalize_email(value: Any) -> str:
         raise Invalid(reason, "invalid_email", rule=rule) from None
 
 
+_PUNCTUATED_DIGITS = re.compile(r"^\+?[\d\s\-./()]+$")
+_PUNCTUATION = re.compile(r"[^\d+]")
+
+
+def _digits_only(text: str) -> str:
+    """`+49 (0)30 123-45` → `+4903012345`: phonenumbers reads both
+    the same and the short form several times faster; text with letters (`ext.`, vanity
+    numbers) is passed as is. unit_tests/destination/test_validate.py checks they agree."""
+    return _PUNCTUATION.sub("", text) if _PUNCTUATED_DIGITS.match(text) else text
+
+
 def normalize_phone(value: Any, default_region: str | None) -> str:
     text = _text(value, "a phone number")
     region = default_region.upper() if default_region else None
     where = f"region {region}" if region else "no address country"
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(_digits_only(text), region)
     except phonenumbers.NumberParseException as error:
         rule = f"not a phone number ({where}): {error.args[0]}"
         raise Invalid(f"{shown(text)} is {rule}", "invalid_phone", rule=rule) from None
@@ -410,9 +422,9 @@ def _validate_value(definition: PropertyDef, value: Any, default_region: str | N
         try:
             outcome = cache[key] = (True, check(value, definition, region))
         except Invalid as error:
-            outcome = cache[key] = (False, (str(error), error.code))
+            outcome = cache[key] = (False, error)
     if not outcome[0]:
-        raise Invalid(*outcome[1])
+        raise copy.copy(outcome[1])  # every attribute of the first refusal, a fresh traceback
     return outcome[1]
 
 
