@@ -311,15 +311,19 @@ def test_a_record_that_keeps_failing_is_parked_and_listed(
     sandbox: CrmOneSandbox,
     tmp_path: Path,
 ) -> None:
-    broken = order(5, customer(5), createdAt="yesterday", lastModifiedAt="yesterday")
+    # An email_conflict keeps its payload (a person may resolve it in CRM One), so it is
+    # re-sent when due; it keeps failing here, so it is parked after two attempts. (A record
+    # our own validation rejected keeps no payload and is never re-sent: see the privacy rule.)
+    owner = customer(5)
+    broken = customer(6, email=owner["email"])
     job = CommerceJob(sandbox, tmp_path, retry_max_attempts=2, retry_backoff_hours=0)
-    job.run({"customers": [customer(5)], "orders": [broken]})
-    assert [q["attempts"] for q in job.queue()] == [1]
+    job.run({"customers": [owner, broken]})
+    assert [(q["record_key"], q["attempts"]) for q in job.queue()] == [(broken["id"], 1)]
     stats = job.run({})
-    assert stats["streams"]["orders"]["counts"]["retried_from_queue"] == 1
+    assert stats["streams"]["customers"]["counts"]["retried_from_queue"] == 1
     assert job.queue() == [] and stats["queue"]["parked_total"] == 1
     assert [p["record_key"] for p in job.parked()] == [broken["id"]]
-    assert job.run({})["streams"]["orders"]["counts"]["retried_from_queue"] == 0
+    assert job.run({})["streams"]["customers"]["counts"]["retried_from_queue"] == 0
     assert "parked_total 1" in job.summary and "queue --parked" in job.summary
 
 
