@@ -314,6 +314,28 @@ class RouteProperty(_Model):
     )
 
 
+def property_pairs(properties: Any) -> Any:
+    """The first releases took `{"sales_region": "EU"}`: still read, as its pairs."""
+    if isinstance(properties, Mapping):
+        return [{"property": name, "value": value} for name, value in properties.items()]
+    return properties
+
+
+def upgrade_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A config of an earlier release in today's shape, before anything validates it against
+    the spec (Airbyte's spec check would refuse the object form of route properties)."""
+    config = dict(raw)
+    routes = config.get("store_routing")
+    if isinstance(routes, list):
+        config["store_routing"] = [
+            {**route, "properties": property_pairs(route["properties"])}
+            if isinstance(route, Mapping) and "properties" in route
+            else route
+            for route in routes
+        ]
+    return config
+
+
 class StoreRoute(_Model):
     model_config = ConfigDict(title="Store route")
 
@@ -339,10 +361,7 @@ class StoreRoute(_Model):
     @field_validator("properties", mode="before")
     @classmethod
     def _from_object_form(cls, properties: Any) -> Any:
-        """The first releases took `{"sales_region": "EU"}`: still read, as its pairs."""
-        if isinstance(properties, Mapping):
-            return [{"property": name, "value": value} for name, value in properties.items()]
-        return properties
+        return property_pairs(properties)
 
     @field_validator("properties")
     @classmethod

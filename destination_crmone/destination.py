@@ -58,6 +58,7 @@ from destination_crmone.config import (
     consent_notice,
     journal_shape_problem,
     spec_schema,
+    upgrade_config,
 )
 from destination_crmone.input import CappedInput, RejectedInput
 from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
@@ -166,6 +167,10 @@ class DestinationCrmOne(Destination):
                 DestinationSyncMode.append_dedup,
             ],
         )
+
+    def read_config(self, config_path: str) -> dict[str, Any]:
+        """The config file, in today's shape (`config.upgrade_config`)."""
+        return upgrade_config(super().read_config(config_path))
 
     def run_cmd(self, parsed_args: argparse.Namespace) -> Iterable[AirbyteMessage]:
         """The CDK's commands, after one check it cannot make safely: its spec validation

@@ -3,11 +3,15 @@ the object form of the first releases is still read; text values take the proper
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
-from destination_crmone.config import ConfigError, DestinationConfig
+from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+from destination_crmone.destination import DestinationCrmOne
 from destination_crmone.mapping import map_customer, mapped_property_names, route_value
 from unit_tests.destination.crm_schema import contact_schema
 
@@ -74,3 +78,18 @@ def test_a_routed_text_boolean_reaches_the_contact_as_a_boolean() -> None:
     contact = map_customer(CUSTOMER, config, SCHEMA)
     assert contact.properties["vip"] is True
     assert not [issue for issue in contact.issues if issue.field == "vip"]
+
+
+def test_an_old_config_file_passes_airbyte_s_spec_check(tmp_path: Path) -> None:
+    """Airbyte validates the config file against the spec before `check`/`write` run: the object
+    form of the first releases is upgraded when the file is read, so it gets that far."""
+    route = {"store_key": "eu-web", "list_ids": [], "properties": {"sales_region": "EU"}}
+    raw = {**BASE, "store_routing": [route, {"store_key": "us-web"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(raw, spec_schema())
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    read = DestinationCrmOne().read_config(str(path))
+    jsonschema.validate(read, spec_schema())
+    assert read["store_routing"][0]["properties"] == [{"property": "sales_region", "value": "EU"}]
+    assert read["store_routing"][1] == {"store_key": "us-web"}
