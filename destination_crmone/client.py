@@ -15,7 +15,7 @@ airbyte_cdk/sources/streams/http/http_client.py and rate_limiting.py, CDK 7.39):
 - its 401 handling (`REFRESH_TOKEN_THEN_RETRY`) needs an `Oauth2Authenticator`, which posts
   `refresh_token`-shaped bodies; the contract wants form-encoded client credentials;
 - retries exhausted or a non-retryable status end in `AirbyteTracedException`, losing the
-  problem+json `code`, the correlation id and the body the sinks need per record;
+  problem+json `code`, the correlation id and the body the senders need per record;
 - "409 only on idempotency races" depends on the request (does it carry a key?), which an
   `ErrorHandler` that sees only the response cannot tell.
 The whole policy is `RetryPolicy.wait_before_retry` below: one place, readable top-down.
@@ -488,7 +488,10 @@ class CrmOneClient:
                 headers["Content-Type"] = request.content_type
             if request.idempotency_key:
                 headers["Idempotency-Key"] = request.idempotency_key
-            hold = self._rate_limit.delay()
+            # Paced by the account's rate, a full window (`Remaining: 0`) is normal at full
+            # speed: waiting for the next whole-second `Reset` would stall every call. Without
+            # pacing the hint is all there is.
+            hold = 0.0 if self.pacer.interval else self._rate_limit.delay()
             if hold > 0:
                 self._sleep(hold)
             self.pacer.wait()

@@ -15,6 +15,7 @@ environment variable `CRMONE_BACKOFF_BASE` (seconds, e.g. `0.01`).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sqlite3
@@ -53,6 +54,7 @@ from destination_crmone.config import ConfigError, DestinationConfig, spec_schem
 from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
 from destination_crmone.journal.placement import journal_placement
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
+from destination_crmone.messages import load_message
 from destination_crmone.planning import Tally
 from destination_crmone.senders import SENDERS, Fatal, Transient, WriteContext
 from destination_crmone.stats import RunStats, summary_text
@@ -145,6 +147,16 @@ class DestinationCrmOne(Destination):
         init_uncaught_exception_handler(logging.getLogger("airbyte"))
         for message in self.run_cmd(self.parse_args(args)):
             print(serialize(message), file=sys.stdout)
+
+    def _parse_input_stream(self, input_stream: io.TextIOWrapper) -> Iterable[AirbyteMessage]:
+        """The CDK's line loop, decoding with `messages.load_message` (its fast RECORD path)."""
+        for line in input_stream:
+            try:
+                yield load_message(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                logging.getLogger("airbyte").info(
+                    "ignoring input which can't be deserialized as Airbyte Message: %s", line
+                )
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(

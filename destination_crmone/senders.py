@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -338,6 +338,7 @@ class ContactSender(Sender):
             self.refused([draft.item for draft, _ in upserts], error, "contacts")
             return []
         written: list[ContactDraft] = []
+        conflicts: list[tuple[ContactDraft, Mapping[str, Any]]] = []
         answered: set[int] = set()
         for index, result in indexed(response.get("results"), len(upserts)):
             if index in answered:
@@ -352,70 +353,75 @@ class ContactSender(Sender):
                 continue
             answered.add(index)
             draft = upserts[index][0]
-            if error.get("code") != "email_conflict":
+            if error.get("code") == "email_conflict" and draft.mapped.email:
+                conflicts.append((draft, error))
+            else:
                 self.queue(draft.item, "rejected", *error_text(error))
-            elif self._match_by_email(draft, error):
-                written.append(draft)
         for index, (draft, _) in enumerate(upserts):
             if index not in answered:
                 reason = "CRM One's response names neither a result nor an error for this record"
                 self.queue(draft.item, "failed", "no_result", reason)
+        if conflicts:
+            written += self._attach_by_email(conflicts)
         return written
 
-    def _match_by_email(self, draft: ContactDraft, error: dict[str, Any]) -> bool:
-        """The email belongs to another contact. One without an external_id gets ours
-        (attached); one with another external_id is never merged: it needs review."""
-        ctx, mapped = self.ctx, draft.mapped
-        existing_id = error.get("existing_id")
+    def _attach_by_email(
+        self, conflicts: list[tuple[ContactDraft, Mapping[str, Any]]]
+    ) -> list[ContactDraft]:
+        """Upserted by external_id, these met `email_conflict`: their email belongs to another
+        contact. One upsert by email with our external_id attaches it to a contact that has
+        none; a contact with another external_id answers `email_conflict` again and is never
+        merged: it goes to review. CRM One's per-record errors decide; nothing is read."""
+        ctx = self.ctx
+        owners = owned_properties(ctx.config)
+        records = []
+        for draft, _ in conflicts:
+            record = draft.mapped.upsert_record(upsert_properties(draft.mapped, owners, None, None))
+            record["properties"]["email"] = draft.mapped.email
+            records.append(record)
         try:
-            if existing_id:
-                existing = ctx.client.get_contact(str(existing_id))
+            response = ctx.client.upsert_contacts(
+                records,
+                id_property="email",
+                idempotency_key=ctx.idempotency_key(self.stream, "attach", records),
+            )
+        except CrmOneError as error:
+            self.refused([draft.item for draft, _ in conflicts], error, "attach by email")
+            return []
+        attached: list[ContactDraft] = []
+        answered: set[int] = set()
+        for index, _ in indexed(response.get("results"), len(conflicts)):
+            if index not in answered:
+                answered.add(index)
+                ctx.stats.add(self.stream, "contacts_attached")
+                attached.append(conflicts[index][0])
+        for index, error in indexed(response.get("errors"), len(conflicts)):
+            if index in answered:
+                continue
+            answered.add(index)
+            draft, first = conflicts[index]
+            if error.get("code") == "email_conflict":
+                self._review_conflict(draft, error.get("existing_id") or first.get("existing_id"))
             else:
-                existing = ctx.client.find_contact(email=mapped.email)
-        except CrmOneError as failure:
-            stop_unless_record_level(failure)
-            self.queue(draft.item, "failed", failure.code, f"email_conflict lookup: {failure}")
-            return False
-        if existing and not existing.get("external_id") and mapped.email:
-            return self._attach(draft, existing)
-        other_id = (existing or {}).get("id") or existing_id
-        other_external = (existing or {}).get("external_id")
-        detail = {"email": mapped.email, "existing_external_id": other_external, "error": error}
+                code, reason = error_text(error)
+                self.queue(draft.item, "rejected", code, f"attach by email: {reason}")
+        for index, (draft, first) in enumerate(conflicts):
+            if index not in answered:
+                self._review_conflict(draft, first.get("existing_id"))
+        return attached
+
+    def _review_conflict(self, draft: ContactDraft, other_id: Any) -> None:
+        ctx = self.ctx
         if draft.item.queue_id is None:  # reviewed once, not again on every retry
+            detail = {"email": draft.mapped.email, "existing_id": other_id}
             ctx.journal.add_review(
                 ctx.run_id, "email_conflict", draft.external_id, other_id, detail
             )
         reason = (
-            f"email_conflict: the email belongs to contact {other_id} "
-            f"(external_id {other_external}); not merged, needs review"
+            f"email_conflict: the email belongs to contact {other_id}, which has another "
+            "external_id; not merged, needs review"
         )
         self.queue(draft.item, "rejected", "email_conflict", reason)
-        return False
-
-    def _attach(self, draft: ContactDraft, existing: dict[str, Any]) -> bool:
-        """Upsert by email with our external_id: the contact known only by email gets it."""
-        ctx, mapped = self.ctx, draft.mapped
-        owners = owned_properties(ctx.config)
-        properties = upsert_properties(mapped, owners, existing, frozenset(mapped.properties))
-        record = mapped.upsert_record(properties)
-        record["properties"]["email"] = mapped.email
-        try:
-            response = ctx.client.upsert_contacts(
-                [record],
-                id_property="email",
-                idempotency_key=ctx.idempotency_key(self.stream, "attach", record),
-            )
-        except CrmOneError as error:
-            stop_unless_record_level(error)
-            self.queue(draft.item, "failed", error.code, f"attach by email: {error}")
-            return False
-        if response.get("results"):
-            ctx.stats.add(self.stream, "contacts_attached")
-            return True
-        errors = response.get("errors") or [{"code": "no_result", "message": "no result"}]
-        code, reason = error_text(errors[0])
-        self.queue(draft.item, "rejected", code, f"attach by email: {reason}")
-        return False
 
     def _send_consents(self, written: list[ContactDraft], failures: dict[Pending, Failure]) -> None:
         """Consents of contacts that exist now; a refused consent queues the customer record."""

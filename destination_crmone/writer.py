@@ -87,18 +87,19 @@ class Writer:
         *,
         prefix: str | None = None,
         senders: Mapping[str, type[Sender]] = SENDERS,
-        flush_after: float = FLUSH_AFTER_SECONDS,
+        flush_after: float | None = None,
     ) -> None:
         self.ctx = ctx
         ctx.settle = self._settle
         self._senders_by_kind = senders
+        self._prefix = prefix
         self.routes = stream_routes(streams, prefix, senders)
         self.ignored: list[str] = []
         self._senders: dict[str, Sender] = {}
         self._buffers: dict[str, list[Pending]] = {}
         self._buffered_at: dict[str, float] = {}
         self._weights: dict[str, int] = {}  # per buffer: records its largest call would carry
-        self._flush_after = flush_after
+        self._flush_after = FLUSH_AFTER_SECONDS if flush_after is None else flush_after
         self._pool = ThreadPoolExecutor(max_workers=max(1, ctx.concurrency))
         self._in_flight: list[Batch] = []
         self._lock = threading.Lock()
@@ -117,7 +118,8 @@ class Writer:
         sender = self._senders.get(name)
         if sender is None:
             if name not in self.routes:  # not in the catalog: Airbyte does not send these
-                self.routes[name] = stream_routes([name], None, self._senders_by_kind)[name]
+                routes = stream_routes([name], self._prefix, self._senders_by_kind)
+                self.routes[name] = routes[name]
             kind = self.routes[name]
             if kind is None:
                 self.ignored.append(name)

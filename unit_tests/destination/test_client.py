@@ -622,3 +622,18 @@ def test_the_token_bucket_spaces_requests_and_counts_those_made_before_the_rate(
     bucket.wait()
     bucket.wait()
     assert waits[3:] == pytest.approx([interval])
+
+
+def test_a_paced_client_does_not_stall_on_a_full_window(mock, recorder):
+    """At the account's rate the window is often exactly full; pacing already spaces calls."""
+    reset = int(time.time()) + 3
+    mock.get(
+        f"{BASE}/v1/account",
+        json={},
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+    )
+    client = make_client(recorder)
+    client.pace(1000)
+    client.account()
+    client.account()
+    assert all(pause < 0.01 for pause in recorder.sleeps)

@@ -114,3 +114,29 @@ def test_backoff_base_comes_from_the_environment_or_defaults(
     assert backoff_base() == 0.01
     monkeypatch.setenv("CRMONE_BACKOFF_BASE", "soon")
     assert backoff_base() == 1.0
+
+
+def test_input_records_decode_as_the_cdk_would_and_other_messages_through_it() -> None:
+    import orjson
+    from airbyte_cdk.models import AirbyteMessageSerializer
+
+    from destination_crmone.messages import load_message
+
+    lines = [
+        {
+            "type": "RECORD",
+            "record": {"stream": "customers", "data": {"id": "c1"}, "emitted_at": 1},
+        },
+        {
+            "type": "RECORD",
+            "record": {"stream": "s", "namespace": "n", "data": {}, "emitted_at": 2},
+        },
+        {"type": "RECORD", "record": {"stream": "s", "data": {}, "emitted_at": 3, "meta": {}}},
+        {"type": "STATE", "state": {"type": "LEGACY", "data": {"cursor": 1}}},
+        {"type": "LOG", "log": {"level": "INFO", "message": "hello"}},
+    ]
+    for line in lines:
+        parsed = orjson.loads(orjson.dumps(line))
+        assert load_message(parsed) == AirbyteMessageSerializer.load(parsed)
+    with pytest.raises(Exception):  # noqa: B017 - the serializer's own refusal
+        load_message({"type": "RECORD", "record": {"stream": 1, "data": {}, "emitted_at": 1}})

@@ -389,3 +389,37 @@ def test_the_plain_email_fast_path_agrees_with_email_validator() -> None:
     library_only += ["a@xn--bcher-kva.example", "a@localhost", "a" * 65 + "@x.com", "ä@x.com"]
     for text in library_only:
         assert not _plain_email(text), text
+
+
+def test_phones_without_separators_read_as_with_them() -> None:
+    import random
+
+    from destination_crmone.validate import _digits_only
+
+    rng = random.Random(11)
+    layouts = ["+{cc} ({p}) {a} {b}", "({p}) {a}-{b}", "{p}/{a}{b}", "+{cc} (0){p} {a}.{b}",
+               "00{cc}-{p}-{a}-{b}", "{p} {a} {b}", "+{cc}{p}{a}{b}"]  # fmt: skip
+    regions = {"DE": "49", "US": "1", "GB": "44", "FR": "33", "NL": "31", "AT": "43"}
+    for _ in range(1500):
+        region, code = rng.choice(list(regions.items()))
+        text = rng.choice(layouts).format(
+            cc=code,
+            p=rng.choice(["0", ""]) + str(rng.randint(10, 999)),
+            a=str(rng.randint(100, 9999)),
+            b=str(rng.randint(1000, 9999)),
+        )
+        assert _outcome(text, region) == _outcome(_digits_only(text), region), text
+    for text in ("1-800-FLOWERS", "+49 151 2345 6789 ext. 12", "+49 151 2345 6789 x12"):
+        assert _digits_only(text) == text
+
+
+def _outcome(text: str, region: str) -> str:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        return f"error {error.error_type}"
+    if not phonenumbers.is_valid_number(number):
+        return "invalid"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
