@@ -235,25 +235,19 @@ class ContactSender(Sender):
         # leaving a routed store clears its properties: sent with the (changed) stores, while
         # the digest stays that of the mapping, so the next run finds nothing to send
         departures = plan_departures(ctx, [(d.mapped, d.item.record) for d in drafts])
-        settled: list[ContactDraft] = []
         if not ctx.dry_run:
             known = ctx.journal.digests(d.external_id for d in drafts)
             unchanged = [d for d in drafts if known.get(d.external_id) == d.digest]
+            remember_written(ctx, [(d.mapped, d.item.record) for d in unchanged])
             for draft in unchanged:
                 ctx.stats.add(self.stream, "contacts_skipped")
                 ctx.stats.add(self.stream, "consents_skipped", len(draft.mapped.consents))
-                self._settle_written(draft, None, settled=settled)
+                self._settle_written(draft, None)
             drafts = [d for d in drafts if known.get(d.external_id) != d.digest]
         if drafts:
-            self._write(drafts, departures, settled)
-        remember_written(ctx, [(d.mapped, d.item.record) for d in settled])
+            self._write(drafts, departures)
 
-    def _write(
-        self,
-        drafts: list[ContactDraft],
-        departures: dict[str, StoreDeparture],
-        settled: list[ContactDraft],
-    ) -> None:
+    def _write(self, drafts: list[ContactDraft], departures: dict[str, StoreDeparture]) -> None:
         ctx = self.ctx
         owners = owned_properties(ctx.config)
         to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.mapped, owners)]
@@ -285,9 +279,13 @@ class ContactSender(Sender):
         for draft in written:
             if draft.external_id in left:
                 failures.setdefault(draft.item, left[draft.external_id])
+        # the journal learns the contacts' stores (and wakes what waited for them) before
+        # their records are settled, so no STATE is released ahead of that memory
+        kept = [(d.mapped, d.item.record) for d in written if d.item not in failures]
+        remember_written(ctx, kept)
         remembered: dict[str, str] = {}
         for draft in written:
-            self._settle_written(draft, failures.get(draft.item), remembered, settled)
+            self._settle_written(draft, failures.get(draft.item), remembered)
         ctx.journal.remember_digests(remembered)
 
     def _read(
@@ -476,11 +474,7 @@ class ContactSender(Sender):
         draft: ContactDraft,
         failure: Failure | None,
         remembered: dict[str, str] | None = None,
-        settled: list[ContactDraft] | None = None,
     ) -> None:
-        """`settled` collects the contacts CRM One has now (for `remember_written`)."""
-        if failure is None and settled is not None:
-            settled.append(draft)
         if failure is not None:
             self.queue(draft.item, *failure)
         elif draft.mapped.warnings:  # written without its invalid optional values
