@@ -251,7 +251,12 @@ class ContactSender(Sender):
         ctx = self.ctx
         owners = owned_properties(ctx.config)
         to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.mapped, owners)]
-        current, read = self._read(to_read, None if ctx.dry_run else sorted(owners))
+        try:
+            current, read = self._read(to_read, None if ctx.dry_run else sorted(owners))
+        except CrmOneError as error:  # the read was refused for good: so are its records
+            self.refused([draft.item for draft in to_read], error, "reading current values")
+            drafts = [draft for draft in drafts if draft not in to_read]
+            current, read, to_read = {}, frozenset(), []
         written: list[ContactDraft] = []
         upserts: list[tuple[ContactDraft, dict[str, Any]]] = []
         for draft in drafts:
@@ -294,13 +299,9 @@ class ContactSender(Sender):
         """Current values (and `property_meta`) of the named properties, by external_id."""
         if not drafts:
             return {}, frozenset()
-        try:
-            reply = self.ctx.client.read_contacts(
-                [d.external_id for d in drafts], properties=properties
-            )
-        except CrmOneError as error:
-            stop_unless_record_level(error)
-            raise Transient(f"reading current values: {error}") from error
+        reply = self.ctx.client.read_contacts(
+            [d.external_id for d in drafts], properties=properties
+        )
         found = {c.get("external_id"): c for c in reply.get("results") or []}
         names = frozenset(
             properties if properties is not None else drafts[0].mapped.properties.keys()
