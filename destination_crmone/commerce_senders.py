@@ -11,6 +11,7 @@ contact is written, in this run or a later one, and not blindly on every run.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,6 +114,8 @@ class CommerceSender(OrderSender):
             for batch in chunks(records, ctx.batch_size):
                 self._send(kind, batch, failures)
         written = [p for p in plans if p.item not in failures]
+        if not ctx.dry_run:  # before settling: no STATE is released ahead of this memory
+            self.remember(written)
         for planned in plans:
             failure = failures.get(planned.item)
             if failure is None:
@@ -121,8 +124,6 @@ class CommerceSender(OrderSender):
                 self.wait_for(planned.item, planned.contact_key, failure)
             else:
                 self.queue(planned.item, *failure)
-        if not ctx.dry_run:
-            self.remember(written)
 
     # --- planning helpers ----------------------------------------------------------------
 
@@ -302,6 +303,12 @@ class CommerceOrderSender(CommerceSender):
     noun = "orders"
     follows = ("customers", "carts")
 
+    def __init__(self, stream: str, ctx: WriteContext) -> None:
+        super().__init__(stream, ctx)
+        # batches run concurrently: one at a time records orders and sends the history they
+        # give, so a contact's history is never overwritten by an older count
+        self._history = threading.Lock()
+
     def recall(self, items: list[Pending]) -> set[str]:
         return self.ctx.journal.written_events(item.key for item in items)
 
@@ -354,10 +361,11 @@ class CommerceOrderSender(CommerceSender):
                 facts.setdefault(key, []).append(planned.fact)
         if not facts:
             return
-        before = ctx.journal.orders_of(facts)
-        ctx.journal.record_orders(facts)
-        after = ctx.journal.orders_of(facts)
-        self._send_history([key for key in facts if before.get(key) != after.get(key)])
+        with self._history:
+            before = ctx.journal.orders_of(facts)
+            ctx.journal.record_orders(facts)
+            after = ctx.journal.orders_of(facts)
+            self._send_history([key for key in facts if before.get(key) != after.get(key)])
 
     def _send_history(self, keys: list[str]) -> None:
         """`order_count`, `last_order_at`, `total_spent` of these contacts, from the journal's

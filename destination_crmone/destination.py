@@ -289,9 +289,6 @@ class DestinationCrmOne(Destination):
         run_id = new_run_id()
         stats = RunStats(dry_run=parsed.dry_run)
         streams = [configured.stream.name for configured in configured_catalog.streams]
-        journal.start_run(
-            run_id, {"dry_run": parsed.dry_run, "base_url": parsed.base_url, "streams": streams}
-        )
 
         def observe(call: CallRecord) -> None:
             journal.log_call(run_id, call)
@@ -303,6 +300,8 @@ class DestinationCrmOne(Destination):
         status, failure, writer = "failed", None, None
         try:
             try:
+                meta = {"dry_run": parsed.dry_run, "base_url": parsed.base_url, "streams": streams}
+                journal.start_run(run_id, meta)
                 client = make_client(parsed, observe)
                 context = self._context(parsed, client, journal, stats, run_id)
                 writer = Writer(

@@ -245,29 +245,28 @@ class ContactSender(Sender):
         # leaving a routed store clears its properties: sent with the (changed) stores, while
         # the digest stays that of the mapping, so the next run finds nothing to send
         departures = plan_departures(ctx, [(d.mapped, d.item.record) for d in drafts])
-        settled: list[ContactDraft] = []
         if not ctx.dry_run:
             known = ctx.journal.digests(d.external_id for d in drafts)
             unchanged = [d for d in drafts if known.get(d.external_id) == d.digest]
+            remember_written(ctx, [(d.mapped, d.item.record) for d in unchanged])
             for draft in unchanged:
                 ctx.stats.add(self.stream, "contacts_skipped")
                 ctx.stats.add(self.stream, "consents_skipped", len(draft.mapped.consents))
-                self._settle_written(draft, None, settled=settled)
+                self._settle_written(draft, None)
             drafts = [d for d in drafts if known.get(d.external_id) != d.digest]
         if drafts:
-            self._write(drafts, departures, settled)
-        remember_written(ctx, [(d.mapped, d.item.record) for d in settled])
+            self._write(drafts, departures)
 
-    def _write(
-        self,
-        drafts: list[ContactDraft],
-        departures: dict[str, StoreDeparture],
-        settled: list[ContactDraft],
-    ) -> None:
+    def _write(self, drafts: list[ContactDraft], departures: dict[str, StoreDeparture]) -> None:
         ctx = self.ctx
         owners = owned_properties(ctx.config)
         to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.mapped, owners)]
-        current, read = self._read(to_read, None if ctx.dry_run else sorted(owners))
+        try:
+            current, read = self._read(to_read, None if ctx.dry_run else sorted(owners))
+        except CrmOneError as error:  # the read was refused for good: so are its records
+            self.refused([draft.item for draft in to_read], error, "reading current values")
+            drafts = [draft for draft in drafts if draft not in to_read]
+            current, read, to_read = {}, frozenset(), []
         written: list[ContactDraft] = []
         upserts: list[tuple[ContactDraft, dict[str, Any]]] = []
         for draft in drafts:
@@ -295,9 +294,13 @@ class ContactSender(Sender):
         for draft in written:
             if draft.external_id in left:
                 failures.setdefault(draft.item, left[draft.external_id])
+        # the journal learns the contacts' stores (and wakes what waited for them) before
+        # their records are settled, so no STATE is released ahead of that memory
+        kept = [(d.mapped, d.item.record) for d in written if d.item not in failures]
+        remember_written(ctx, kept)
         remembered: dict[str, str] = {}
         for draft in written:
-            self._settle_written(draft, failures.get(draft.item), remembered, settled)
+            self._settle_written(draft, failures.get(draft.item), remembered)
         ctx.journal.remember_digests(remembered)
 
     def _read(
@@ -306,13 +309,9 @@ class ContactSender(Sender):
         """Current values (and `property_meta`) of the named properties, by external_id."""
         if not drafts:
             return {}, frozenset()
-        try:
-            reply = self.ctx.client.read_contacts(
-                [d.external_id for d in drafts], properties=properties
-            )
-        except CrmOneError as error:
-            stop_unless_record_level(error)
-            raise Transient(f"reading current values: {error}") from error
+        reply = self.ctx.client.read_contacts(
+            [d.external_id for d in drafts], properties=properties
+        )
         found = {c.get("external_id"): c for c in reply.get("results") or []}
         names = frozenset(
             properties if properties is not None else drafts[0].mapped.properties.keys()
@@ -486,11 +485,7 @@ class ContactSender(Sender):
         draft: ContactDraft,
         failure: Failure | None,
         remembered: dict[str, str] | None = None,
-        settled: list[ContactDraft] | None = None,
     ) -> None:
-        """`settled` collects the contacts CRM One has now (for `remember_written`)."""
-        if failure is None and settled is not None:
-            settled.append(draft)
         if failure is not None:
             self.queue(draft.item, *failure)
         elif draft.mapped.warnings:  # written without its invalid optional values

@@ -23,6 +23,7 @@ import psycopg
 
 from destination_crmone.journal import hide_password
 from destination_crmone.journal.base import JournalError
+from destination_crmone.journal.commerce import CommerceTables
 from destination_crmone.journal.sql import SqlJournal
 
 logger = logging.getLogger("airbyte")
@@ -75,7 +76,8 @@ def _reconnecting(operation: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# Every public operation of the journal (those added later included) reconnects.
-for _name, _operation in list(vars(SqlJournal).items()):
+# Every public operation of the journal (those added later and the mixed-in commerce tables
+# included) reconnects.
+for _name, _operation in list({**vars(CommerceTables), **vars(SqlJournal)}.items()):
     if not _name.startswith("_") and _name != "close" and callable(_operation):
         setattr(PostgresJournal, _name, _reconnecting(_operation))

@@ -144,3 +144,23 @@ def test_input_records_decode_as_the_cdk_would_and_other_messages_through_it() -
         assert load_message(parsed) == AirbyteMessageSerializer.load(parsed)
     with pytest.raises(Exception):  # noqa: B017 - the serializer's own refusal
         load_message({"type": "RECORD", "record": {"stream": 1, "data": {}, "emitted_at": 1}})
+
+
+def test_failures_become_trace_errors_in_a_users_words() -> None:
+    import sqlite3
+
+    from destination_crmone.destination import as_traced
+    from destination_crmone.journal import JournalError
+    from destination_crmone.senders import Fatal, Transient
+
+    down = as_traced(Transient("CRM One did not answer POST /v1/consents/batch"), 1200)
+    assert down.failure_type == FailureType.transient_error
+    assert "1,200 records were written and checkpointed" in down.message
+    assert "retried by the next attempt" in down.message
+    for journal_error in (JournalError("the PostgreSQL journal is unreachable"),
+                          sqlite3.OperationalError("disk I/O error")):  # fmt: skip
+        traced = as_traced(journal_error, 0)
+        assert traced.failure_type == FailureType.transient_error
+        assert traced.message.startswith("The journal could not be written")
+    assert as_traced(Fatal("401"), 0).failure_type == FailureType.config_error
+    assert as_traced(KeyError("bug"), 0).failure_type == FailureType.system_error

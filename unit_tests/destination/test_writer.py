@@ -193,6 +193,25 @@ def test_batches_never_exceed_the_account_batch_max(tmp_path: Path) -> None:
         assert len(small.contacts()) == 35
 
 
+def test_a_batch_is_cut_where_its_consents_fill_one_call(tmp_path: Path) -> None:
+    with CrmOneSandbox(batch_max=10, requests_per_second=10_000, max_concurrency=64) as small:
+        harness = Harness(small, tmp_path)
+        people = []
+        for i in range(30):
+            person = customer(i)
+            if i % 3 == 0:  # a third also opted in to SMS: two consents
+                fields = person["custom"]["fields"]
+                fields.update(smsOptIn=True, smsOptInAt=fields["newsletterOptInAt"])
+            people.append(person)
+        run = harness.write(stream_messages("customers", people, 100))
+        upserts = harness.calls(run.run_id, "/v1/contacts/batch/upsert")
+        consents = harness.calls(run.run_id, "/v1/consents/batch")
+        assert len(consents) == len(upserts) == 4  # 40 consents, 30 contacts
+        assert all(len(c["body"]["records"]) <= 10 for c in consents)
+        assert sum(len(c["body"]["records"]) for c in consents) == 40
+        assert run.counts("customers")["consents_applied"] == 40
+
+
 # --- nothing to change, ownership, consents ------------------------------------------------------
 
 
