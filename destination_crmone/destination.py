@@ -23,7 +23,7 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -294,9 +294,11 @@ class DestinationCrmOne(Destination):
             journal.log_call(run_id, call)
             stats.observe_call(call)
 
+        unread: list[RejectedInput] = []  # records refused by an input limit, for relay
         if isinstance(input_messages, CappedInput):  # stdin: the config's limit, rejects queued
             input_messages.max_line_bytes = parsed.max_line_bytes
-            input_messages.on_reject = partial(reject_input, journal, stats, run_id, parsed.dry_run)
+            input_messages.on_reject = unread.append
+        on_unread = partial(reject_input, journal, stats, run_id, parsed.dry_run)
         status, failure, writer = "failed", None, None
         try:
             try:
@@ -308,7 +310,7 @@ class DestinationCrmOne(Destination):
                     context, streams, prefix=parsed.stream_prefix, senders=STREAM_SENDERS
                 )
                 writer.resend_queue()
-                yield from relay(input_messages, writer)
+                yield from relay(input_messages, writer, unread, on_unread)
                 writer.resend_queue(woken_only=True)  # waited for a contact written just now
                 if "carts" in writer.routes.values():
                     write_abandoned_carts(context)
@@ -412,17 +414,33 @@ def reject_input(
     stats.reject(stream, "rejected", rejected.code, rejected.reason)
 
 
-def relay(messages: Iterable[AirbyteMessage], writer: Writer) -> Iterator[AirbyteMessage]:
+def relay(
+    messages: Iterable[AirbyteMessage],
+    writer: Writer,
+    unread: list[RejectedInput] | None = None,
+    on_unread: Callable[[RejectedInput], None] | None = None,
+) -> Iterator[AirbyteMessage]:
     """Records into the writer; each STATE as soon as every record before it is settled.
 
     `destinationStats.recordCount` mirrors the CDK's `sourceStats`: for a per-stream state, the
     records of that stream since its previous state; for a global (or legacy) state, every
     record since the previous state. `rejectedRecordCount` counts those of them that went to
-    the retry queue for good (rejected by validation or by CRM One).
+    the retry queue for good (rejected by validation or by CRM One, or refused by an input
+    limit: `unread`, filled by the input reader, handed to `on_unread` in input order).
     """
     tallies: dict[tuple[str, str | None], Tally] = {}
+    unread = [] if unread is None else unread
+
+    def count_unread() -> None:
+        while unread:
+            refused = unread.pop(0)
+            if on_unread is not None:
+                on_unread(refused)
+            writer.rejected_unread(tallies.setdefault((refused.stream or "unknown", None), Tally()))
+
     try:
         for message in messages:
+            count_unread()  # refused while the reader looked for this message: before it
             if message.type == Type.RECORD and message.record is not None:
                 record = message.record
                 tally = tallies.setdefault((record.stream, record.namespace), Tally())
@@ -438,6 +456,7 @@ def relay(messages: Iterable[AirbyteMessage], writer: Writer) -> Iterator[Airbyt
                 writer.state(message, closed)
             writer.tick()
             yield from with_stats(writer.released())
+        count_unread()
         yield from with_stats(writer.finish())
     except Exception:
         yield from with_stats(writer.abort())

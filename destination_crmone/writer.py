@@ -272,6 +272,13 @@ class Writer:
             if rejected and item.tally is not None:
                 item.tally.rejected += 1
 
+    def rejected_unread(self, tally: Tally) -> None:
+        """A record refused before it could be read (an input limit): counted by `tally` as
+        received and rejected, like one a sender queued."""
+        with self._lock:
+            tally.records += 1
+            tally.rejected += 1
+
     def released(self) -> Iterator[tuple[Any, int, int]]:
         """(STATE message, records, rejected records) of every STATE that may go out now."""
         while True:

@@ -95,6 +95,12 @@ def test_poison_lines_are_reported_by_position_and_the_run_goes_on(
 
     states = [m.state.stream.stream_state.position for m in output if m.type == Type.STATE]
     assert states == [1, 2]
+    counts = [
+        (m.state.destinationStats.recordCount, m.state.destinationStats.rejectedRecordCount)
+        for m in output
+        if m.type == Type.STATE
+    ]
+    assert counts == [(1, 0), (4, 3)]  # the three refused records count as rejected
     assert {c["external_id"] for c in sandbox.contacts()} == {customer(1)["id"], customer(2)["id"]}
     queued = destination.query("SELECT stream, code, kind, payload, reason FROM retry_queue")
     assert sorted((s, c, k, p) for s, c, k, p, _ in queued) == [
