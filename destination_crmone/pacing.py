@@ -3,7 +3,7 @@
 CRM One counts requests in a one-second window and answers `429` beyond its limit. A bucket of
 one token refilled `rate * SAFETY` times a second spaces request starts evenly; as a thread can
 wake late from its wait and start right next to the following one, actual starts are also
-kept under `rate * SAFETY - 1` in any second (a sliding window, like the server's). Requests
+kept at `rate * SAFETY` or fewer in any second (a sliding window, like the server's). Requests
 made before the rate is known (the token, `/v1/account`) count too.
 """
 
@@ -38,7 +38,7 @@ class TokenBucket:
     def set_rate(self, rate: float | None) -> None:
         with self._lock:
             self.interval = 1.0 / (rate * SAFETY) if rate and rate > 0 else 0.0
-            self.per_window = max(1, int(rate * SAFETY) - 1) if rate and rate > 0 else 0
+            self.per_window = max(1, int(rate * SAFETY)) if rate and rate > 0 else 0
             now = self._clock()
             recent = sum(1 for start in self._starts if now - start < 1.0)
             self._next = max(self._next, now + self.interval * recent)
