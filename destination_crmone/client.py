@@ -519,7 +519,6 @@ class CrmOneClient:
             hold = 0.0 if self.pacer.interval else self._rate_limit.delay()
             if hold > 0:
                 self._sleep(hold)
-            self.pacer.wait()
             response, failure, record = self._attempt(request, headers, attempt)
             status = response.status_code if response is not None else None
             if response is not None and status is not None and status < 300:
@@ -566,10 +565,13 @@ class CrmOneClient:
         self, request: _Request, headers: dict[str, str], attempt: int
     ) -> tuple[requests.Response | None, Exception | None, CallRecord]:
         """One HTTP attempt inside a concurrency slot, handed to the observers."""
-        started, clock = now_text(), time.monotonic()
         response: requests.Response | None = None
         failure: Exception | None = None
         with self.gate.slot():
+            # Paced once a slot is held: calls queued at a full gate would otherwise leave
+            # together when slots free up, and arrive as a burst.
+            self.pacer.wait()
+            started, clock = now_text(), time.monotonic()
             try:
                 response = self.session.request(
                     request.method,

@@ -144,6 +144,7 @@ class CrmOneApp:
     # --- the pipeline ----------------------------------------------------------------
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        environ["crmone.arrived"] = time.monotonic()  # the rate limit counts arrivals
         request = SizedRequest(environ)
         if request.path.startswith("/_sandbox/"):
             return self.admin(request)(environ, start_response)
@@ -206,7 +207,7 @@ class CrmOneApp:
                 return problem(503, "down", "connection dropped"), True
             detail = "CRM One is down for maintenance: nothing was applied"
             return problem(self.outage.status, "service_unavailable", detail), False
-        admission = self.limiter.admit()
+        admission = self.limiter.admit(at=request.environ.get("crmone.arrived"))
         if not admission.allowed:
             self.stats.event("rate_limit_429")
             response = problem(429, "rate_limited", f"over {admission.limit} requests per second")

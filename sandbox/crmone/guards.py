@@ -42,12 +42,15 @@ class RateLimiter:
     def __init__(self, per_second: int) -> None:
         self.per_second = per_second
         self._admitted: deque[float] = deque()
+        self._last = 0.0  # admission times never go backwards (the window stays sorted)
         self._lock = threading.Lock()
 
-    def admit(self, consume: bool = True) -> Admission:
-        """Admit one request (or, with consume=False, only report the window)."""
+    def admit(self, consume: bool = True, at: float | None = None) -> Admission:
+        """Admit one request (or, with consume=False, only report the window). `at`: when it
+        arrived (`time.monotonic()`), as a real service counts it at its edge; default now."""
         with self._lock:
-            moment = time.monotonic()
+            moment = max(time.monotonic() if at is None else at, self._last)
+            self._last = moment
             while self._admitted and moment - self._admitted[0] >= 1.0:
                 self._admitted.popleft()
             allowed = len(self._admitted) < self.per_second

@@ -637,3 +637,21 @@ def test_a_paced_client_does_not_stall_on_a_full_window(mock, recorder):
     client.account()
     client.account()
     assert all(pause < 0.01 for pause in recorder.sleeps)
+
+
+def test_the_token_bucket_keeps_any_second_under_the_rate_even_after_a_late_wake() -> None:
+    clock = {"now": 0.0}
+
+    def sleep(seconds: float) -> None:
+        clock["now"] += seconds
+
+    bucket = TokenBucket(20, clock=lambda: clock["now"], sleep=sleep)
+    starts = []
+    for n in range(60):
+        bucket.wait()
+        starts.append(clock["now"])
+        if n == 10:
+            clock["now"] += 0.5  # this caller was descheduled: its successors must not bunch
+    busiest = max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts)
+    assert busiest <= bucket.per_window == 19
+    assert starts[-1] - starts[0] < 60 / 19 + 0.6  # and it still runs at about that rate
