@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,67 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
+class ThrowawayPostgres:
+    """A PostgreSQL server of its own, from the local binaries, on a free loopback port."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not found:
+            _unavailable("no /usr/lib/postgresql/*/bin/pg_ctl exists")
+        self.bin_dir = Path(found[-1]).parent
+        self.work = Path(tempfile.mkdtemp(prefix="crmone-pg-"))
+        self.data = self.work / "data"
+        self.port = _free_port()
+        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def _pg_ctl(self, *argv: str, check: bool = True) -> None:
+        subprocess.run(
+            _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *argv]),
+            check=check,
+            capture_output=True,
+            timeout=90,
+        )
+
+    def _options(self) -> list[str]:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.work} -c fsync=off"
+        return ["-l", str(self.work / "server.log"), "-w", "-t", "60", "-o", options]
+
+    def start(self) -> None:
+        try:
+            if os.geteuid() == 0:
+                shutil.chown(self.work, "postgres", "postgres")
+            initdb = [str(self.bin_dir / "initdb"), "-D", str(self.data)]
+            subprocess.run(
+                _as_postgres([*initdb, "-U", "postgres", "-A", "trust"]),
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+            self._pg_ctl(*self._options(), "start")
+        except (OSError, RuntimeError, subprocess.SubprocessError, KeyError, LookupError) as error:
+            shutil.rmtree(self.work, ignore_errors=True)
+            detail = getattr(error, "stderr", b"") or b""
+            _unavailable(f"cannot start a local server: {error} {detail.decode(errors='replace')}")
+
+    def restart(self) -> None:
+        """A real restart: every connection is cut, the server comes back on the same port."""
+        self._pg_ctl(*self._options(), "-m", "fast", "restart")
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    server = ThrowawayPostgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A DSN of a PostgreSQL server for this test session."""
@@ -50,58 +112,8 @@ def pg_server() -> Iterator[str]:
     if dsn:
         yield dsn
         return
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if not found:
-        _unavailable(f"{PG_ENV} is not set and no /usr/lib/postgresql/*/bin/pg_ctl exists")
-    bin_dir = Path(found[-1]).parent
-    work = Path(tempfile.mkdtemp(prefix="crmone-pg-"))
-    data = work / "data"
-    port = _free_port()
-    try:
-        if os.geteuid() == 0:
-            shutil.chown(work, "postgres", "postgres")
-        subprocess.run(
-            _as_postgres(
-                [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-            ),
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        subprocess.run(
-            _as_postgres(
-                [
-                    str(bin_dir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(work / "server.log"),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    f"-c listen_addresses=127.0.0.1 -p {port} -k {work} -c fsync=off",
-                    "start",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
-    except (OSError, RuntimeError, subprocess.SubprocessError, KeyError, LookupError) as error:
-        shutil.rmtree(work, ignore_errors=True)
-        detail = getattr(error, "stderr", b"") or b""
-        _unavailable(f"cannot start a local server: {error} {detail.decode(errors='replace')}")
-    try:
-        yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-    finally:
-        subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(work, ignore_errors=True)
+    with throwaway_postgres() as server:
+        yield server.dsn
 
 
 @pytest.fixture
