@@ -3,12 +3,33 @@
 import gc
 import sys
 
-from airbyte_cdk.entrypoint import launch
 
-from source_commercetools.source import SourceCommercetools
+def skip_protocol_field_docs() -> None:
+    """Importing airbyte-cdk builds serpyco-rs serializers for the Airbyte protocol classes,
+    and each builds a JSON schema of its class decorated with the fields' docstrings, which
+    it finds by reading and parsing the source of every class (about half a second of every
+    start). Those schemas are never used by a connector run; without the docstrings the
+    serializers are the same. Must run before airbyte-cdk is imported."""
+    try:
+        from serpyco_rs import _describe
+        from serpyco_rs._json_schema import _convert
+    except ImportError:  # another serpyco-rs layout: start as it is
+        return
+    for module in (_describe, _convert):
+        if hasattr(module, "get_attributes_doc"):
+            module.get_attributes_doc = no_docs
+
+
+def no_docs(cls: type) -> dict[str, str]:
+    return {}
 
 
 def main() -> None:
+    skip_protocol_field_docs()
+    from airbyte_cdk.entrypoint import launch
+
+    from source_commercetools.source import SourceCommercetools
+
     # Importing airbyte-cdk leaves ~100,000 objects that live as long as the process; without
     # this, every full garbage collection during a large read walks them all again.
     gc.freeze()
