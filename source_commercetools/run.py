@@ -3,6 +3,8 @@
 import gc
 import sys
 
+YOUNG_OBJECTS_PER_COLLECTION = 50_000
+
 
 def skip_protocol_field_docs() -> None:
     """Importing airbyte-cdk builds serpyco-rs serializers for the Airbyte protocol classes,
@@ -33,6 +35,11 @@ def main() -> None:
     # Importing airbyte-cdk leaves ~100,000 objects that live as long as the process; without
     # this, every full garbage collection during a large read walks them all again.
     gc.freeze()
+    # A page of 500 records is ~15,000 young objects, alive until emitted and then freed by
+    # reference counting (records hold no cycles). At the default threshold (700) the
+    # collector walked the pages in flight dozens of times each: ~6 us a record, a fifth of
+    # the source's CPU. About one young-generation collection per page instead.
+    gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, *gc.get_threshold()[1:])
     launch(SourceCommercetools(), sys.argv[1:])
 
 
