@@ -6,9 +6,12 @@ import base64
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
+import backoff
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.exceptions import DefaultBackoffException
 from airbyte_cdk.sources.streams.http.requests_native_auth import Oauth2Authenticator
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -35,6 +38,25 @@ def error_text(response: requests.Response | None) -> str:
             if body.get(key):
                 return str(body[key])
     return response.text[:300]
+
+
+def redirect_host(response: requests.Response) -> str:
+    """The host a redirect points to: never its path or query, which may carry secrets."""
+    return urlparse(response.headers.get("Location") or "").hostname or "an unnamed location"
+
+
+def post_token(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> requests.Response:
+    """One POST to the token endpoint. A redirect is refused, not followed: following it would
+    send the grant (and, to the same host, the credentials) wherever it points."""
+    response = requests.post(url, data=body, headers=headers, timeout=60, allow_redirects=False)
+    if 300 <= response.status_code < 400:
+        response.close()
+        raise AirbyteTracedException(
+            message=f"The token endpoint answered HTTP {response.status_code}, a redirect to "
+            f"{redirect_host(response)}; redirects are never followed. Check region and auth_url.",
+            failure_type=FailureType.config_error,
+        )
+    return response
 
 
 def token_problem(response: requests.Response, config: SourceConfig, scopes: list[str]) -> str:
@@ -117,6 +139,28 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
             body["scope"] = " ".join(self._asked)
         return body
 
+    @backoff.on_exception(
+        backoff.expo,
+        (DefaultBackoffException, requests.ConnectionError, requests.Timeout),
+        max_time=300,
+    )
+    def _make_handled_request(self) -> Any:
+        """The CDK's token request (same retries: 429, 5xx and dropped connections), through
+        `post_token`, which refuses redirects (the CDK's would follow them)."""
+        response = post_token(
+            self.get_token_refresh_endpoint(),
+            self.build_refresh_request_body(),
+            self.build_refresh_request_headers(),
+        )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise DefaultBackoffException(
+                request=response.request,
+                response=response,
+                failure_type=FailureType.transient_error,
+            )
+        response.raise_for_status()
+        return response.json()
+
     def refresh_access_token(self) -> tuple[str, Any]:
         try:
             token, expiry = super().refresh_access_token()
@@ -157,12 +201,10 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
         """The client's scopes, from a token asked without `scope` (not used otherwise)."""
         secret = self._config.client_secret.get_secret_value()
         try:
-            response = requests.post(
+            response = post_token(
                 f"{self._config.auth_root}/oauth/token",
-                data={"grant_type": "client_credentials"},
-                headers={"Authorization": basic_auth_header(self._config.client_id, secret)},
-                timeout=60,
-                allow_redirects=False,
+                {"grant_type": "client_credentials"},
+                {"Authorization": basic_auth_header(self._config.client_id, secret)},
             )
         except requests.RequestException:
             return None

@@ -14,7 +14,6 @@ import random
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import orjson
 import requests
@@ -32,7 +31,7 @@ from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_now
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_commercetools.auth import error_text
+from source_commercetools.auth import error_text, redirect_host
 
 RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 # A dropped or stalled connection: retried like a 5xx. (The CDK maps exceptions by exact class.)
@@ -172,7 +171,7 @@ def failure_text(stream_name: str, response: requests.Response) -> str:
 
 def redirect_problem(stream_name: str, response: requests.Response) -> str:
     """A redirect in words, naming only the host it points to (never its path or query)."""
-    host = urlparse(response.headers.get("Location") or "").hostname or "an unnamed location"
+    host = redirect_host(response)
     return (
         f"Stream '{stream_name}': commercetools answered HTTP {response.status_code}, a redirect "
         f"to {host}; redirects are never followed. Check region, api_url and auth_url."

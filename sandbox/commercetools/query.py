@@ -4,6 +4,7 @@ Two ways to answer, one result:
 - the key-set path, for `sort=<cursor> asc&sort=id asc` with a where of the form
   `<cursor> > :t or (<cursor> = :t and id > :id)` (or `<cursor> > / >= :t`, or no where):
   bisect into the collection's sorted index and read forward, so a page costs what it holds;
+- newest first (`sort=<cursor> desc&sort=id desc`): the same index read from its end;
 - the general path: evaluate every predicate on every record, then sort.
 Without `sort` the order is a hash of the id: stable, but neither insertion nor time order.
 """
@@ -171,6 +172,8 @@ def run(collection: Collection, query: Query, visible: Callable[[Record], bool] 
         page, total = _read_forward(records, matches, query)
         if query.with_total and not predicates:
             total = collection.count_from(start, inclusive=inclusive)
+    elif _newest_first(collection.order_field, query):  # the index read from its end
+        page, total = _read_forward(collection.ordered_backward(), matches, query)
     else:
         rows = [r for r in collection.scrambled() if matches(r)]
         _sort(rows, query.sort)
@@ -213,6 +216,12 @@ def _keyset_plan(
         if bound is not None:
             return (*bound, node)
     return None
+
+
+def _newest_first(order_field: str, query: Query) -> bool:
+    """`sort=<cursor> desc&sort=id desc` (or the first alone): the index backwards."""
+    wanted = [SortKey((order_field,), descending=True), SortKey(("id",), descending=True)]
+    return query.sort in (wanted, wanted[:1])
 
 
 def _upper_bound(order_field: str, query: Query) -> str | None:

@@ -109,6 +109,12 @@ class Collection:
         for position in range(cut(index, key), len(index)):
             yield self.by_id[index[position][1]]
 
+    def ordered_backward(self) -> Iterator[Record]:
+        """Records in descending (cursor field, id) order."""
+        index = self._index
+        for position in range(len(index) - 1, -1, -1):
+            yield self.by_id[index[position][1]]
+
     def count_from(self, key: tuple[str, str], *, inclusive: bool) -> int:
         cut = bisect.bisect_left if inclusive else bisect.bisect_right
         return len(self._index) - cut(self._index, key)

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from sandbox.commercetools import CommercetoolsSandbox
+from unit_tests.sandbox_commercetools.conftest import read_keyset
 
 
 def get(api: requests.Session, sandbox: CommercetoolsSandbox, path: str, **params) -> dict:
@@ -124,3 +125,24 @@ def test_a_key_set_range_with_an_upper_bound_stops_at_its_end(api, sandbox) -> N
     )
     expected = [r["id"] for r in records if low <= r["lastModifiedAt"] < high]
     assert [r["id"] for r in response.json()["results"]] == expected
+
+
+@pytest.mark.parametrize("where", [None, "email is defined"])
+def test_newest_first_reads_the_index_backwards_with_the_general_paths_result(
+    api, sandbox, where
+) -> None:
+    def walk(sort: list[str]) -> list[str]:
+        params = {"sort": sort, "limit": 500, "withTotal": "false"}
+        if where:
+            params["where"] = where
+        got = []
+        for offset in range(0, len(sandbox.records("customers")) + 500, 500):
+            got += get(api, sandbox, "customers", offset=offset, **params)["results"]
+        return [r["id"] for r in got]
+
+    newest_first = walk(["lastModifiedAt desc", "id desc"])
+    assert newest_first == walk(["lastModifiedAt desc", "id desc", "key asc"])  # general path
+    assert len(newest_first) > 500
+    ascending = read_keyset(api, f"{sandbox.url}/demo/customers")
+    if not where:
+        assert newest_first == [r["id"] for r in reversed(ascending)]
