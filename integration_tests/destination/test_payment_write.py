@@ -5,6 +5,7 @@ sandbox started in this process."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,19 @@ def test_a_tenant_without_payment_method_gets_the_state_only_and_check_says_how(
     with caplog.at_level(logging.WARNING, logger="airbyte"):
         DestinationCrmOne().check(logging.getLogger("test"), job.config)
     assert not [r for r in caplog.records if "payment_method" in r.getMessage()]
+
+
+def test_a_dry_run_says_which_order_objects_a_payment_would_change(
+    sandbox: CrmOneSandbox, tmp_path: Path
+) -> None:
+    person = customer(1)
+    job = CommerceJob(sandbox, tmp_path, ORDERS_FIRST, orders_as="objects")
+    job.run({"customers": [person], "orders": [paid_by(1, person, 1)]})
+    stats = job.run({"payments": [payment(1, ("Charge", "Success"))]}, dry_run=True)
+    assert stats["streams"]["payments"]["counts"]["dry_run_would_send_objects"] == 1
+    assert order_object(sandbox, 1)["payment_state"] == "Pending"  # nothing written
+    assert job.query("SELECT COUNT(*) FROM payment_facts") == [(0,)]  # nothing remembered
+    (review,) = job.query("SELECT detail FROM review WHERE kind = 'dry_run'")
+    (record,) = json.loads(review[0])["records"]
+    assert record["external_id"] == f"order:{order(1, None)['id']}"
+    assert record["properties"] == {"payment_state": "Paid"}

@@ -3,7 +3,6 @@ and what the order object carries of them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +15,10 @@ from destination_crmone.commerce_events import (
     payment_state,
     payment_update,
 )
-from destination_crmone.journal import open_journal
+from destination_crmone.journal import Journal
 from destination_crmone.journal.commerce import OrderPayments, PaymentFact
 from destination_crmone.validate import Issue
+from unit_tests.destination.test_journal import journal, spec  # noqa: F401 (fixtures)
 
 
 def tx(kind: str, state: str = "Success", cents: int | None = 1000) -> dict[str, Any]:
@@ -127,28 +127,22 @@ def test_the_update_names_the_order_object_and_its_contact() -> None:
 
 
 def test_the_journal_links_orders_to_payments_and_erasure_drops_the_links(
-    tmp_path: Path,
+    journal: Journal,  # noqa: F811 (the fixture)
 ) -> None:
-    journal = open_journal({"type": "sqlite", "path": str(tmp_path / "j.db")})
-    try:
-        journal.save_payment_facts([PaymentFact("p1", "Paid", "PAYPAL", "v1")])
-        journal.link_payments(
-            [
-                OrderPayments("o1", "ext:ct-1", ("p1", "p2")),
-                OrderPayments("o2", "email:guest@example.com", ("p2",)),
-            ]
-        )
-        assert journal.payment_facts(["p1", "p9"]) == {
-            "p1": PaymentFact("p1", "Paid", "PAYPAL", "v1")
-        }
-        assert journal.orders_paid_by(["p1"]) == [OrderPayments("o1", "ext:ct-1", ("p1", "p2"))]
-        assert {o.order_id for o in journal.orders_paid_by(["p2"])} == {"o1", "o2"}
-        # an order written again names only p2 now
-        journal.link_payments([OrderPayments("o1", "ext:ct-1", ("p2",))])
-        assert journal.orders_paid_by(["p1"]) == []
-        # erasing the guest: its order's links go (payment facts hold no personal data)
-        journal.forget_contact_commerce(["email:guest@example.com"])
-        assert [o.order_id for o in journal.orders_paid_by(["p2"])] == ["o1"]
-        assert journal.payment_facts(["p1"]) != {}
-    finally:
-        journal.close()
+    journal.save_payment_facts([PaymentFact("p1", "Paid", "PAYPAL", "v1")])
+    journal.link_payments(
+        [
+            OrderPayments("o1", "ext:ct-1", ("p1", "p2")),
+            OrderPayments("o2", "email:guest@example.com", ("p2",)),
+        ]
+    )
+    assert journal.payment_facts(["p1", "p9"]) == {"p1": PaymentFact("p1", "Paid", "PAYPAL", "v1")}
+    assert journal.orders_paid_by(["p1"]) == [OrderPayments("o1", "ext:ct-1", ("p1", "p2"))]
+    assert {o.order_id for o in journal.orders_paid_by(["p2"])} == {"o1", "o2"}
+    # an order written again names only p2 now
+    journal.link_payments([OrderPayments("o1", "ext:ct-1", ("p2",))])
+    assert journal.orders_paid_by(["p1"]) == []
+    # erasing the guest: its order's links go (payment facts hold no personal data)
+    journal.forget_contact_commerce(["email:guest@example.com"])
+    assert [o.order_id for o in journal.orders_paid_by(["p2"])] == ["o1"]
+    assert journal.payment_facts(["p1"]) != {}
