@@ -24,6 +24,7 @@ from typing import Any
 
 from destination_crmone.client import CrmOneError
 from destination_crmone.commerce_events import (
+    PAYMENT_METHOD_NOTICE,
     PAYMENT_METHOD_PROPERTY,
     MappedCart,
     abandoned_activity,
@@ -494,6 +495,8 @@ class PaymentSender(OrderSender):
     def __init__(self, stream: str, ctx: WriteContext) -> None:
         super().__init__(stream, ctx)
         self._one_at_a_time = threading.Lock()
+        if PAYMENT_METHOD_PROPERTY not in ctx.order_properties:
+            logger.warning(PAYMENT_METHOD_NOTICE)  # once per run, as `check` does
 
     def send(self, items: list[Pending]) -> None:
         kept, dropped = newest_only(items, key=lambda i: i.key, version=lambda i: i.version)

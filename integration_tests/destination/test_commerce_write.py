@@ -54,6 +54,7 @@ class CommerceJob(Job):
             messages += stream_messages(stream, records.get(stream, []), every=50)
         self.runs += 1
         output = self.write(write_jsonl(self.directory / f"run{self.runs}.jsonl", messages))
+        self.logs = output.logs
         self.summary = next(log for log in output.logs if log.startswith("CRM One "))
         run_id, stats = self.query("SELECT run_id, stats FROM runs ORDER BY started_at DESC")[0]
         self.run_id = run_id

@@ -93,6 +93,7 @@ def test_a_payment_after_its_order_sets_state_and_method_once(
     assert counts["objects_updated"] == 2 and counts["received"] == 2
     assert object_writes(job.calls()) == 1  # both in one batch
     assert "GET /v1/objects" in job.calls()  # the orders type's properties, read once
+    assert not any("'payment_method' property" in log for log in job.logs)
     assert job.queue() == []
 
     # a refund later: the object follows; the same payment again changes nothing
@@ -167,6 +168,7 @@ def test_a_tenant_without_payment_method_gets_the_state_only_and_check_says_how(
     assert "payment_method" not in order_object(sandbox, 1)
     assert stats["streams"]["payments"]["counts"]["objects_updated"] == 1
     assert job.queue() == []  # no unknown_property
+    assert any("Add a 'payment_method' property" in log for log in job.logs)  # the run says it
 
     with caplog.at_level(logging.WARNING, logger="airbyte"):
         status = DestinationCrmOne().check(logging.getLogger("test"), job.config)
