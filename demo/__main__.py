@@ -19,10 +19,10 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from connectors_common import private_dir
 from demo.pipeline import (
-    USED_STREAMS,
     PipelineError,
     StateFile,
     Sync,
@@ -32,6 +32,7 @@ from demo.pipeline import (
 )
 from demo.sandboxes import REPO_ROOT, Mutation, SandboxError, Sandboxes, Seed
 from demo.summary import RunReport, progress_line, render, render_crm_totals
+from destination_crmone.destination import used_streams
 
 EXIT_SYNC_FAILED = 1
 EXIT_SETUP_FAILED = 2
@@ -125,7 +126,7 @@ def run_sandboxes(args: argparse.Namespace) -> int:
         write_json(
             workdir / "destination.json", sandboxes.destination_config(workdir / "journal.sqlite")
         )
-        write_json(workdir / "catalog.json", catalog(workdir / "source.json", args))
+        write_json(workdir / "catalog.json", catalog(workdir, args))
         if args.fault_rate:
             sandboxes.set_faults(args.fault_rate)
         state = StateFile(workdir / "state.json")
@@ -164,7 +165,7 @@ def run_real(args: argparse.Namespace) -> int:
     private_dir(workdir)
     write_json(workdir / "source.json", _load(args.source_config))
     write_json(workdir / "destination.json", _load(args.destination_config))
-    write_json(workdir / "catalog.json", catalog(workdir / "source.json", args))
+    write_json(workdir / "catalog.json", catalog(workdir, args))
     state = StateFile(args.state_file or workdir / "state.json")
     title = "Sync from " + (str(state.path) if state.exists() else "the start (no state yet)")
     report = run_once(title, "sync", workdir, state, args.timeout)
@@ -176,12 +177,14 @@ def run_real(args: argparse.Namespace) -> int:
     return 0 if report.sync.ok else EXIT_SYNC_FAILED
 
 
-def catalog(source_config: Path, args: argparse.Namespace) -> dict[str, object]:
-    """The streams the destination uses (`--all-streams`: every stream)."""
-    return configured_catalog(source_config, None if args.all_streams else USED_STREAMS)
+def catalog(workdir: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The streams the destination uses with its config in `workdir` (`payments` only when
+    it writes orders as objects; `--all-streams`: every stream)."""
+    streams = None if args.all_streams else used_streams(_load(workdir / "destination.json"))
+    return configured_catalog(workdir / "source.json", streams)
 
 
-def _load(path: Path) -> object:
+def _load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -28,6 +28,7 @@ GROUPS = (
     _group("activities", "activities_", "created", "updated", "unchanged"),
     _group("objects", "objects_", "created", "updated", "unchanged"),
     _group("orders", "orders_", "skipped"),
+    ("payments", (("payments_without_order", "without a written order yet"),)),
     _group("order history", "order_history_", "created", "updated", "unchanged"),
     _group("deletions", "deletions_", "archived", "erased", "unchanged", "not_found", "ignored"),
     ("other messages", (("not_deletions", "acknowledged"),)),

@@ -681,9 +681,16 @@ class CrmOneClient:
         """Names of the tenant's activity types."""
         return [t["name"] for t in self.request("GET", "/v1/activity-types")["results"]]
 
-    def object_types(self) -> list[str]:
-        """Names of the tenant's custom object types (every tenant has `orders`)."""
-        return [t["name"] for t in self.request("GET", "/v1/objects")["results"]]
+    def object_properties(self) -> dict[str, frozenset[str]]:
+        """`GET /v1/objects`: the tenant's object types (every tenant has `orders`), each with
+        its property names."""
+        found = {}
+        for kind in self.request("GET", "/v1/objects")["results"]:
+            names = [
+                p.get("name") if isinstance(p, dict) else p for p in kind.get("properties") or []
+            ]
+            found[kind["name"]] = frozenset(str(name) for name in names if name)
+        return found
 
     def lists(self) -> list[dict[str, Any]]:
         """`[{"id", "name", "kind"}…]`."""

@@ -10,6 +10,9 @@ written, a contact's routed stores) is handed in by the caller from the journal.
 - orders: `order_updated` per shipment and payment state reached (the initial `Pending` is
   what `order_placed` already says), `order_returned` per `returnInfo` entry.
 - guest buyers: `guest_contact` is the contact a guest order or cart creates (by email).
+- payments: `map_payment` is a payment's method and state (`payment_state`, from its
+  transactions); `order_payment_properties` is what the `orders` object of an order naming
+  payments (`order_payment_ids`) carries of them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from destination_crmone.config import DestinationConfig, StoreRoute
-from destination_crmone.journal.commerce import CartRow, OrderFact
+from destination_crmone.journal.commerce import CartRow, OrderFact, PaymentFact
 from destination_crmone.mapping import (
     ActivityPayload,
     MappedContact,
@@ -432,6 +435,148 @@ def order_fact(mapped: MappedOrder, record: Mapping[str, Any]) -> OrderFact | No
         currency=total["currency"] if total else None,
         cancelled=record.get("orderState") == "Cancelled",
     )
+
+
+# --- payments -----------------------------------------------------------------------------
+
+# A payment's states, from the most to the least advanced: an order with several payments
+# shows the most advanced one (a failed attempt followed by a successful one is Paid).
+PAYMENT_STATES = (
+    "Paid",
+    "PartiallyRefunded",
+    "Refunded",
+    "Authorized",
+    "Pending",
+    "Failed",
+    "Cancelled",
+)
+PAYMENT_METHOD_PROPERTY = "payment_method"
+PAYMENT_METHOD_NOTICE = (
+    "the CRM One 'orders' object type has no 'payment_method' property: order objects get "
+    "the payment state only. Add a 'payment_method' property (type string) to the orders "
+    "object type in CRM One to get the payment method too."
+)
+RETURNED = ("Refund", "Chargeback")
+
+
+def payment_state(transactions: Any) -> str:
+    """A payment's state from its `transactions` (only successful ones move money):
+
+    - something charged: `Refunded` when refunds and chargebacks reach the amount charged,
+      `PartiallyRefunded` when they are less, else `Paid`;
+    - else authorised and not cancelled: `Authorized`;
+    - else a transaction still `Initial` or `Pending`: `Pending`;
+    - else an authorisation cancelled: `Cancelled`; only failures: `Failed`;
+    - no transaction at all: `Pending` (nothing happened yet).
+
+    Amounts are compared in cents when every transaction counted states one; a refund whose
+    amount is unreadable counts as a full one.
+    """
+    successful: dict[str, list[int | None]] = {}
+    waiting = failed = False
+    for transaction in _items(transactions):
+        if not isinstance(transaction, Mapping):
+            continue
+        state, kind = transaction.get("state"), transaction.get("type")
+        if state == "Success" and isinstance(kind, str):
+            successful.setdefault(kind, []).append(_cents(transaction.get("amount")))
+        elif state in ("Initial", "Pending"):
+            waiting = True
+        elif state == "Failure":
+            failed = True
+    charged = successful.get("Charge", [])
+    returned = [c for kind in RETURNED for c in successful.get(kind, [])]
+    if charged:
+        if not returned:
+            return "Paid"
+        if None in charged or None in returned:
+            return "Refunded"
+        return "Refunded" if sum(returned) >= sum(charged) else "PartiallyRefunded"  # type: ignore[arg-type]
+    authorized = successful.get("Authorization", [])
+    cancelled = successful.get("CancelAuthorization", [])
+    if len(authorized) > len(cancelled):
+        return "Authorized"
+    if waiting:
+        return "Pending"
+    if cancelled:
+        return "Cancelled"
+    return "Failed" if failed else "Pending"
+
+
+def _cents(money: Any) -> int | None:
+    cents = money.get("centAmount") if isinstance(money, Mapping) else None
+    return cents if isinstance(cents, int) and not isinstance(cents, bool) else None
+
+
+def payment_method(record: Mapping[str, Any]) -> str | None:
+    """`paymentMethodInfo.method`, else its localized `name` (English, else the first)."""
+    info = record.get("paymentMethodInfo")
+    info = info if isinstance(info, Mapping) else {}
+    method = info.get("method")
+    if isinstance(method, str) and method.strip():
+        return method.strip()
+    name = info.get("name")
+    if isinstance(name, Mapping):
+        texts = [v for _, v in sorted(name.items(), key=lambda kv: kv[0] != "en") if v]
+        first = next((t for t in texts if isinstance(t, str) and t.strip()), None)
+        return first.strip() if first else None
+    return None
+
+
+def map_payment(record: Mapping[str, Any], version: str | None) -> PaymentFact | Issue:
+    """A payment → its fact (method and state), or why it cannot be used."""
+    payment_id = record.get("id")
+    if not isinstance(payment_id, str) or not payment_id:
+        return Issue("id", "missing_payment_id", "id: the payment has no id")
+    return PaymentFact(
+        payment_id, payment_state(record.get("transactions")), payment_method(record), version
+    )
+
+
+def order_payment_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The payments an order names in `paymentInfo.payments` (references by id)."""
+    ids = []
+    for reference in _items(get_path(record, "paymentInfo.payments")):
+        if not isinstance(reference, Mapping):
+            continue
+        if reference.get("typeId") not in (None, "payment"):
+            continue
+        payment_id = reference.get("id")
+        if isinstance(payment_id, str) and payment_id:
+            ids.append(payment_id)
+    return tuple(dict.fromkeys(ids))
+
+
+def order_payment_properties(facts: Iterable[PaymentFact], with_method: bool) -> dict[str, Any]:
+    """What an order object carries of its known payments: `payment_state`, the most
+    advanced of theirs (`PAYMENT_STATES`), and (`with_method`) `payment_method`, the methods
+    of the payments in that state, distinct and sorted, joined by ", ". Empty when no payment
+    of the order is known."""
+    facts = list(facts)
+    if not facts:
+        return {}
+    rank = {state: n for n, state in enumerate(PAYMENT_STATES)}
+    state = min((f.state for f in facts), key=lambda s: rank.get(s, len(rank)))
+    properties: dict[str, Any] = {"payment_state": state}
+    if with_method:
+        methods = sorted({f.method for f in facts if f.state == state and f.method})
+        if methods:
+            properties[PAYMENT_METHOD_PROPERTY] = ", ".join(methods)
+    return properties
+
+
+def payment_update(
+    order_id: str, contact_key: str | None, properties: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The `orders` object upsert that sets only these payment properties of an order
+    (`order:{id}`, associated with its contact as when the order was written)."""
+    record: dict[str, Any] = {"external_id": f"order:{order_id}"}
+    if contact_key is not None and contact_key.startswith("ext:"):
+        record["contact_external_id"] = contact_key.removeprefix("ext:")
+    elif contact_key is not None and contact_key.startswith("email:"):
+        record["contact_email"] = contact_key.removeprefix("email:")
+    record["properties"] = dict(properties)
+    return record
 
 
 # --- store routing, both ways --------------------------------------------------------------

@@ -6,6 +6,11 @@ record once (written, skipped with a reason, or queued), and keeps the journal's
 carts, orders and routed stores. A record refused with `contact_not_found` is queued
 *waiting for* that contact (`ext:<external_id>` or `email:<email>`): it is re-sent when the
 contact is written, in this run or a later one, and not blindly on every run.
+
+Payments (`PaymentSender`, only when `orders_as` includes objects) set `payment_state` (and
+`payment_method` when the tenant's `orders` type has it) on the order objects that name them:
+the journal keeps each payment's fact and each written order's payments, so whichever of the
+two arrives first, the order object ends with its payments' state.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 
 from destination_crmone.client import CrmOneError
 from destination_crmone.commerce_events import (
+    PAYMENT_METHOD_NOTICE,
+    PAYMENT_METHOD_PROPERTY,
     MappedCart,
     abandoned_activity,
     abandoned_since,
@@ -28,13 +35,17 @@ from destination_crmone.commerce_events import (
     guest_email,
     map_cart,
     map_order_events,
+    map_payment,
     order_cart_id,
     order_fact,
     order_history_properties,
+    order_payment_ids,
+    order_payment_properties,
     order_recovery,
+    payment_update,
 )
 from destination_crmone.contact_hooks import wake
-from destination_crmone.journal.commerce import CartRow, OrderFact
+from destination_crmone.journal.commerce import CartRow, OrderFact, OrderPayments, PaymentFact
 from destination_crmone.mapping import MappedContact, MappedOrder
 from destination_crmone.merge import decide, ownership_map
 from destination_crmone.planning import (
@@ -52,6 +63,7 @@ from destination_crmone.senders import (
     WriteContext,
     stop_unless_record_level,
 )
+from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")
 
@@ -70,6 +82,7 @@ class Planned:
     object: dict[str, Any] | None = None
     carts: list[CartRow] = field(default_factory=list)
     fact: OrderFact | None = None
+    payments: OrderPayments | None = None  # the payments a written order object names
 
     @property
     def contact_key(self) -> str | None:
@@ -309,10 +322,17 @@ class CommerceOrderSender(CommerceSender):
         # give, so a contact's history is never overwritten by an older count
         self._history = threading.Lock()
 
-    def recall(self, items: list[Pending]) -> set[str]:
-        return self.ctx.journal.written_events(item.key for item in items)
+    def recall(self, items: list[Pending]) -> tuple[set[str], dict[str, PaymentFact]]:
+        """Lifecycle events written, and (objects) the known payments the orders name."""
+        journal = self.ctx.journal
+        events = journal.written_events(item.key for item in items)
+        if self.ctx.config.orders_as not in ("objects", "both"):
+            return events, {}
+        named = (pid for item in items for pid in order_payment_ids(item.record))
+        return events, journal.payment_facts(named)
 
-    def plan(self, item: Pending, known: set[str]) -> Planned | None:
+    def plan(self, item: Pending, known: tuple[set[str], dict[str, PaymentFact]]) -> Planned | None:
+        events, payments = known
         mapped = map_order_events(item.record, self.ctx.config, self.ctx.journal.identity)
         if not self.settle_mapping(item, mapped):
             if not mapped.rejected:
@@ -320,11 +340,17 @@ class CommerceOrderSender(CommerceSender):
             return None
         # a state reached, a return or a cancellation is written once, when first seen
         activities = [
-            a for a in mapped.activities if a.type not in ONCE_TYPES or a.external_id not in known
+            a for a in mapped.activities if a.type not in ONCE_TYPES or a.external_id not in events
         ]
         planned = Planned(item, mapped, [a.to_api() for a in activities])
         if mapped.object is not None:
             planned.object = mapped.object.to_api()
+            # its payments' state and method replace the order's own paymentState
+            ids = order_payment_ids(item.record)
+            with_method = PAYMENT_METHOD_PROPERTY in self.ctx.order_properties
+            facts = [payments[pid] for pid in ids if pid in payments]
+            planned.object["properties"].update(order_payment_properties(facts, with_method))
+            planned.payments = OrderPayments(mapped.source_id or item.key, planned.contact_key, ids)
         planned.fact = order_fact(mapped, item.record)
         return planned
 
@@ -348,6 +374,7 @@ class CommerceOrderSender(CommerceSender):
     def remember(self, written: list[Planned]) -> None:
         ctx = self.ctx
         ctx.journal.save_carts([row for planned in written for row in planned.carts])
+        ctx.journal.link_payments(p.payments for p in written if p.payments is not None)
         ctx.journal.remember_events(
             (a["external_id"], planned.item.key, planned.contact_key)
             for planned in written
@@ -452,6 +479,84 @@ class CommerceOrderSender(CommerceSender):
             ctx.stats.warn(self.stream, code, f"order history: {reason}")
 
 
+# --- payments ------------------------------------------------------------------------------
+
+
+class PaymentSender(OrderSender):
+    """payments → `payment_state` (and `payment_method`) of the order objects naming them.
+
+    Every payment's fact is remembered (a later order picks it up); the written orders naming
+    a payment of the batch get one upsert each, of the payment properties only, computed from
+    every payment the order names. One batch at a time: two payments of one order in two
+    batches never race."""
+
+    follows = ("customers", "orders")
+
+    def __init__(self, stream: str, ctx: WriteContext) -> None:
+        super().__init__(stream, ctx)
+        self._one_at_a_time = threading.Lock()
+        if PAYMENT_METHOD_PROPERTY not in ctx.order_properties:
+            logger.warning(PAYMENT_METHOD_NOTICE)  # once per run, as `check` does
+
+    def send(self, items: list[Pending]) -> None:
+        kept, dropped = newest_only(items, key=lambda i: i.key, version=lambda i: i.version)
+        for item in dropped:
+            self.dropped_as_older(item)
+        facts: dict[str, tuple[PaymentFact, Pending]] = {}
+        for item in kept:
+            fact = map_payment(item.record, item.version)
+            if isinstance(fact, PaymentFact):
+                facts[fact.payment_id] = (fact, item)
+            else:
+                self.queue(item, "rejected", fact.code, fact.reason)
+        with self._one_at_a_time:
+            failures = self._apply(facts)
+        for _, item in facts.values():
+            if item in failures:
+                self.queue(item, *failures[item])
+            else:
+                self.done(item)
+
+    def _apply(self, items: Mapping[str, tuple[PaymentFact, Pending]]) -> dict[Pending, Failure]:
+        """Remember the facts (newer ones only), then update the order objects naming them."""
+        ctx = self.ctx
+        new = {pid: fact for pid, (fact, _) in items.items()}
+        journal = ctx.journal
+        remembered = journal.payment_facts(new)
+        newer = [
+            fact
+            for pid, fact in new.items()
+            if pid not in remembered or not is_newer(remembered[pid].version, fact.version)
+        ]
+        if not ctx.dry_run:
+            journal.save_payment_facts(newer)
+        orders = journal.orders_paid_by(new)
+        known = journal.payment_facts(pid for order in orders for pid in order.payment_ids)
+        if ctx.dry_run:
+            known.update({fact.payment_id: fact for fact in newer})
+        linked = {pid for order in orders for pid in order.payment_ids}
+        ctx.stats.add(self.stream, "payments_without_order", len(set(new) - linked))
+        with_method = PAYMENT_METHOD_PROPERTY in ctx.order_properties
+        updates: list[tuple[dict[str, Any], Pending]] = []
+        causes: dict[Pending, list[Pending]] = {}
+        for order in orders:
+            facts = [known[pid] for pid in order.payment_ids if pid in known]
+            properties = order_payment_properties(facts, with_method)
+            mine = [items[pid][1] for pid in order.payment_ids if pid in items]
+            if not properties or not mine:
+                continue
+            updates.append((payment_update(order.order_id, order.contact_key, properties), mine[0]))
+            causes[mine[0]] = mine
+        failures: dict[Pending, Failure] = {}
+        for batch in chunks(updates, ctx.batch_size):
+            self._send("objects", batch, failures)
+        for first, mine in causes.items():
+            if first in failures:
+                for item in mine:
+                    failures.setdefault(item, failures[first])
+        return failures
+
+
 # --- the end of a run ----------------------------------------------------------------------
 
 
@@ -501,3 +606,5 @@ COMMERCE_SENDERS: dict[str, type[Sender]] = {
     "carts": CartSender,
     "orders": CommerceOrderSender,
 }
+# Used only when `orders_as` includes objects (else payments are acknowledged, not written).
+PAYMENT_SENDERS: dict[str, type[Sender]] = {"payments": PaymentSender}

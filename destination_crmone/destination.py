@@ -51,7 +51,12 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crmone.calllog import CallRecord
 from destination_crmone.client import CrmOneClient, CrmOneError
-from destination_crmone.commerce_senders import COMMERCE_SENDERS, write_abandoned_carts
+from destination_crmone.commerce_events import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
+from destination_crmone.commerce_senders import (
+    COMMERCE_SENDERS,
+    PAYMENT_SENDERS,
+    write_abandoned_carts,
+)
 from destination_crmone.config import (
     ConfigError,
     DestinationConfig,
@@ -65,7 +70,7 @@ from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_
 from destination_crmone.journal.placement import journal_placement
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
 from destination_crmone.planning import Tally
-from destination_crmone.senders import SENDERS, Fatal, Transient, WriteContext
+from destination_crmone.senders import SENDERS, Fatal, Sender, Transient, WriteContext
 from destination_crmone.stats import RunStats, summary_text
 from destination_crmone.validate import ContactSchema
 from destination_crmone.writer import Writer
@@ -74,7 +79,8 @@ ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "ord
 CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
 # Stream name → its sender: the core streams and the commerce events (carts, orders).
 STREAM_SENDERS = {**SENDERS, **COMMERCE_SENDERS}
-# The source streams this destination writes something for; a catalog needs no others.
+# The source streams this destination writes something for; a catalog needs no others
+# (`payments` too when orders are written as objects: `used_streams`).
 USED_STREAMS = tuple(STREAM_SENDERS)
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
@@ -125,6 +131,20 @@ def limit(limits: Mapping[str, Any], name: str) -> int:
     """A positive integer limit of `/v1/account`, or the contract's default."""
     value = limits.get(name)
     return value if isinstance(value, int) and value > 0 else DEFAULT_LIMITS[name]
+
+
+def writes_order_objects(config: DestinationConfig) -> bool:
+    return config.orders_as in ("objects", "both")
+
+
+def stream_senders(config: DestinationConfig) -> dict[str, type[Sender]]:
+    """Stream name → sender for this config: payments only when orders are objects."""
+    return {**STREAM_SENDERS, **(PAYMENT_SENDERS if writes_order_objects(config) else {})}
+
+
+def used_streams(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The streams a catalog for this (raw) destination config needs."""
+    return tuple(stream_senders(DestinationConfig.parse_config(dict(config))))
 
 
 def required_scopes(config: DestinationConfig) -> list[str]:
@@ -267,8 +287,14 @@ class DestinationCrmOne(Destination):
             absent = [name for name in wanted if name not in types]
             if absent:
                 problems.append(f"CRM One lacks the activity types {', '.join(absent)}")
-        if config.orders_as in ("objects", "both") and "orders" not in client.object_types():
-            problems.append(f"CRM One has no 'orders' object type (orders_as={config.orders_as})")
+        if writes_order_objects(config):
+            objects = client.object_properties()
+            if "orders" not in objects:
+                problems.append(
+                    f"CRM One has no 'orders' object type (orders_as={config.orders_as})"
+                )
+            elif PAYMENT_METHOD_PROPERTY not in objects["orders"]:
+                logging.getLogger("airbyte").warning(PAYMENT_METHOD_NOTICE)
         return problems
 
     # --- write ---------------------------------------------------------------------------
@@ -307,7 +333,7 @@ class DestinationCrmOne(Destination):
                 client = make_client(parsed, observe)
                 context = self._context(parsed, client, journal, stats, run_id)
                 writer = Writer(
-                    context, streams, prefix=parsed.stream_prefix, senders=STREAM_SENDERS
+                    context, streams, prefix=parsed.stream_prefix, senders=stream_senders(parsed)
                 )
                 writer.resend_queue()
                 yield from relay(input_messages, writer, unread, on_unread)
@@ -373,6 +399,7 @@ class DestinationCrmOne(Destination):
         try:
             account = client.account()
             schema = ContactSchema.from_api(client.contact_schema())
+            objects = client.object_properties() if writes_order_objects(config) else {}
         except CrmOneError as error:
             failure = (
                 FailureType.config_error
@@ -400,6 +427,7 @@ class DestinationCrmOne(Destination):
             concurrency=concurrency,
             dry_run=config.dry_run,
             tenant=f"{config.base_url} {account.get('tenant') or ''}",
+            order_properties=objects.get("orders", frozenset()),
         )
 
 

@@ -80,6 +80,7 @@ class WriteContext:
     concurrency: int = 1
     dry_run: bool = False
     tenant: str = ""
+    order_properties: frozenset[str] = frozenset()  # of the `orders` object type (objects)
     settle: Callable[[Pending, bool], None] = lambda item, rejected: None
     _sequence: Iterator[int] = field(default_factory=itertools.count)
 

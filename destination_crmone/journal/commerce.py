@@ -10,6 +10,12 @@
   can be undone (its lists left, its properties cleared).
 - `order_events`: the lifecycle activities written (a state reached, a return): each is
   written once, at the time the destination first saw it, and never moved by later changes.
+- `payment_facts`: each payment's method and state (derived from its transactions), kept
+  whether or not an order naming it has been written yet: no personal data, only ids, the
+  method and the state.
+- `order_payments`: the payments each written order object names (`paymentInfo.payments`),
+  with the order's contact key, so a payment arriving later updates the order objects that
+  reference it.
 
 `SqlJournal` inherits these methods; statements use `?` markers like the rest of the journal.
 """
@@ -49,7 +55,18 @@ CREATE TABLE IF NOT EXISTS order_events (
   activity_id TEXT PRIMARY KEY,
   order_id TEXT NOT NULL,
   contact_key TEXT);
-CREATE INDEX IF NOT EXISTS order_events_order ON order_events (order_id)
+CREATE INDEX IF NOT EXISTS order_events_order ON order_events (order_id);
+CREATE TABLE IF NOT EXISTS payment_facts (
+  payment_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  method TEXT,
+  version TEXT);
+CREATE TABLE IF NOT EXISTS order_payments (
+  order_id TEXT NOT NULL,
+  payment_id TEXT NOT NULL,
+  contact_key TEXT,
+  PRIMARY KEY (order_id, payment_id));
+CREATE INDEX IF NOT EXISTS order_payments_payment ON order_payments (payment_id)
 """
 CART_STATES = ("open", "abandoned", "recovered", "closed")
 CHUNK = 500  # keys per IN (…) list
@@ -76,6 +93,27 @@ class OrderFact:
     amount: str | None
     currency: str | None
     cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentFact:
+    """One payment as the journal keeps it: its state (`commerce_events.payment_state`) and
+    method; `version` is the record's (`versions.record_version`), so an older copy of the
+    payment never replaces a newer one."""
+
+    payment_id: str
+    state: str
+    method: str | None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderPayments:
+    """A written order object and the payments it names."""
+
+    order_id: str
+    contact_key: str | None
+    payment_ids: tuple[str, ...]
 
 
 def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
@@ -227,6 +265,68 @@ class CommerceTables:
             ]
         )
 
+    # --- payments ------------------------------------------------------------------------
+
+    def payment_facts(self, payment_ids: Iterable[str]) -> dict[str, PaymentFact]:
+        rows = self._in(
+            "SELECT payment_id, state, method, version FROM payment_facts"
+            " WHERE payment_id IN ({marks})",
+            payment_ids,
+        )
+        return {row[0]: PaymentFact(*row) for row in rows}
+
+    def save_payment_facts(self, facts: Iterable[PaymentFact]) -> None:
+        """Insert or replace (the caller keeps only facts newer than the remembered ones)."""
+        rows = [(f.payment_id, f.state, f.method, f.version) for f in facts]
+        self._many(
+            [
+                ("DELETE FROM payment_facts WHERE payment_id = ?", [(r[0],) for r in rows]),
+                (
+                    "INSERT INTO payment_facts (payment_id, state, method, version)"
+                    " VALUES (?, ?, ?, ?)",
+                    rows,
+                ),
+            ]
+        )
+
+    def link_payments(self, orders: Iterable[OrderPayments]) -> None:
+        """The payments each of these written orders names now (replacing what it named)."""
+        orders = list(orders)
+        self._many(
+            [
+                ("DELETE FROM order_payments WHERE order_id = ?", [(o.order_id,) for o in orders]),
+                (
+                    "INSERT INTO order_payments (order_id, payment_id, contact_key)"
+                    " VALUES (?, ?, ?)",
+                    [
+                        (o.order_id, payment_id, o.contact_key)
+                        for o in orders
+                        for payment_id in dict.fromkeys(o.payment_ids)
+                    ],
+                ),
+            ]
+        )
+
+    def orders_paid_by(self, payment_ids: Iterable[str]) -> list[OrderPayments]:
+        """The written orders naming any of these payments, each with all the payments it
+        names."""
+        order_ids = [
+            row[0]
+            for row in self._in(
+                "SELECT DISTINCT order_id FROM order_payments WHERE payment_id IN ({marks})",
+                payment_ids,
+            )
+        ]
+        found: dict[str, tuple[str | None, list[str]]] = {}
+        rows = self._in(
+            "SELECT order_id, contact_key, payment_id FROM order_payments"
+            " WHERE order_id IN ({marks}) ORDER BY order_id, payment_id",
+            order_ids,
+        )
+        for order_id, contact_key, payment_id in rows:
+            found.setdefault(order_id, (contact_key, []))[1].append(payment_id)
+        return [OrderPayments(order_id, key, tuple(ids)) for order_id, (key, ids) in found.items()]
+
     # --- routed stores -------------------------------------------------------------------
 
     def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
@@ -255,7 +355,13 @@ class CommerceTables:
             try:
                 for part in _chunks(keys):
                     marks = ", ".join("?" * len(part))
-                    for table in ("carts", "order_facts", "contact_stores", "order_events"):
+                    for table in (
+                        "carts",
+                        "order_facts",
+                        "contact_stores",
+                        "order_events",
+                        "order_payments",
+                    ):
                         removed += self._execute(
                             f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
                         ).rowcount

@@ -33,9 +33,16 @@ NEVER = 10**6  # hours: no cart is abandoned yet
 
 
 class CommerceJob(Job):
-    def __init__(self, sandbox: CrmOneSandbox, directory: Path, **overrides: Any) -> None:
+    def __init__(
+        self,
+        sandbox: CrmOneSandbox,
+        directory: Path,
+        streams: tuple[str, ...] = STREAMS,
+        **overrides: Any,
+    ) -> None:
         super().__init__(sandbox, directory, **overrides)
-        self.catalog_path.write_text(json.dumps(catalog_json(*STREAMS)))
+        self.streams = streams  # in the order their records are sent
+        self.catalog_path.write_text(json.dumps(catalog_json(*streams)))
         self.runs = 0
 
     def run(self, records: dict[str, list[dict[str, Any]]], **config: Any) -> dict[str, Any]:
@@ -43,11 +50,12 @@ class CommerceJob(Job):
         self.config.update(config)
         self.config_path.write_text(json.dumps(self.config))
         messages = []
-        for stream in STREAMS:
+        for stream in self.streams:
             messages += stream_messages(stream, records.get(stream, []), every=50)
         self.runs += 1
         output = self.write(write_jsonl(self.directory / f"run{self.runs}.jsonl", messages))
-        self.summary = next(log for log in output.logs if log.startswith("CRM One sync"))
+        self.logs = output.logs
+        self.summary = next(log for log in output.logs if log.startswith("CRM One "))
         run_id, stats = self.query("SELECT run_id, stats FROM runs ORDER BY started_at DESC")[0]
         self.run_id = run_id
         return json.loads(stats)

@@ -1,4 +1,5 @@
-"""`python -m sandbox.crmone --port 8082 --rps 20 --latency-ms 0 --fault-rate 0 [--state-file F]`.
+"""`python -m sandbox.crmone --port 8082 --rps 20 --latency-ms 0 --fault-rate 0 [--state-file F]
+[--order-property payment_method]`.
 
 Prints one line `READY http://127.0.0.1:PORT` once listening, serves until SIGTERM/SIGINT.
 """
@@ -26,6 +27,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-id", default="crmone-client")
     parser.add_argument("--client-secret", default="crmone-secret")
     parser.add_argument(
+        "--order-property",
+        action="append",
+        default=[],
+        metavar="NAME[:TYPE]",
+        help="an extra property of the orders object type (e.g. payment_method); repeatable",
+    )
+    parser.add_argument(
         "--state-file", help="JSON file: loaded at start when it exists, written on stop"
     )
     args = parser.parse_args(argv)
@@ -42,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         token_ttl=args.token_ttl,
     )
+    for extra in args.order_property:
+        name, _, type_name = extra.partition(":")
+        sandbox.add_object_property("orders", name, type_name or "string")
     if args.state_file and Path(args.state_file).exists():
         sandbox.load_state(args.state_file)
     sandbox.start()

@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from sandbox.crmone.app import CrmOneApp
 from sandbox.crmone.guards import DEFAULT_FAULT_STATUSES
+from sandbox.crmone.schema import definition
 
 
 class CrmOneSandbox:
@@ -118,6 +119,12 @@ class CrmOneSandbox:
     def expire_tokens(self) -> None:
         """Revoke every token: the next call with one gets 401 invalid_token."""
         self.app.tokens.clear()
+
+    def add_object_property(self, type_: str, name: str, type_name: str = "string") -> None:
+        """A tenant admin adds a property to an object type (the contract has no endpoint for
+        it): `add_object_property("orders", "payment_method")`."""
+        with self.app.data.lock:
+            self.app.data.object_types[type_][name] = definition(name, type_name)
 
     def user_edit(
         self, external_id: str, properties: dict[str, Any], updated_by: str = "user"
