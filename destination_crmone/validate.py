@@ -11,6 +11,7 @@ deciding whether an invalid value drops the field or the whole record is the map
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,7 @@ import phonenumbers
 import pycountry
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from destination_crmone.timefmt import normalize_rfc3339
+from destination_crmone.timefmt import try_normalize_rfc3339
 
 Severity = Literal["error", "warning"]
 
@@ -62,6 +63,13 @@ class PropertyDef:
     options: tuple[str, ...] = ()
     read_only: bool = False
     required: bool = False
+
+    def __post_init__(self) -> None:
+        fields = (self.name, self.type, self.options, self.read_only, self.required)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:  # computed once: a definition keys a cache looked up per value
+        return self._hash  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -226,8 +234,13 @@ def normalize_country(value: Any) -> str:
 
 
 def is_country(code: str | None) -> bool:
+    return isinstance(code, str) and _is_country_code(code)
+
+
+@functools.lru_cache(maxsize=1024)  # an address's country: a few hundred codes at most
+def _is_country_code(code: str) -> bool:
     try:
-        return code is not None and normalize_country(code) == code.strip().upper()
+        return normalize_country(code) == code.strip().upper()
     except Invalid:
         return False
 
@@ -314,11 +327,22 @@ def normalize_date(value: Any) -> str:
 
 def normalize_datetime(value: Any) -> str:
     text = _text(value, "an RFC 3339 date-time")
-    try:
-        return normalize_rfc3339(text)
-    except ValueError:
+    normalized = instant(text)
+    if normalized is None:
         rule = "not an RFC 3339 date-time with a time zone"
-        raise Invalid(f"{shown(value)} is {rule}", rule=rule) from None
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule)
+    return normalized
+
+
+def instant(value: object) -> str | None:
+    """`try_normalize_rfc3339`, remembered for recent strings: one customer's timestamps
+    repeat (`createdAt`, `lastModifiedAt`, consent stamps and the properties that carry them)."""
+    return _instant_text(value) if type(value) is str else try_normalize_rfc3339(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _instant_text(text: str) -> str | None:
+    return try_normalize_rfc3339(text)
 
 
 def normalize_integer(value: Any) -> int:
@@ -446,8 +470,9 @@ def validate_properties(
     """
     clean: dict[str, Any] = {}
     issues: list[Issue] = []
+    definitions = schema.properties
     for name, value in props.items():
-        definition = schema.get(name)
+        definition = definitions.get(name)
         if definition is None:
             issues.append(
                 Issue(name, "unknown_property", f"{name}: CRM One has no contact property {name!r}")
