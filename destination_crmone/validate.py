@@ -64,12 +64,11 @@ class PropertyDef:
     read_only: bool = False
     required: bool = False
 
-    def __post_init__(self) -> None:
-        fields = (self.name, self.type, self.options, self.read_only, self.required)
-        object.__setattr__(self, "_hash", hash(fields))
-
-    def __hash__(self) -> int:  # computed once: a definition keys a cache looked up per value
-        return self._hash  # type: ignore[attr-defined]
+    # what `_validate_value` remembers of this property's values: (type, value, region) →
+    # (valid, the normalised value or the refusal); no part of ==, hash or repr
+    outcomes: dict[tuple[Any, ...], tuple[bool, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,16 @@ def _text(value: Any, what: str) -> str:
 _PLAIN_EMAIL = re.compile(
     r"^[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
-_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _special_use(domain: str) -> bool:
+    """Is the domain, or a domain it is under, one email-validator refuses (`test`, `local`…)?"""
+    while domain not in _SPECIAL_USE:
+        _, dot, domain = domain.partition(".")
+        if not dot:
+            return False
+    return True
 
 
 def _plain_email(text: str) -> bool:
@@ -183,7 +191,7 @@ def _plain_email(text: str) -> bool:
         and len(domain) <= 253
         and "--" not in domain
         and _PLAIN_EMAIL.match(text) is not None
-        and not any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE)
+        and not _special_use(domain)
     )
 
 
@@ -198,6 +206,11 @@ def normalize_email(value: Any) -> str:
         rule = f"not a valid address ({email_rule(error)})"
         raise Invalid(reason, "invalid_email", rule=rule) from None
 
+
+# phonenumbers looks its metadata's patterns up in `re`'s small cache about ten times a
+# number; its own switch keeps them compiled instead (same patterns, same answers).
+if hasattr(phonenumbers, "enable_pattern_cache"):  # not in every release we accept
+    phonenumbers.enable_pattern_cache()
 
 _PUNCTUATED_DIGITS = re.compile(r"^\+?[\d\s\-./()]+$")
 _PUNCTUATION = re.compile(r"[^\d+]")
@@ -426,7 +439,6 @@ CHECKS: dict[str, Check] = {
 # repeat across records; email-validator and phonenumbers cost tens of microseconds a call).
 CACHE_SIZE = 1 << 15
 CACHEABLE = frozenset({str, int, float, bool})
-_caches: dict[PropertyDef, dict[tuple[Any, ...], tuple[bool, Any]]] = {}
 
 
 def _validate_value(definition: PropertyDef, value: Any, default_region: str | None) -> Any:
@@ -437,23 +449,19 @@ def _validate_value(definition: PropertyDef, value: Any, default_region: str | N
     region = default_region if definition.type == "phone" else None
     if type(value) not in CACHEABLE:
         return check(value, definition, region)  # lists, objects: not cached
-    cache = _caches.get(definition)
-    if cache is None or len(cache) >= CACHE_SIZE:
-        cache = _caches[definition] = {}
+    outcomes = definition.outcomes
     key = (type(value), value, region)  # the type keeps True apart from 1
-    outcome = cache.get(key)
+    outcome = outcomes.get(key)
     if outcome is None:
+        if len(outcomes) >= CACHE_SIZE:
+            outcomes.clear()
         try:
-            outcome = cache[key] = (True, check(value, definition, region))
+            outcome = outcomes[key] = (True, check(value, definition, region))
         except Invalid as error:
-            outcome = cache[key] = (False, error)
+            outcome = outcomes[key] = (False, error)
     if not outcome[0]:
         raise copy.copy(outcome[1])  # every attribute of the first refusal, a fresh traceback
     return outcome[1]
-
-
-def clear_caches() -> None:
-    _caches.clear()
 
 
 def _is_blank(value: Any) -> bool:

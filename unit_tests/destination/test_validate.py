@@ -387,6 +387,10 @@ def test_the_plain_email_fast_path_agrees_with_email_validator() -> None:
     assert accepted > 500
     library_only = ["a..b@x.com", ".a@x.com", "a.@x.com", "a@-x.com", "a@x.test", "a@b.c"]
     library_only += ["a@xn--bcher-kva.example", "a@localhost", "a" * 65 + "@x.com", "ä@x.com"]
+    library_only += ["a@b.onion", "a@x.y.localhost", "a@test", "a@local.arpa", "a@my.invalid"]
+    for text in ["a@testing.com", "a@x.onionx", "a@arpa.example", "a@local-shop.de"]:
+        assert _plain_email(text), text
+        assert validate_email(text, check_deliverability=False).normalized == text
     for text in library_only:
         assert not _plain_email(text), text
 
@@ -479,3 +483,16 @@ def test_validation_outcomes_are_remembered_per_definition_not_per_name() -> Non
         clean, issues = validate_properties({"tier": True}, as_text, default_region=None)
         assert clean == {} and issues[0].rule == "tier: expected text, got bool"
     assert hash(PropertyDef("tier", "enum", ("bronze",))) == hash(bronze.properties["tier"])
+
+
+def test_a_definitions_remembered_outcomes_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from destination_crmone import validate
+
+    monkeypatch.setattr(validate, "CACHE_SIZE", 3)
+    definition = validate.PropertyDef("city", "string")
+    schema = ContactSchema({"city": definition})
+    for round_ in range(2):
+        for index in range(10):
+            clean, _ = validate_properties({"city": f"c{index}"}, schema, default_region=None)
+            assert clean == {"city": f"c{index}"}, round_
+            assert len(definition.outcomes) <= 3
