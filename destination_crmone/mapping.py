@@ -10,6 +10,7 @@ endpoint also carry `_ab_store_key`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,6 +25,7 @@ from destination_crmone.validate import (
     Invalid,
     Issue,
     check_match_key,
+    instant,
     is_country,
     money_amount,
     normalize_boolean,
@@ -222,8 +224,8 @@ def _items(value: Any) -> list[Any]:
 def get_path(record: Any, path: str) -> Any:
     """The value at a dotted path (`custom.fields.loyaltyTier`, `addresses.0.city`), or None."""
     value = record
-    for part in path.split("."):
-        if isinstance(value, Mapping):
+    for part in _path_parts(path):
+        if type(value) is dict or isinstance(value, Mapping):  # dict first: no ABC check
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
@@ -232,6 +234,12 @@ def get_path(record: Any, path: str) -> Any:
         if value is None:
             return None
     return value
+
+
+@functools.cache
+def _path_parts(path: str) -> tuple[str, ...]:
+    """A dotted path split once (paths come from the code and the config: a handful)."""
+    return tuple(path.split("."))
 
 
 def customer_address(record: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -279,17 +287,24 @@ def _customer_group(record: Mapping[str, Any]) -> str | None:
     return expanded.get("key") or reference.get("key") or reference.get("id")
 
 
-def _first_store(record: Mapping[str, Any]) -> str | None:
-    keys = customer_store_keys(record)
-    return keys[0] if keys else None
+# Reads one CRM One property's raw value from (customer, chosen address, its store keys).
+Extract = Callable[[Mapping[str, Any], Mapping[str, Any], list[str]], Any]
 
 
-def _path(path: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
-    return lambda record, address: _source_value(record, address, path)
+def _path(path: str) -> Extract:
+    """A field of the customer; `address.*` reads the chosen address. A plain name is one
+    `get` (what `get_path` does for it, without walking a path)."""
+    on_address = path.startswith("address.")
+    name = path.removeprefix("address.") if on_address else path
+    if "." not in name:
+        if on_address:
+            return lambda record, address, stores: address.get(name)
+        return lambda record, address, stores: record.get(name)
+    return lambda record, address, stores: _source_value(record, address, path)
 
 
-# The default mapping: CRM One property ← (customer, chosen address) → raw value.
-DEFAULT_CUSTOMER_FIELDS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Any]] = {
+# The default mapping: CRM One property ← (customer, chosen address, store keys) → raw value.
+DEFAULT_CUSTOMER_FIELDS: dict[str, Extract] = {
     "email": _path("email"),
     "first_name": _path("firstName"),
     "last_name": _path("lastName"),
@@ -298,17 +313,17 @@ DEFAULT_CUSTOMER_FIELDS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any
     "birth_date": _path("dateOfBirth"),
     "company": _path("companyName"),
     "vat_id": _path("vatId"),
-    "street": lambda record, address: _street(address),
+    "street": lambda record, address, stores: _street(address),
     "postal_code": _path("address.postalCode"),
     "city": _path("address.city"),
-    "region": lambda record, address: address.get("region") or address.get("state"),
+    "region": lambda record, address, stores: address.get("region") or address.get("state"),
     "country": _path("address.country"),
     "phone": _path("address.phone"),
     "mobile_phone": _path("address.mobile"),
     "locale": _path("locale"),
-    "stores": lambda record, address: customer_store_keys(record),
-    "store": lambda record, address: _first_store(record),
-    "customer_group": lambda record, address: _customer_group(record),
+    "stores": lambda record, address, stores: list(stores),
+    "store": lambda record, address, stores: stores[0] if stores else None,
+    "customer_group": lambda record, address, stores: _customer_group(record),
     "source_created_at": _path("createdAt"),
     "source_updated_at": _path("lastModifiedAt"),
 }
@@ -381,7 +396,10 @@ def map_customer(
     store_keys = customer_store_keys(record)
     routes = routes_for(config, store_keys)
 
-    raw = {target: extract(record, address) for target, extract in DEFAULT_CUSTOMER_FIELDS.items()}
+    raw = {
+        target: extract(record, address, store_keys)
+        for target, extract in DEFAULT_CUSTOMER_FIELDS.items()
+    }
     for mapping in config.field_mappings:
         raw[mapping.target] = _source_value(record, address, mapping.source)
     routed: dict[str, Any] = {}
@@ -396,10 +414,10 @@ def map_customer(
     for issue in property_issues:
         issues.append(_apply_policy(issue, config, required=schema.is_required(issue.field)))
 
-    source_updated_at = try_normalize_rfc3339(record.get("lastModifiedAt"))
+    source_updated_at = instant(record.get("lastModifiedAt"))
     consents: list[ConsentPayload] = []
     if external_id is not None:
-        fallback_time = source_updated_at or try_normalize_rfc3339(record.get("createdAt"))
+        fallback_time = source_updated_at or instant(record.get("createdAt"))
         store = store_keys[0] if store_keys else None
         for mapping in config.consents:
             consent, consent_issues = _consent(record, mapping, external_id, fallback_time, store)
@@ -454,7 +472,7 @@ def _consent(
     updated_at = None
     if mapping.timestamp_field is not None:
         stamp = get_path(record, mapping.timestamp_field)
-        updated_at = try_normalize_rfc3339(stamp)
+        updated_at = instant(stamp)
         if stamp is not None and updated_at is None:
             rule = "not an RFC 3339 date-time; the consent uses the customer's lastModifiedAt"
             reason = f"{mapping.timestamp_field}: {shown(stamp)} is {rule}"

@@ -11,6 +11,7 @@ deciding whether an invalid value drops the field or the whole record is the map
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,7 @@ import phonenumbers
 import pycountry
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from destination_crmone.timefmt import normalize_rfc3339
+from destination_crmone.timefmt import try_normalize_rfc3339
 
 Severity = Literal["error", "warning"]
 
@@ -62,6 +63,12 @@ class PropertyDef:
     options: tuple[str, ...] = ()
     read_only: bool = False
     required: bool = False
+
+    # what `_validate_value` remembers of this property's values: (type, value, region) →
+    # (valid, the normalised value or the refusal); no part of ==, hash or repr
+    outcomes: dict[tuple[Any, ...], tuple[bool, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,16 @@ def _text(value: Any, what: str) -> str:
 _PLAIN_EMAIL = re.compile(
     r"^[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
-_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _special_use(domain: str) -> bool:
+    """Is the domain, or a domain it is under, one email-validator refuses (`test`, `local`…)?"""
+    while domain not in _SPECIAL_USE:
+        _, dot, domain = domain.partition(".")
+        if not dot:
+            return False
+    return True
 
 
 def _plain_email(text: str) -> bool:
@@ -175,7 +191,7 @@ def _plain_email(text: str) -> bool:
         and len(domain) <= 253
         and "--" not in domain
         and _PLAIN_EMAIL.match(text) is not None
-        and not any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE)
+        and not _special_use(domain)
     )
 
 
@@ -190,6 +206,11 @@ def normalize_email(value: Any) -> str:
         rule = f"not a valid address ({email_rule(error)})"
         raise Invalid(reason, "invalid_email", rule=rule) from None
 
+
+# phonenumbers looks its metadata's patterns up in `re`'s small cache about ten times a
+# number; its own switch keeps them compiled instead (same patterns, same answers).
+if hasattr(phonenumbers, "enable_pattern_cache"):  # not in every release we accept
+    phonenumbers.enable_pattern_cache()
 
 _PUNCTUATED_DIGITS = re.compile(r"^\+?[\d\s\-./()]+$")
 _PUNCTUATION = re.compile(r"[^\d+]")
@@ -226,8 +247,13 @@ def normalize_country(value: Any) -> str:
 
 
 def is_country(code: str | None) -> bool:
+    return isinstance(code, str) and _is_country_code(code)
+
+
+@functools.lru_cache(maxsize=1024)  # an address's country: a few hundred codes at most
+def _is_country_code(code: str) -> bool:
     try:
-        return code is not None and normalize_country(code) == code.strip().upper()
+        return normalize_country(code) == code.strip().upper()
     except Invalid:
         return False
 
@@ -314,11 +340,22 @@ def normalize_date(value: Any) -> str:
 
 def normalize_datetime(value: Any) -> str:
     text = _text(value, "an RFC 3339 date-time")
-    try:
-        return normalize_rfc3339(text)
-    except ValueError:
+    normalized = instant(text)
+    if normalized is None:
         rule = "not an RFC 3339 date-time with a time zone"
-        raise Invalid(f"{shown(value)} is {rule}", rule=rule) from None
+        raise Invalid(f"{shown(value)} is {rule}", rule=rule)
+    return normalized
+
+
+def instant(value: object) -> str | None:
+    """`try_normalize_rfc3339`, remembered for recent strings: one customer's timestamps
+    repeat (`createdAt`, `lastModifiedAt`, consent stamps and the properties that carry them)."""
+    return _instant_text(value) if type(value) is str else try_normalize_rfc3339(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _instant_text(text: str) -> str | None:
+    return try_normalize_rfc3339(text)
 
 
 def normalize_integer(value: Any) -> int:
@@ -402,7 +439,6 @@ CHECKS: dict[str, Check] = {
 # repeat across records; email-validator and phonenumbers cost tens of microseconds a call).
 CACHE_SIZE = 1 << 15
 CACHEABLE = frozenset({str, int, float, bool})
-_caches: dict[PropertyDef, dict[tuple[Any, ...], tuple[bool, Any]]] = {}
 
 
 def _validate_value(definition: PropertyDef, value: Any, default_region: str | None) -> Any:
@@ -413,23 +449,19 @@ def _validate_value(definition: PropertyDef, value: Any, default_region: str | N
     region = default_region if definition.type == "phone" else None
     if type(value) not in CACHEABLE:
         return check(value, definition, region)  # lists, objects: not cached
-    cache = _caches.get(definition)
-    if cache is None or len(cache) >= CACHE_SIZE:
-        cache = _caches[definition] = {}
+    outcomes = definition.outcomes
     key = (type(value), value, region)  # the type keeps True apart from 1
-    outcome = cache.get(key)
+    outcome = outcomes.get(key)
     if outcome is None:
+        if len(outcomes) >= CACHE_SIZE:
+            outcomes.clear()
         try:
-            outcome = cache[key] = (True, check(value, definition, region))
+            outcome = outcomes[key] = (True, check(value, definition, region))
         except Invalid as error:
-            outcome = cache[key] = (False, error)
+            outcome = outcomes[key] = (False, error)
     if not outcome[0]:
         raise copy.copy(outcome[1])  # every attribute of the first refusal, a fresh traceback
     return outcome[1]
-
-
-def clear_caches() -> None:
-    _caches.clear()
 
 
 def _is_blank(value: Any) -> bool:
@@ -446,8 +478,9 @@ def validate_properties(
     """
     clean: dict[str, Any] = {}
     issues: list[Issue] = []
+    definitions = schema.properties
     for name, value in props.items():
-        definition = schema.get(name)
+        definition = definitions.get(name)
         if definition is None:
             issues.append(
                 Issue(name, "unknown_property", f"{name}: CRM One has no contact property {name!r}")

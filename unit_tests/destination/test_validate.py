@@ -387,6 +387,10 @@ def test_the_plain_email_fast_path_agrees_with_email_validator() -> None:
     assert accepted > 500
     library_only = ["a..b@x.com", ".a@x.com", "a.@x.com", "a@-x.com", "a@x.test", "a@b.c"]
     library_only += ["a@xn--bcher-kva.example", "a@localhost", "a" * 65 + "@x.com", "ä@x.com"]
+    library_only += ["a@b.onion", "a@x.y.localhost", "a@test", "a@local.arpa", "a@my.invalid"]
+    for text in ["a@testing.com", "a@x.onionx", "a@arpa.example", "a@local-shop.de"]:
+        assert _plain_email(text), text
+        assert validate_email(text, check_deliverability=False).normalized == text
     for text in library_only:
         assert not _plain_email(text), text
 
@@ -423,3 +427,72 @@ def _outcome(text: str, region: str) -> str:
     if not phonenumbers.is_valid_number(number):
         return "invalid"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- the caches behind validation: a remembered answer is the answer -------------------------
+
+
+class _Text(str):
+    """A str subclass: not remembered, answered as before."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2025-01-01T00:52:03.986Z", "2025-01-31T23:59:59+02:00", "2025-02-30T00:00:00Z",
+     "yesterday", "2025-01-01", " 2025-01-01T00:00:00Z", "", None, 17,
+     _Text("2025-01-01T00:00:00Z")],
+)  # fmt: skip
+def test_remembered_instants_equal_a_fresh_normalisation(value: Any) -> None:
+    from destination_crmone.timefmt import try_normalize_rfc3339
+    from destination_crmone.validate import instant
+
+    expected = try_normalize_rfc3339(value)
+    assert instant(value) == expected
+    assert instant(value) == expected  # and again, from the memo
+    assert type(instant(value)) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("DE", True), (" de ", True), ("XX", False), ("DEU", False), ("", False), (None, False),
+     (49, False), ({"code": "DE"}, False), (["DE"], False)],
+)  # fmt: skip
+def test_is_country_remembers_codes_and_refuses_what_is_not_one(code: Any, expected: bool) -> None:
+    from destination_crmone.validate import is_country
+
+    assert is_country(code) is expected
+    assert is_country(code) is expected
+
+
+def test_validation_outcomes_are_remembered_per_definition_not_per_name() -> None:
+    """Two tenants (or a schema that changed) with a property of the same name: the outcome
+    remembered for one definition never answers for the other."""
+    from destination_crmone.validate import PropertyDef
+
+    gold = ContactSchema({"tier": PropertyDef("tier", "enum", ("gold", "silver"))})
+    bronze = ContactSchema({"tier": PropertyDef("tier", "enum", ("bronze",))})
+    as_text = ContactSchema({"tier": PropertyDef("tier", "string")})
+    for _ in range(2):
+        assert validate_properties({"tier": "gold"}, gold, default_region=None) == (
+            {"tier": "gold"},
+            [],
+        )
+        clean, issues = validate_properties({"tier": "gold"}, bronze, default_region=None)
+        assert clean == {} and [i.code for i in issues] == ["invalid_enum"]
+        assert validate_properties({"tier": 1}, as_text, default_region=None)[0] == {"tier": "1"}
+        clean, issues = validate_properties({"tier": True}, as_text, default_region=None)
+        assert clean == {} and issues[0].rule == "tier: expected text, got bool"
+    assert hash(PropertyDef("tier", "enum", ("bronze",))) == hash(bronze.properties["tier"])
+
+
+def test_a_definitions_remembered_outcomes_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from destination_crmone import validate
+
+    monkeypatch.setattr(validate, "CACHE_SIZE", 3)
+    definition = validate.PropertyDef("city", "string")
+    schema = ContactSchema({"city": definition})
+    for round_ in range(2):
+        for index in range(10):
+            clean, _ = validate_properties({"city": f"c{index}"}, schema, default_region=None)
+            assert clean == {"city": f"c{index}"}, round_
+            assert len(definition.outcomes) <= 3
