@@ -31,13 +31,12 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -49,7 +48,6 @@ from urllib3.util import parse_url
 from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.pacing import TokenBucket
 
-T = TypeVar("T")
 
 TOKEN_PATH = "/oauth/token"
 # 408 and the contract's "nothing was applied; retry" statuses.
@@ -396,22 +394,6 @@ class CrmOneClient:
     def pace(self, requests_per_second: float | None) -> None:
         """Space requests to stay under the account's `requests_per_second` (None: no pacing)."""
         self.pacer.set_rate(requests_per_second)
-
-    def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
-        self._observers.append(observer)
-
-    def run_concurrently(self, calls: Iterable[Callable[[], T]]) -> list[T]:
-        """Run the calls on up to `max_concurrency` threads; results in the given order.
-
-        Every call runs to its end; then the first exception (in the given order) is raised.
-        """
-        calls = list(calls)
-        if len(calls) <= 1 or self.max_concurrency == 1:
-            return [call() for call in calls]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(calls))) as pool:
-            futures = [pool.submit(call) for call in calls]
-            wait(futures)
-        return [future.result() for future in futures]
 
     # --- the token -----------------------------------------------------------------------
 
