@@ -48,7 +48,6 @@ from urllib3.util import parse_url
 from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.pacing import TokenBucket
 
-
 TOKEN_PATH = "/oauth/token"
 # 408 and the contract's "nothing was applied; retry" statuses.
 TRANSIENT_STATUSES = frozenset({408, 502, 503, 504})
