@@ -26,7 +26,6 @@ from typing import IO, Any
 import orjson
 
 from connectors_common import private_dir, private_opener
-from destination_crmone.destination import USED_STREAMS
 
 SOURCE = "source-commercetools"
 DESTINATION = "destination-crmone"
@@ -75,12 +74,10 @@ def parse_message(line: bytes) -> dict[str, Any] | None:
 # --- catalog -------------------------------------------------------------------------------
 
 
-def configured_catalog(
-    source_config: Path, streams: Iterable[str] | None = USED_STREAMS
-) -> dict[str, Any]:
-    """`source discover`, incremental with its default cursor, deduped by key: the streams the
-    destination uses (`destination_crmone.destination.USED_STREAMS`), or every stream when
-    `streams` is None (a default sync does not read what it throws away)."""
+def configured_catalog(source_config: Path, streams: Iterable[str] | None) -> dict[str, Any]:
+    """`source discover`, incremental with its default cursor, deduped by key: `streams` (the
+    ones the destination uses, `destination_crmone.destination.used_streams`, so a default
+    sync does not read what it throws away), or every stream when `streams` is None."""
     completed = subprocess.run(
         [executable(SOURCE), "discover", "--config", str(source_config)],
         capture_output=True,

@@ -79,9 +79,6 @@ ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "ord
 CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
 # Stream name → its sender: the core streams and the commerce events (carts, orders).
 STREAM_SENDERS = {**SENDERS, **COMMERCE_SENDERS}
-# The source streams this destination writes something for; a catalog needs no others
-# (`payments` too when orders are written as objects: `used_streams`).
-USED_STREAMS = tuple(STREAM_SENDERS)
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_LIMITS = {"batch_max": 100, "max_concurrency": 8}
@@ -143,7 +140,8 @@ def stream_senders(config: DestinationConfig) -> dict[str, type[Sender]]:
 
 
 def used_streams(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The streams a catalog for this (raw) destination config needs."""
+    """The source streams this (raw) destination config writes something for; a catalog needs
+    no others (`payments` only when orders are written as objects)."""
     return tuple(stream_senders(DestinationConfig.parse_config(dict(config))))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from demo.pipeline import configured_catalog, write_json
 from demo.sandboxes import REPO_ROOT, Sandboxes
+from destination_crmone.destination import used_streams
 
 
 def write_configs(
@@ -18,7 +20,8 @@ def write_configs(
     paths = {name: workdir / f"{name}.json" for name in ("source", "destination", "catalog")}
     write_json(paths["source"], sandboxes.source_config(**(source or {})))
     write_json(paths["destination"], sandboxes.destination_config(workdir / "journal.sqlite"))
-    write_json(paths["catalog"], configured_catalog(paths["source"]))
+    streams = used_streams(json.loads(paths["destination"].read_text()))
+    write_json(paths["catalog"], configured_catalog(paths["source"], streams))
     return paths
 
 
