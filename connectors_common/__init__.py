@@ -3,7 +3,7 @@ private files."""
 
 from connectors_common.files import private_dir, private_file, private_opener
 from connectors_common.keys import check_each, check_key, check_scope
-from connectors_common.urls import check_service_url, is_loopback_host
+from connectors_common.urls import check_service_url, is_loopback_host, location_host
 
 __all__ = [
     "check_each",
@@ -11,6 +11,7 @@ __all__ = [
     "check_scope",
     "check_service_url",
     "is_loopback_host",
+    "location_host",
     "private_dir",
     "private_file",
     "private_opener",

@@ -53,3 +53,13 @@ def check_service_url(value: str) -> str:
     if parts.scheme == "http" and not is_loopback_host(parts.host):
         raise ValueError("must use https (plain http only for localhost, 127.0.0.0/8 or ::1)")
     return url.rstrip("/")
+
+
+def location_host(location: str | None) -> str | None:
+    """The host a redirect's `Location` names, read as requests would read it; None when it
+    names none (a relative or unparsable location). Never its path or query: those may carry
+    secrets, so messages name the host alone."""
+    try:
+        return parse_url(location or "").host or None
+    except LocationParseError:
+        return None

@@ -42,9 +42,8 @@ from urllib.parse import quote, urlencode
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
 
+from connectors_common import location_host
 from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.pacing import TokenBucket
 
@@ -317,10 +316,7 @@ def redirect_error(
     """A 3xx is never followed (the token form holds the secret, a batch personal data): it is
     an error that names the Location's host, never its path or query."""
     location = response.headers.get("Location", "")
-    try:
-        host = parse_url(location).host
-    except LocationParseError:
-        host = None
+    host = location_host(location)
     where = f"to host {host}" if host else "to the same host" if location else "without a Location"
     return CrmOneError(
         response.status_code,

@@ -6,7 +6,6 @@ import base64
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 import backoff
 import requests
@@ -16,6 +15,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import Oauth2Authenti
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import location_host
 from source_commercetools.config import SourceConfig
 from source_commercetools.scopes import Declared, ScopePlan, plan_scopes, project_scopes
 
@@ -42,7 +42,7 @@ def error_text(response: requests.Response | None) -> str:
 
 def redirect_host(response: requests.Response) -> str:
     """The host a redirect points to: never its path or query, which may carry secrets."""
-    return urlparse(response.headers.get("Location") or "").hostname or "an unnamed location"
+    return location_host(response.headers.get("Location")) or "an unnamed location"
 
 
 def post_token(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> requests.Response:

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from connectors_common import location_host
 from destination_crmone.client import CrmOneClient, CrmOneError
 
 pytestmark = pytest.mark.security
@@ -104,3 +105,18 @@ def test_a_redirected_batch_is_not_re_sent(elsewhere: Server, status: int) -> No
         crm.close()
     assert elsewhere.requests == []
     assert raised.value.code == "redirect" and QUERY_SECRET not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("https://evil.example/x?secret=1", "evil.example"),
+        ("http://evil.example\\@localhost/", "evil.example"),  # the host requests would call
+        ("/relative?secret=1", None),
+        ("http://[bad", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_both_connectors_name_a_redirect_by_the_host_requests_would_call(location, host) -> None:
+    assert location_host(location) == host
