@@ -57,6 +57,24 @@ def keeps_payload(kind: str, code: str) -> bool:
     return kind == "failed" or (kind == "rejected" and code in RESENDABLE_CODES)
 
 
+@dataclass(frozen=True)
+class LedgerRow:
+    """What the journal remembers of one field of one contact: a property, or a consent
+    (`field` = `consent:<channel>/<purpose>`). Digests only, never a value.
+
+    `sent_digest`/`sent_at`: the value last sent to CRM One (None: never sent);
+    `seen_digest`/`first_seen_at`: the source value last seen and the source time
+    (`lastModifiedAt`) of the first version that carried it.
+    """
+
+    contact_key: str
+    field: str
+    sent_digest: str | None
+    sent_at: str | None
+    seen_digest: str
+    first_seen_at: str | None
+
+
 class JournalError(Exception):
     """The journal cannot be opened or used; the message names the config field."""
 
@@ -144,6 +162,22 @@ class Journal(Protocol):
     def digests(self, external_ids: Iterable[str]) -> dict[str, str]: ...
 
     def remember_digests(self, pairs: Mapping[str, str]) -> None: ...
+
+    def ledger(self, contact_keys: Iterable[str]) -> dict[str, dict[str, LedgerRow]]: ...
+
+    def remember_ledger(self, rows: Iterable[LedgerRow]) -> None: ...
+
+    def sent_versions(self, record_keys: Iterable[str], mapping: str) -> dict[str, str]: ...
+
+    def remember_sent_versions(
+        self, versions: Mapping[str, tuple[str, str]], mapping: str
+    ) -> None: ...
+
+    def mapping_digests(self) -> dict[str, str]: ...
+
+    def remember_mapping(self, parts: Mapping[str, str]) -> None: ...
+
+    def has_written_contacts(self) -> bool: ...
 
     def forget_customer(
         self, customer_id: str, external_id: str | None, how: str

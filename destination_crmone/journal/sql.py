@@ -24,6 +24,7 @@ from destination_crmone.journal.base import (
     STATUS_ALIASES,
     SUPERSEDED,
     JournalError,
+    LedgerRow,
     QueueItem,
     QueuePolicy,
     keeps_payload,
@@ -38,7 +39,7 @@ from destination_crmone.journal.redact import (
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339
 from destination_crmone.versions import is_newer, version_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL);
@@ -100,8 +101,28 @@ CREATE TABLE IF NOT EXISTS identities (
 CREATE TABLE IF NOT EXISTS contact_digests (
   external_id TEXT PRIMARY KEY,
   digest TEXT NOT NULL,
+  updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS field_ledger (
+  contact_key TEXT NOT NULL,
+  field TEXT NOT NULL,
+  sent_digest TEXT,
+  sent_at TEXT,
+  seen_digest TEXT NOT NULL,
+  first_seen_at TEXT,
+  PRIMARY KEY (contact_key, field));
+CREATE TABLE IF NOT EXISTS sent_versions (
+  record_key TEXT PRIMARY KEY,
+  version TEXT NOT NULL,
+  mapping TEXT NOT NULL,
+  contact_key TEXT NOT NULL,
+  sent_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mapping_config (
+  part TEXT PRIMARY KEY,
+  digest TEXT NOT NULL,
   updated_at TEXT NOT NULL)
 """
+# Version 3 added field_ledger, sent_versions and mapping_config (created by SCHEMA): a
+# destination that does not keep them must not write to this journal any more.
 # Version 1 → 2: the queue got its back-off time and dependency; statuses were renamed.
 MIGRATIONS = {
     2: (
@@ -645,8 +666,17 @@ class SqlJournal(CommerceTables):
         identities = self._execute(
             "DELETE FROM identities WHERE customer_id = ?", (customer_id,)
         ).rowcount
-        if external_id:
-            self._execute("DELETE FROM contact_digests WHERE external_id = ?", (external_id,))
+        contact_keys = {external_id} if external_id else set()
+        contact_keys |= {
+            row[0]
+            for row in self._execute(
+                "SELECT contact_key FROM sent_versions WHERE record_key = ?", (customer_id,)
+            ).fetchall()
+        }
+        self._execute("DELETE FROM sent_versions WHERE record_key = ?", (customer_id,))
+        for key in contact_keys:
+            self._execute("DELETE FROM contact_digests WHERE external_id = ?", (key,))
+            self._execute("DELETE FROM field_ledger WHERE contact_key = ?", (key,))
         ids = [value for value in (customer_id, external_id) if value]
         emails = set().union(*(erase.emails_in(payload) for _, _, payload in items))
         rows, found = self._sync_log_rows(erase.needles([*ids, *emails]))
@@ -707,6 +737,89 @@ class SqlJournal(CommerceTables):
             " updated_at = excluded.updated_at",
             [(external_id, digest, stamp) for external_id, digest in pairs.items()],
         )
+
+    # --- the field ledger: per contact and field, what was sent and seen -------------------
+
+    def _in_parts(self, select: str, keys: Iterable[str]) -> list[tuple[Any, ...]]:
+        """Rows of `select … IN ({marks})` over the keys, 500 at a time."""
+        wanted = list(dict.fromkeys(keys))
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows += self.query(select.format(marks=", ".join("?" * len(part))), tuple(part))
+        return rows
+
+    def ledger(self, contact_keys: Iterable[str]) -> dict[str, dict[str, LedgerRow]]:
+        """contact_key → field → its ledger row (contacts without rows are absent)."""
+        found: dict[str, dict[str, LedgerRow]] = {}
+        select = (
+            "SELECT contact_key, field, sent_digest, sent_at, seen_digest, first_seen_at"
+            " FROM field_ledger WHERE contact_key IN ({marks})"
+        )
+        for row in self._in_parts(select, contact_keys):
+            found.setdefault(row[0], {})[row[1]] = LedgerRow(*row)
+        return found
+
+    def remember_ledger(self, rows: Iterable[LedgerRow]) -> None:
+        self._write_many(
+            "INSERT INTO field_ledger (contact_key, field, sent_digest, sent_at, seen_digest,"
+            " first_seen_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (contact_key, field) DO"
+            " UPDATE SET sent_digest = excluded.sent_digest, sent_at = excluded.sent_at,"
+            " seen_digest = excluded.seen_digest, first_seen_at = excluded.first_seen_at",
+            [
+                (r.contact_key, r.field, r.sent_digest, r.sent_at, r.seen_digest, r.first_seen_at)
+                for r in rows
+            ],
+        )
+
+    def sent_versions(self, record_keys: Iterable[str], mapping: str) -> dict[str, str]:
+        """record_key → the newest version fully sent under this mapping (digest of the
+        mapping config and tenant); records sent under another mapping are absent."""
+        select = (
+            "SELECT record_key, version, mapping FROM sent_versions WHERE record_key IN ({marks})"
+        )
+        return {key: v for key, v, used in self._in_parts(select, record_keys) if used == mapping}
+
+    def remember_sent_versions(self, versions: Mapping[str, tuple[str, str]], mapping: str) -> None:
+        """record_key → (version, contact_key) of records fully sent under `mapping`."""
+        stamp = now_text()
+        self._write_many(
+            "INSERT INTO sent_versions (record_key, version, mapping, contact_key, sent_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (record_key) DO UPDATE SET"
+            " version = excluded.version, mapping = excluded.mapping,"
+            " contact_key = excluded.contact_key, sent_at = excluded.sent_at",
+            [
+                (key, version, mapping, contact, stamp)
+                for key, (version, contact) in versions.items()
+            ],
+        )
+
+    def mapping_digests(self) -> dict[str, str]:
+        """part of the mapping config → its digest, as the last `write` used it."""
+        return dict(self.query("SELECT part, digest FROM mapping_config"))
+
+    def remember_mapping(self, parts: Mapping[str, str]) -> None:
+        stamp = now_text()
+        with self._lock:
+            try:
+                self._execute("DELETE FROM mapping_config")
+                self.connection.cursor().executemany(
+                    self._sql(
+                        "INSERT INTO mapping_config (part, digest, updated_at) VALUES (?, ?, ?)"
+                    ),
+                    [(part, digest, stamp) for part, digest in parts.items()],
+                )
+                self.connection.commit()
+            except Exception:
+                self.connection.rollback()
+                raise
+
+    def has_written_contacts(self) -> bool:
+        """Whether any contact was ever written through this journal."""
+        for table in ("contact_digests", "field_ledger", "sent_versions"):
+            if self.query(f"SELECT 1 FROM {table} LIMIT 1"):
+                return True
+        return False
 
     # --- retention -----------------------------------------------------------------------
 
