@@ -12,6 +12,8 @@ field, never a silent coercion. Secret values never appear in an error message.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +37,7 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 Owner = Literal["commercetools", "crm_one", "most_recent"]
 Channel = Literal["email", "sms", "phone", "post", "push"]
-IdentityField = Literal["id", "key", "externalId", "customerNumber"]
+FIELD_PATH = r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$"
 
 # Dotted paths of fields whose values are secrets: never echoed in an error.
 SECRET_FIELDS = frozenset({"client_secret", "journal.dsn"})
@@ -189,11 +191,16 @@ def journal_shape_problem(config: Any) -> str | None:
 class Identity(_Model):
     model_config = ConfigDict(title="Contact identity")
 
-    source_field: IdentityField = Field(
+    source_field: str = Field(
         default="id",
+        pattern=FIELD_PATH,
         title="Customer field",
-        description="commercetools customer field that becomes the contact's external_id.",
-        json_schema_extra=_ui(0),
+        description=(
+            "commercetools customer field (a dotted path to a string or number, custom fields "
+            "included, e.g. key, customerNumber, custom.fields.loyaltyId) that becomes the "
+            "contact's external_id."
+        ),
+        json_schema_extra=_ui(0, examples=["id", "customerNumber", "custom.fields.loyaltyId"]),
     )
     prefix: str = Field(
         default="",
@@ -202,13 +209,43 @@ class Identity(_Model):
         description='Put before the value, e.g. "ct-eu:" when several projects share one CRM.',
         json_schema_extra=_ui(1),
     )
+    fallback: Literal["none", "email"] = Field(
+        default="none",
+        title="Customers without that field",
+        description=(
+            "none: such a customer is rejected with a reason naming the field; email: matched "
+            "and created by email, the external_id attached once the field has a value."
+        ),
+        json_schema_extra=_ui(2),
+    )
+    accept_rekey: bool = Field(
+        default=False,
+        strict=True,
+        title="Accept a changed identity",
+        description=(
+            "check and write refuse an identity other than the one this journal wrote "
+            "contacts with (they would be created again under new external ids). Set true to "
+            "accept that."
+        ),
+        json_schema_extra=_ui(3),
+    )
+
+    @field_validator("source_field")
+    @classmethod
+    def _not_the_email(cls, source_field: str) -> str:
+        if source_field == "email":
+            raise ValueError(
+                "email changes with the customer: it is the fallback match "
+                "(identity.fallback: email), not an identity"
+            )
+        return source_field
 
 
 class FieldMapping(_Model):
     model_config = ConfigDict(title="Field mapping")
 
     source: str = Field(
-        pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
+        pattern=FIELD_PATH,
         title="commercetools field",
         description=(
             "Dotted path in the customer, e.g. custom.fields.loyaltyTier; address.* is the "
@@ -659,6 +696,58 @@ class DestinationConfig(_Model):
             return cls.model_validate(dict(config))
         except ValidationError as error:
             raise ConfigError(_problems(error)) from None
+
+
+# The parts of the config that decide what a customer becomes in CRM One (`mapping_parts`).
+MAPPING_PARTS = ("identity", "field_mappings", "ownership", "consents", "store_routing")
+# Changes when the connector's own mapping changes what a customer becomes.
+MAPPING_FORMAT = "1"
+
+
+def mapping_parts(config: DestinationConfig) -> dict[str, str]:
+    """part → digest of that part of the mapping config (`identity.accept_rekey` left out).
+    The journal remembers them; `check` and `write` say which part changed."""
+    digests: dict[str, str] = {}
+    for part in MAPPING_PARTS:
+        value = getattr(config, part)
+        if part == "identity":
+            value = value.model_dump(exclude={"accept_rekey"})
+        elif isinstance(value, list):
+            value = [item.model_dump() for item in value]
+        text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+        digests[part] = hashlib.sha256(f"{MAPPING_FORMAT}:{text}".encode()).hexdigest()[:24]
+    return digests
+
+
+def mapping_changes(config: DestinationConfig, remembered: Mapping[str, str]) -> list[str]:
+    """The parts of the mapping config that differ from those the journal remembers (none
+    when it remembers nothing: a first run)."""
+    if not remembered:
+        return []
+    current = mapping_parts(config)
+    return [part for part in MAPPING_PARTS if remembered.get(part) != current[part]]
+
+
+def mapping_notice(changed: list[str]) -> str | None:
+    """What a mapping change means for contacts already in CRM One."""
+    if not changed:
+        return None
+    return (
+        f"The mapping changed since the last sync ({', '.join(changed)}): contacts already in "
+        "CRM One get the new mapping only when their customer is read again. To apply it to "
+        "every contact now, reset the customers stream in Airbyte to backfill."
+    )
+
+
+def rekey_problem(changed: list[str], config: DestinationConfig, written: bool) -> str | None:
+    """Why a changed identity is refused: contacts would be created again under new ids."""
+    if "identity" not in changed or not written or config.identity.accept_rekey:
+        return None
+    return (
+        "identity: differs from the identity this journal wrote contacts with; every contact "
+        "would be created again under a new external_id (duplicates in CRM One). Restore it, "
+        "or set identity.accept_rekey: true to accept that."
+    )
 
 
 def consent_notice(config: DestinationConfig) -> str | None:

@@ -11,6 +11,7 @@ endpoint also carry `_ab_store_key`.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -97,18 +98,34 @@ class MappedContact:
     def warnings(self) -> list[Issue]:
         return [issue for issue in self.issues if issue.severity == "warning"]
 
+    @property
+    def contact_key(self) -> str:
+        """What the journal knows the contact by: its external_id, or for a contact matched
+        by email (`identity.fallback: email`) a digest of the email (never the address)."""
+        if self.external_id:
+            return self.external_id
+        return email_key(self.email or "")
+
     def upsert_record(self, properties: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One record of `POST /v1/contacts/batch/upsert` (by default with every property)."""
         record: dict[str, Any] = {
-            "external_id": self.external_id,
             "properties": dict(self.properties if properties is None else properties),
         }
+        if self.external_id:
+            record["external_id"] = self.external_id
+        else:  # matched by email: the match key goes with the record
+            record["properties"]["email"] = self.email
         if self.source_updated_at is not None:
             record["source_updated_at"] = self.source_updated_at
         return record
 
 
 ContactPayload = MappedContact
+
+
+def email_key(email: str) -> str:
+    """The journal's key of a contact known only by its email: a digest, not the address."""
+    return "email-sha256:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -389,7 +406,7 @@ def map_customer(
 ) -> MappedContact:
     """A commercetools customer → contact properties, consents and list memberships."""
     source_field = config.identity.source_field
-    identity_value = record.get(source_field)
+    identity_value = get_path(record, source_field)
     external_id = contact_external_id(config.identity, identity_value)
     issues = check_match_key(external_id, source_field)
     address = customer_address(record)
@@ -413,6 +430,15 @@ def map_customer(
     properties, property_issues = validate_properties(raw, schema, default_region=default_region)
     for issue in property_issues:
         issues.append(_apply_policy(issue, config, required=schema.is_required(issue.field)))
+    if external_id is None and config.identity.fallback == "email" and properties.get("email"):
+        issues = [i for i in issues if i.code != "missing_external_id"]  # matched by email
+        if any(get_path(record, c.flag_field) is not None for c in config.consents):
+            reason = (
+                f"consents: the customer has no {source_field!r} (identity.source_field), and "
+                "CRM One names a consent's contact by external_id only; its consents are sent "
+                "once the customer has one"
+            )
+            issues.append(Issue(source_field, "consents_need_external_id", reason, "warning"))
 
     source_updated_at = instant(record.get("lastModifiedAt"))
     consents: list[ConsentPayload] = []
