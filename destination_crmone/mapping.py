@@ -59,6 +59,14 @@ class ConsentPayload:
     updated_at: str
     evidence: Mapping[str, str]
     source: str = CONSENT_SOURCE
+    # False when the record has no time for the consent and `updated_at` is the customer's
+    # lastModifiedAt: the time the status was first seen replaces it (`changes`).
+    dated_by_field: bool = True
+
+    @property
+    def key(self) -> str:
+        """The consent's field in the journal's ledger."""
+        return f"consent:{self.channel}/{self.purpose}"
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -504,6 +512,7 @@ def _consent(
             reason = f"{mapping.timestamp_field}: {shown(stamp)} is {rule}"
             rule = f"{mapping.timestamp_field}: {rule}"
             issues.append(Issue(mapping.timestamp_field, "invalid_value", reason, rule=rule))
+    dated_by_field = updated_at is not None
     updated_at = updated_at or fallback_time
     if updated_at is None:
         reason = f"{where}: no timestamp field and no lastModifiedAt to date the consent"
@@ -518,6 +527,7 @@ def _consent(
         status="granted" if granted else "withdrawn",
         updated_at=updated_at,
         evidence=evidence,
+        dated_by_field=dated_by_field,
     )
     return consent, issues
 
