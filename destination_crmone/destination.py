@@ -16,6 +16,7 @@ environment variable `CRMONE_BACKOFF_BASE` (seconds, e.g. `0.01`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import logging
 import os
@@ -62,6 +63,10 @@ from destination_crmone.config import (
     DestinationConfig,
     consent_notice,
     journal_shape_problem,
+    mapping_changes,
+    mapping_notice,
+    mapping_parts,
+    rekey_problem,
     spec_schema,
     upgrade_config,
 )
@@ -70,6 +75,7 @@ from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_
 from destination_crmone.journal.placement import journal_placement
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
 from destination_crmone.planning import Tally
+from destination_crmone.prefetch import IDLE_SECONDS, Prefetch
 from destination_crmone.senders import SENDERS, Fatal, Sender, Transient, WriteContext
 from destination_crmone.stats import RunStats, summary_text
 from destination_crmone.validate import ContactSchema
@@ -228,9 +234,14 @@ class DestinationCrmOne(Destination):
     def problems(self, config: DestinationConfig) -> list[str]:
         problems: list[str] = []
         try:
-            open_journal(journal_spec(config), redact_pii=config.redact_pii).close()
+            journal = open_journal(journal_spec(config), redact_pii=config.redact_pii)
         except JournalError as error:
             problems.append(str(error))
+        else:
+            try:
+                problems += mapping_problems(journal, config, logging.getLogger("airbyte"))
+            finally:
+                journal.close()
         placement = journal_placement(config)
         if placement.problem:
             problems.append(placement.problem)
@@ -307,9 +318,18 @@ class DestinationCrmOne(Destination):
         placement = journal_placement(parsed)
         if placement.problem:
             raise config_failure(placement.problem)
+        journal = self._with_queue_policy(self._open_journal(parsed), parsed)
+        changed = mapping_changes(parsed, journal.mapping_digests())
+        problem = rekey_problem(changed, parsed, journal.has_written_contacts())
+        if problem:
+            journal.close()
+            raise config_failure(problem)
+        if notice := mapping_notice(changed):
+            yield log_message(Level.WARN, notice)
+        if not parsed.dry_run:
+            journal.remember_mapping(mapping_parts(parsed))
         if placement.warning:
             yield log_message(Level.WARN, placement.warning)
-        journal = self._with_queue_policy(self._open_journal(parsed), parsed)
         run_id = new_run_id()
         stats = RunStats(dry_run=parsed.dry_run)
         streams = [configured.stream.name for configured in configured_catalog.streams]
@@ -414,6 +434,7 @@ class DestinationCrmOne(Destination):
         client.limit_concurrency(concurrency)
         rate = limits.get("requests_per_second")
         client.pace(rate if isinstance(rate, int | float) and rate > 0 else None)
+        tenant = f"{config.base_url} {account.get('tenant') or ''}"
         return WriteContext(
             config=config,
             client=client,
@@ -424,9 +445,30 @@ class DestinationCrmOne(Destination):
             batch_size=min(config.batch_size, limit(limits, "batch_max")),
             concurrency=concurrency,
             dry_run=config.dry_run,
-            tenant=f"{config.base_url} {account.get('tenant') or ''}",
+            tenant=tenant,
             order_properties=objects.get("orders", frozenset()),
+            mapping=mapping_key(config, tenant),
         )
+
+
+def mapping_problems(
+    journal: Journal, config: DestinationConfig, logger: logging.Logger
+) -> list[str]:
+    """`check`: a changed identity on a journal that wrote contacts is a problem; any other
+    mapping change is said (existing contacts get it only when read again)."""
+    changed = mapping_changes(config, journal.mapping_digests())
+    problem = rekey_problem(changed, config, journal.has_written_contacts())
+    if problem:
+        return [problem]
+    if notice := mapping_notice(changed):
+        logger.warning(notice)
+    return []
+
+
+def mapping_key(config: DestinationConfig, tenant: str) -> str:
+    """What a fully sent version was sent under: the mapping config and the tenant."""
+    parts = sorted(mapping_parts(config).items())
+    return hashlib.sha256(repr((parts, tenant)).encode()).hexdigest()[:24]
 
 
 def reject_input(
@@ -445,8 +487,13 @@ def relay(
     writer: Writer,
     unread: list[RejectedInput] | None = None,
     on_unread: Callable[[RejectedInput], None] | None = None,
+    idle: float = IDLE_SECONDS,
 ) -> Iterator[AirbyteMessage]:
     """Records into the writer; each STATE as soon as every record before it is settled.
+
+    Input is read on a thread of its own (`prefetch.Prefetch`): while the source is silent
+    (stdin open, nothing written) the writer still flushes batches after `flush_after` and
+    echoes every STATE whose records are settled, within about `idle` seconds.
 
     `destinationStats.recordCount` mirrors the CDK's `sourceStats`: for a per-stream state, the
     records of that stream since its previous state; for a global (or legacy) state, every
@@ -457,36 +504,56 @@ def relay(
     tallies: dict[tuple[str, str | None], Tally] = {}
     unread = [] if unread is None else unread
 
-    def count_unread() -> None:
-        while unread:
-            refused = unread.pop(0)
-            if on_unread is not None:
-                on_unread(refused)
-            writer.rejected_unread(tallies.setdefault((refused.stream or "unknown", None), Tally()))
-
-    try:
+    def arrivals() -> Iterator[tuple[list[RejectedInput], AirbyteMessage | None]]:
+        """(records refused while the reader looked for the message, the message); on the
+        reader's thread, so refusals stay in input order."""
         for message in messages:
-            count_unread()  # refused while the reader looked for this message: before it
-            if message.type == Type.RECORD and message.record is not None:
-                record = message.record
-                tally = tallies.setdefault((record.stream, record.namespace), Tally())
-                tally.records += 1
-                writer.add(record.stream, record.data, tally)
-            elif message.type == Type.STATE and message.state is not None:
-                state = message.state
-                descriptor = state.stream.stream_descriptor if state.stream else None
-                if state.type == AirbyteStateType.STREAM and descriptor is not None:
-                    closed = [tallies.pop((descriptor.name, descriptor.namespace), Tally())]
-                else:
-                    closed, tallies = list(tallies.values()), {}
-                writer.state(message, closed)
+            yield taken(unread), message
+        yield taken(unread), None
+
+    def handle(message: AirbyteMessage) -> None:
+        nonlocal tallies
+        if message.type == Type.RECORD and message.record is not None:
+            record = message.record
+            tally = tallies.setdefault((record.stream, record.namespace), Tally())
+            tally.records += 1
+            writer.add(record.stream, record.data, tally)
+        elif message.type == Type.STATE and message.state is not None:
+            state = message.state
+            descriptor = state.stream.stream_descriptor if state.stream else None
+            if state.type == AirbyteStateType.STREAM and descriptor is not None:
+                closed = [tallies.pop((descriptor.name, descriptor.namespace), Tally())]
+            else:
+                closed, tallies = list(tallies.values()), {}
+            writer.state(message, closed)
+
+    reader = Prefetch(arrivals(), idle=idle)
+    try:
+        for arrival in reader:  # None: nothing arrived for `idle` seconds
+            if arrival is not None:
+                refused, message = arrival
+                for rejected in refused:
+                    if on_unread is not None:
+                        on_unread(rejected)
+                    key = (rejected.stream or "unknown", None)
+                    writer.rejected_unread(tallies.setdefault(key, Tally()))
+                if message is not None:
+                    handle(message)
             writer.tick()
             yield from with_stats(writer.released())
-        count_unread()
         yield from with_stats(writer.finish())
     except Exception:
         yield from with_stats(writer.abort())
         raise
+    finally:
+        reader.close()
+
+
+def taken(items: list[Any]) -> list[Any]:
+    """The items of a list, which is left empty."""
+    found = items[:]
+    del items[: len(found)]
+    return found
 
 
 @dataclass

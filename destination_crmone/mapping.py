@@ -440,11 +440,11 @@ def map_customer(
         issues.append(_apply_policy(issue, config, required=schema.is_required(issue.field)))
     if external_id is None and config.identity.fallback == "email" and properties.get("email"):
         issues = [i for i in issues if i.code != "missing_external_id"]  # matched by email
-        if any(get_path(record, c.flag_field) is not None for c in config.consents):
+        if routes or any(get_path(record, c.flag_field) is not None for c in config.consents):
             reason = (
                 f"consents: the customer has no {source_field!r} (identity.source_field), and "
-                "CRM One names a consent's contact by external_id only; its consents are sent "
-                "once the customer has one"
+                "CRM One names the contact of a consent or list membership by external_id "
+                "only; they are sent once the customer has one"
             )
             issues.append(Issue(source_field, "consents_need_external_id", reason, "warning"))
 

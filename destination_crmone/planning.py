@@ -8,9 +8,8 @@ records, mapped payloads and CRM One replies only, so it is tested without a ser
 - `map_contacts`: customers → valid `ContactDraft`s (mapped contact + digest) or rejections.
 - `contact_digest`: what was sent for a contact, as one hash the journal remembers; a draft
   whose digest equals the remembered one costs no request.
-- `needs_current` / `upsert_properties`: the ownership rules. CRM One's current values are
-  read only for properties owned by `crm_one` or `most_recent`, and only for records that
-  would change them.
+- `versions_of`: a contact's versions of a batch, for `changes.collapse` (what changed since
+  last sent, per field; the ownership rules are `changes.properties_to_send`).
 - `map_orders`: orders → activities and `orders` objects.
 """
 
@@ -24,9 +23,10 @@ from typing import Any, TypeVar
 
 import orjson
 
+from destination_crmone.changes import ContactChange
 from destination_crmone.config import DestinationConfig, Owner
-from destination_crmone.mapping import MappedContact, map_customer, map_order
-from destination_crmone.merge import decide, is_empty, ownership_map
+from destination_crmone.mapping import MappedContact, get_path, map_customer, map_order
+from destination_crmone.merge import ownership_map
 from destination_crmone.validate import ContactSchema, Issue
 from destination_crmone.versions import is_newer, record_version
 
@@ -64,7 +64,6 @@ class Pending:
     queue_id: int | None = None
     epoch: int = 0
     tally: Tally | None = None
-    prepared: Any = None  # what the stream's sender worked out when the record arrived
     key: str = field(init=False)
     version: str | None = field(init=False)
 
@@ -126,10 +125,15 @@ class ContactDraft:
     item: Pending
     mapped: MappedContact
     digest: str
+    change: ContactChange | None = None  # against the field ledger (`changes.collapse`)
 
     @property
     def external_id(self) -> str:
         return self.mapped.external_id or ""
+
+    @property
+    def contact_key(self) -> str:
+        return self.mapped.contact_key
 
 
 @dataclass
@@ -137,6 +141,7 @@ class ContactPlan:
     rejected: list[tuple[Pending, str, str]] = field(default_factory=list)
     dropped: list[Pending] = field(default_factory=list)  # an older copy of a record kept here
     drafts: list[ContactDraft] = field(default_factory=list)
+    older: dict[str, list[MappedContact]] = field(default_factory=dict)  # by contact key
 
 
 def contact_digest(mapped: MappedContact, tenant: str) -> str:
@@ -165,64 +170,48 @@ def map_contact(
 def map_contacts(
     items: list[Pending], config: DestinationConfig, schema: ContactSchema, tenant: str
 ) -> ContactPlan:
-    """Map and validate (unless done when the record arrived: `Pending.prepared`); one draft
-    per external_id (the newest record)."""
+    """Map and validate; one draft per contact (the newest record), the older versions kept
+    by contact key for `versions_of` (their consents count)."""
     plan = ContactPlan()
     valid: list[ContactDraft] = []
     for item in items:
-        mapped = item.prepared or map_contact(item, config, schema, tenant)
+        mapped = map_contact(item, config, schema, tenant)
         if isinstance(mapped, ContactDraft):
             valid.append(mapped)
         else:
             plan.rejected.append((item, *mapped))
     plan.drafts, older = newest_only(
-        valid, key=lambda d: d.external_id, version=lambda d: d.item.version
+        valid, key=lambda d: d.contact_key, version=lambda d: d.item.version
     )
     plan.dropped = [draft.item for draft in older]
+    for draft in older:
+        plan.older.setdefault(draft.contact_key, []).append(draft.mapped)
     return plan
+
+
+def versions_of(draft: ContactDraft, plan: ContactPlan) -> list[MappedContact]:
+    """A contact's versions in this batch, oldest first (an unknown version is oldest)."""
+    older = plan.older.get(draft.contact_key, [])
+    ordered = sorted(older, key=lambda m: version_text(m) or "")
+    return [*ordered, draft.mapped]
+
+
+def version_text(mapped: MappedContact) -> str | None:
+    return record_version(
+        {"lastModifiedAt": mapped.source_updated_at, "version": mapped.source_version}
+    )
+
+
+def consent_flags(record: Mapping[str, Any], config: DestinationConfig) -> int:
+    """How many consents a customer record may carry (its flags that are present): what it
+    adds to its batch's consents call, known without mapping it."""
+    return sum(get_path(record, mapping.flag_field) is not None for mapping in config.consents)
 
 
 def owned_properties(config: DestinationConfig) -> dict[str, Owner]:
     """Properties whose owner is not commercetools: only these ever need CRM One's values."""
     owners = ownership_map(config)
     return {name: owner for name, owner in owners.items() if owner != "commercetools"}
-
-
-def needs_current(mapped: MappedContact, owners: Mapping[str, Owner]) -> bool:
-    """Would this contact change a property whose rule depends on CRM One's current value?
-    (`crm_one`: when it has a value to offer; `most_recent`: always.)"""
-    for name, owner in owners.items():
-        if name in mapped.properties and (
-            owner == "most_recent" or not is_empty(mapped.properties[name])
-        ):
-            return True
-    return False
-
-
-def upsert_properties(
-    mapped: MappedContact,
-    owners: Mapping[str, Owner],
-    current: Mapping[str, Any] | None,
-    read: frozenset[str] | None,
-) -> dict[str, Any]:
-    """The properties to upsert for one contact; `{}` means nothing to change.
-
-    `read` names the properties whose current values were read (`current` is None when CRM One
-    has no such contact); None means nothing was read: commercetools-owned properties are sent
-    as mapped (None clears), owned ones are left alone.
-    """
-    if read is not None and current is None:  # read, and a new contact: every value it has
-        return {name: value for name, value in mapped.properties.items() if not is_empty(value)}
-    read = read or frozenset()
-    send = {
-        name: value
-        for name, value in mapped.properties.items()
-        if name not in read and name not in owners
-    }
-    if current is not None:
-        compared = {name: value for name, value in mapped.properties.items() if name in read}
-        send.update(decide(compared, current, owners, mapped.source_updated_at))
-    return send
 
 
 # --- orders → activities and objects --------------------------------------------------------------

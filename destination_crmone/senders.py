@@ -27,6 +27,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from destination_crmone.calllog import now_text
+from destination_crmone.changes import (
+    collapse,
+    needs_current,
+    properties_to_send,
+    unchanged_versions,
+)
 from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
 from destination_crmone.commerce_events import StoreDeparture
 from destination_crmone.config import DestinationConfig
@@ -39,15 +46,14 @@ from destination_crmone.planning import (
     Failure,
     Pending,
     chunks,
+    consent_flags,
     error_text,
     indexed,
     issue_summary,
-    map_contact,
     map_contacts,
     map_orders,
-    needs_current,
     owned_properties,
-    upsert_properties,
+    versions_of,
 )
 from destination_crmone.stats import RunStats
 from destination_crmone.validate import ContactSchema
@@ -81,6 +87,7 @@ class WriteContext:
     dry_run: bool = False
     tenant: str = ""
     order_properties: frozenset[str] = frozenset()  # of the `orders` object type (objects)
+    mapping: str = ""  # digest of the mapping config and tenant: versions sent under it count
     settle: Callable[[Pending, bool], None] = lambda item, rejected: None
     _sequence: Iterator[int] = field(default_factory=itertools.count)
 
@@ -213,22 +220,24 @@ class ContactSender(Sender):
     """customers → contacts (ownership-merged), then their consents and list memberships.
 
     Requests per batch with the default config: one upsert and one consents call for the
-    contacts whose digest changed; none at all when nothing changed since the last run.
+    contacts that changed since they were last sent; none at all when nothing changed. A
+    record whose `(id, version)` was fully sent before (under the same mapping) is settled
+    before it is even mapped. What changed is decided per field against the journal's field
+    ledger (`changes`).
     """
 
     def key(self, item: Pending) -> str:
         return item.key  # the customer id; the external_id derives from it
 
     def prepare(self, item: Pending) -> int:
-        """Map and validate now: a batch is full at `batch_size` contacts or consents."""
-        ctx = self.ctx
-        item.prepared = map_contact(item, ctx.config, ctx.schema, ctx.tenant)
-        if isinstance(item.prepared, ContactDraft):
-            return len(item.prepared.mapped.consents)
-        return 0
+        """The consents the record may add to its batch's consents call (its flags present):
+        a batch is full at `batch_size` contacts or consents."""
+        return consent_flags(item.record, self.ctx.config)
 
     def send(self, items: list[Pending]) -> None:
         ctx = self.ctx
+        if not ctx.dry_run:
+            items = self._skip_sent_versions(items)
         plan = map_contacts(items, ctx.config, ctx.schema, ctx.tenant)
         for item, code, reason in plan.rejected:
             self.queue(item, "rejected", code, reason)
@@ -246,22 +255,44 @@ class ContactSender(Sender):
         # leaving a routed store clears its properties: sent with the (changed) stores, while
         # the digest stays that of the mapping, so the next run finds nothing to send
         departures = plan_departures(ctx, [(d.mapped, d.item.record) for d in drafts])
+        ledger = {} if ctx.dry_run else ctx.journal.ledger(d.contact_key for d in drafts)
+        for draft in drafts:
+            draft.change = collapse(versions_of(draft, plan), ledger.get(draft.contact_key, {}))
         if not ctx.dry_run:
-            known = ctx.journal.digests(d.external_id for d in drafts)
-            unchanged = [d for d in drafts if known.get(d.external_id) == d.digest]
+            known = ctx.journal.digests(d.contact_key for d in drafts)
+            unchanged = [d for d in drafts if known.get(d.contact_key) == d.digest]
             remember_written(ctx, [(d.mapped, d.item.record) for d in unchanged])
             for draft in unchanged:
                 ctx.stats.add(self.stream, "contacts_skipped")
                 ctx.stats.add(self.stream, "consents_skipped", len(draft.mapped.consents))
+            self._remember(unchanged, {})
+            for draft in unchanged:
                 self._settle_written(draft, None)
-            drafts = [d for d in drafts if known.get(d.external_id) != d.digest]
+            drafts = [d for d in drafts if known.get(d.contact_key) != d.digest]
         if drafts:
             self._write(drafts, departures)
+
+    def _skip_sent_versions(self, items: list[Pending]) -> list[Pending]:
+        """Settle the records whose version was fully sent before; the others to map."""
+        ctx = self.ctx
+        sent = ctx.journal.sent_versions((item.key for item in items), ctx.mapping)
+        skipped = unchanged_versions(((item.key, item.version) for item in items), sent)
+        if not skipped:
+            return items
+        rest = []
+        for item in items:
+            if item.key not in skipped:
+                rest.append(item)
+                continue
+            ctx.stats.add(self.stream, "contacts_skipped")
+            ctx.stats.add(self.stream, "consents_skipped", consent_flags(item.record, ctx.config))
+            self.done(item)
+        return rest
 
     def _write(self, drafts: list[ContactDraft], departures: dict[str, StoreDeparture]) -> None:
         ctx = self.ctx
         owners = owned_properties(ctx.config)
-        to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.mapped, owners)]
+        to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.change, owners)]
         try:
             current, read = self._read(to_read, None if ctx.dry_run else sorted(owners))
         except CrmOneError as error:  # the read was refused for good: so are its records
@@ -270,11 +301,13 @@ class ContactSender(Sender):
             current, read, to_read = {}, frozenset(), []
         written: list[ContactDraft] = []
         upserts: list[tuple[ContactDraft, dict[str, Any]]] = []
+        sent: dict[ContactDraft, list[str]] = {}
         for draft in drafts:
             names = read if draft in to_read else None
-            existing = current.get(draft.external_id) if names is not None else None
-            properties = upsert_properties(draft.mapped, owners, existing, names)
-            if not properties and existing is not None:
+            existing = current.get(draft.contact_key) if names is not None else None
+            properties = properties_to_send(draft.change, owners, existing, names)
+            sent[draft] = list(properties)
+            if not properties and (existing is not None or draft.change.known):
                 ctx.stats.add(self.stream, "contacts_skipped")
                 written.append(draft)
             else:
@@ -297,23 +330,57 @@ class ContactSender(Sender):
                 failures.setdefault(draft.item, left[draft.external_id])
         # the journal learns the contacts' stores (and wakes what waited for them) before
         # their records are settled, so no STATE is released ahead of that memory
-        kept = [(d.mapped, d.item.record) for d in written if d.item not in failures]
-        remember_written(ctx, kept)
+        kept = [d for d in written if d.item not in failures]
+        remember_written(ctx, [(d.mapped, d.item.record) for d in kept])
+        self._remember(kept, sent)
         remembered: dict[str, str] = {}
         for draft in written:
             self._settle_written(draft, failures.get(draft.item), remembered)
         ctx.journal.remember_digests(remembered)
 
+    def _remember(self, drafts: list[ContactDraft], sent: Mapping[ContactDraft, list[str]]) -> None:
+        """The field ledger of settled contacts (what was seen, what was sent) and the
+        versions fully sent (written without any issue), before their records settle."""
+        now = now_text()
+        rows = [
+            row
+            for draft in drafts
+            if draft.change is not None
+            for row in draft.change.ledger_rows(sent.get(draft, []), now)
+        ]
+        self.ctx.journal.remember_ledger(rows)
+        self.ctx.journal.remember_sent_versions(
+            {
+                draft.item.key: (draft.item.version, draft.contact_key)
+                for draft in drafts
+                if draft.item.version is not None and not draft.mapped.warnings
+            },
+            self.ctx.mapping,
+        )
+
     def _read(
         self, drafts: list[ContactDraft], properties: list[str] | None
     ) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
-        """Current values (and `property_meta`) of the named properties, by external_id."""
+        """Current values (and `property_meta`) of the named properties, by contact key
+        (contacts without an external_id are read by email)."""
         if not drafts:
             return {}, frozenset()
-        reply = self.ctx.client.read_contacts(
-            [d.external_id for d in drafts], properties=properties
-        )
-        found = {c.get("external_id"): c for c in reply.get("results") or []}
+        found: dict[str, dict[str, Any]] = {}
+        by_external = [d.external_id for d in drafts if d.external_id]
+        if by_external:
+            reply = self.ctx.client.read_contacts(by_external, properties=properties)
+            found |= {c.get("external_id"): c for c in reply.get("results") or []}
+        by_email = {d.mapped.email: d.contact_key for d in drafts if not d.external_id}
+        if by_email:
+            wanted = None if properties is None else sorted({*properties, "email"})
+            reply = self.ctx.client.read_contacts(
+                list(by_email), id_property="email", properties=wanted
+            )
+            for contact in reply.get("results") or []:
+                email = (contact.get("properties") or {}).get("email")
+                key = by_email.get(email) if isinstance(email, str) else None
+                if key is not None:
+                    found[key] = contact
         names = frozenset(
             properties if properties is not None else drafts[0].mapped.properties.keys()
         )
@@ -324,7 +391,7 @@ class ContactSender(Sender):
     ) -> None:
         ctx = self.ctx
         for draft, body in upserts:
-            new = draft.external_id not in current
+            new = draft.contact_key not in current
             detail = {
                 "action": "create" if new else "update",
                 "record": body,
@@ -335,13 +402,24 @@ class ContactSender(Sender):
             ctx.stats.add(self.stream, "dry_run_would_create" if new else "dry_run_would_update")
 
     def _upsert(self, upserts: list[tuple[ContactDraft, dict[str, Any]]]) -> list[ContactDraft]:
-        """Upsert by external_id; per-record errors are final for that record."""
+        """The matching order: by external_id; an `email_conflict` then attaches the
+        external_id to the contact holding the email if it has none (else review); contacts
+        without an external_id (`identity.fallback: email`) are matched and created by email."""
+        by_external = [(d, body) for d, body in upserts if d.external_id]
+        by_email = [(d, body) for d, body in upserts if not d.external_id]
+        written = self._upsert_by(by_external, "external_id") if by_external else []
+        return written + (self._upsert_by(by_email, "email") if by_email else [])
+
+    def _upsert_by(
+        self, upserts: list[tuple[ContactDraft, dict[str, Any]]], id_property: str
+    ) -> list[ContactDraft]:
+        """One upsert call; per-record errors are final for that record."""
         ctx = self.ctx
         records = [body for _, body in upserts]
         try:
             response = ctx.client.upsert_contacts(
                 records,
-                id_property="external_id",
+                id_property=id_property,
                 idempotency_key=ctx.idempotency_key(self.stream, "contacts", records),
             )
         except CrmOneError as error:
@@ -363,7 +441,7 @@ class ContactSender(Sender):
                 continue
             answered.add(index)
             draft = upserts[index][0]
-            if error.get("code") == "email_conflict" and draft.mapped.email:
+            if error.get("code") == "email_conflict" and draft.mapped.email and draft.external_id:
                 conflicts.append((draft, error))
             else:
                 self.queue(draft.item, "rejected", *error_text(error))
@@ -386,7 +464,8 @@ class ContactSender(Sender):
         owners = owned_properties(ctx.config)
         records = []
         for draft, _ in conflicts:
-            record = draft.mapped.upsert_record(upsert_properties(draft.mapped, owners, None, None))
+            ours = {n: v for n, v in draft.mapped.properties.items() if n not in owners}
+            record = draft.mapped.upsert_record(ours)
             record["properties"]["email"] = draft.mapped.email
             records.append(record)
         try:
@@ -433,10 +512,18 @@ class ContactSender(Sender):
         )
         self.queue(draft.item, "rejected", "email_conflict", reason)
 
+    def _changed_consents(self, draft: ContactDraft) -> list[Any]:
+        """The consents of a written contact that changed since last sent (counted)."""
+        change = draft.change
+        if change is None:
+            return list(draft.mapped.consents)
+        self.ctx.stats.add(self.stream, "consents_skipped", change.unchanged_consents)
+        return change.consents
+
     def _send_consents(self, written: list[ContactDraft], failures: dict[Pending, Failure]) -> None:
         """Consents of contacts that exist now; a refused consent queues the customer record."""
         ctx = self.ctx
-        consents = [(c.to_api(), d.item) for d in written for c in d.mapped.consents]
+        consents = [(c.to_api(), d.item) for d in written for c in self._changed_consents(d)]
         for batch in chunks(consents, ctx.batch_size):
             self.send_batch(
                 batch,
@@ -456,6 +543,8 @@ class ContactSender(Sender):
         ctx = self.ctx
         members: dict[str, dict[str, Pending]] = {}
         for draft in written:
+            if not draft.external_id:
+                continue  # lists name members by external_id (said by the mapping's warning)
             for list_id in draft.mapped.list_ids:
                 members.setdefault(list_id, {})[draft.external_id] = draft.item
         for list_id, by_external in members.items():
@@ -493,7 +582,7 @@ class ContactSender(Sender):
             self.queue(draft.item, "partial", *issue_summary(draft.mapped.warnings))
         else:
             if remembered is not None:
-                remembered[draft.external_id] = draft.digest
+                remembered[draft.contact_key] = draft.digest
             self.done(draft.item)
 
 

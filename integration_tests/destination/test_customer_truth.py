@@ -73,7 +73,6 @@ TIER = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: not wired yet")
 def test_most_recent_edits_in_crm_one_survive_a_change_of_another_field(
     sandbox: CrmOneSandbox, tmp_path: Path
 ) -> None:
@@ -98,7 +97,6 @@ def test_most_recent_edits_in_crm_one_survive_a_change_of_another_field(
     assert (properties["first_name"], properties["loyalty_tier"]) == ("Ana Maria", "gold")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: not wired yet")
 def test_a_withdrawal_in_crm_one_is_not_undone_by_an_unrelated_change(
     sandbox: CrmOneSandbox, tmp_path: Path
 ) -> None:
@@ -133,7 +131,6 @@ def consent_versions() -> tuple[dict[str, Any], dict[str, Any]]:
     return v6, v7
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: not wired yet")
 def test_the_newest_consent_wins_inside_one_run(sandbox: CrmOneSandbox, tmp_path: Path) -> None:
     v6, v7 = consent_versions()
     write(sandbox, tmp_path / "j.db", [v6, v7])
@@ -153,7 +150,6 @@ def lines(stream: Any, into: queue.Queue) -> None:
     into.put(None)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: not wired yet")
 def test_a_state_is_echoed_while_the_source_is_silent(
     sandbox: CrmOneSandbox, tmp_path: Path
 ) -> None:

@@ -95,7 +95,7 @@ def test_a_version_1_journal_is_migrated(tmp_path):
     connection.close()
     migrated = open_journal({"type": "sqlite", "path": str(path)})
     try:
-        assert migrated.query("SELECT version FROM journal_schema") == [(2,)]
+        assert migrated.query("SELECT version FROM journal_schema") == [(3,)]  # 1 → 2 → 3
         assert [i.record_key for i in migrated.due()] == ["a"]  # no next attempt yet: due
         counts = migrated.queue_counts()
         assert (counts["pending"], counts["resolved"], counts["parked"]) == (1, 1, 1)

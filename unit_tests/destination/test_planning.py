@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+from destination_crmone.changes import collapse, needs_current, properties_to_send
 from destination_crmone.mapping import MappedContact
-from destination_crmone.planning import (
-    contact_digest,
-    needs_current,
-    newest_only,
-    upsert_properties,
-)
+from destination_crmone.planning import contact_digest, newest_only
 from destination_crmone.versions import is_newer, record_version, version_key
 
 
@@ -35,13 +31,22 @@ def test_one_rule_orders_versions_and_unknown_is_oldest() -> None:
     assert kept == [("a", newer), ("b", None)] and dropped == [("a", older), ("a", older)]
 
 
+def never_sent(contact: MappedContact):
+    """The contact's change against an empty ledger: every property counts as changed."""
+    return collapse([contact], {})
+
+
+def upsert_properties(contact: MappedContact, owners, current, read):
+    return properties_to_send(never_sent(contact), owners, current, read)
+
+
 def test_without_reads_commercetools_properties_are_sent_and_owned_ones_left_alone() -> None:
     contact = mapped(first_name="Ana", phone=None, city="Berlin")
     owners = {"city": "crm_one"}
     assert upsert_properties(contact, owners, None, None) == {"first_name": "Ana", "phone": None}
-    assert needs_current(contact, owners)  # it has a city to offer
-    assert not needs_current(mapped(first_name="Ana", city=None), owners)
-    assert needs_current(mapped(city=None), {"city": "most_recent"})
+    assert needs_current(never_sent(contact), owners)  # it has a city to offer
+    assert not needs_current(never_sent(mapped(first_name="Ana", city=None)), owners)
+    assert needs_current(never_sent(mapped(city=None)), {"city": "most_recent"})
 
 
 def test_with_reads_owned_properties_follow_their_rules() -> None:

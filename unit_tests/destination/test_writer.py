@@ -140,25 +140,29 @@ def test_a_state_waits_for_a_full_batch_or_the_time_bound_never_flushes_by_itsel
     monkeypatch.setattr(writer_module, "FLUSH_AFTER_SECONDS", 0.2)
     people = [customer(i) for i in range(12)]
     consumed: list[str] = []
+    paused_at: list[float] = []
 
     def slow_input() -> Iterator[AirbyteMessage]:
         for message in stream_messages("customers", people[:5], 5):
             consumed.append("first five")
             yield message
-        time.sleep(0.3)  # the source is slow: the half-full batch waits past the time bound
-        for n, message in enumerate(stream_messages("customers", people[5:], 7)):
+        paused_at.append(time.monotonic())
+        time.sleep(1.0)  # the source is slow: the half-full batch waits past the time bound
+        for message in stream_messages("customers", people[5:], 7):
             consumed.append("rest")
             yield message
-            if n == 0:
-                time.sleep(0.3)  # time for the batch the time bound sent
 
     released = []
     for message in DestinationCrmOne().write(harness.config(), catalog(*STREAMS), slow_input()):
         if message.type == Type.STATE:
-            released.append((message.state.stream.stream_state.position, len(consumed)))
+            position = message.state.stream.stream_state.position
+            released.append((position, len(consumed), time.monotonic()))
     # the first state went out after the time bound sent its batch, not at once (a STATE
-    # alone does not flush) and not only at the end of input
-    assert released[0] == (5, 8)
+    # alone does not flush), and while the source was still silent (not when it spoke again,
+    # nor only at the end of input)
+    position, consumed_then, at = released[0]
+    assert (position, consumed_then) == (5, 6)
+    assert 0.2 <= at - paused_at[0] < 1.0
     assert released[1][0] == 7 and len(sandbox.contacts()) == 12
 
 
