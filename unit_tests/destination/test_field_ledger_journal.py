@@ -70,4 +70,3 @@ def test_erasure_removes_the_contacts_ledger_rows_and_sent_versions(journal: Any
     journal.forget_customer("c-3", None, "erase")  # known only by email: found by its version
     assert set(journal.ledger(["ct:1", "ct:2", "email-sha256:ab"])) == {"ct:2"}
     assert journal.sent_versions(["c-1", "c-3"], "m") == {}
-
