@@ -8,12 +8,14 @@ Both write the same customers into a fresh CRM One sandbox with the same latency
   `contacts/batch/upsert` and one `consents/batch`, up to 8 in flight, paced to the same rate.
   No validation, no journal, no ownership rules, no idempotency bookkeeping.
 
-Then the connector again with the same input (nothing changed: what a re-send costs), and the
-CPU the connector spends mapping and validating one contact, measured in-process.
+Then the connector again with the same input (nothing changed: what a re-send costs, in
+requests and in the destination process's CPU seconds, beside the first load's), and the CPU
+the connector spends mapping and validating one contact, measured in-process.
 """
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import threading
@@ -41,13 +43,30 @@ def destination_config(crm: CrmOneSandbox, journal: Path) -> dict[str, Any]:
     return crm.destination_config(str(journal), concurrency=IN_FLIGHT)
 
 
-def run_connector(folder: Path, crm: CrmOneSandbox, lines: bytes, catalog: str) -> float:
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_connector(
+    folder: Path, crm: CrmOneSandbox, lines: bytes, catalog: str
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one `destination-crmone write`, start-up included."""
     config = folder / "destination.json"
     config.write_bytes(orjson.dumps(destination_config(crm, folder / "journal.db")))
     command = [str(VENV_BIN / "destination-crmone"), "write", "--config", str(config)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     subprocess.run([*command, "--catalog", catalog], input=lines, capture_output=True, check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu() - cpu
+
+
+def start_up_cpu(folder: Path) -> float:
+    """CPU seconds of the console script doing nothing (`spec`): the floor of any run."""
+    cpu = children_cpu()
+    command = [str(VENV_BIN / "destination-crmone"), "spec"]
+    subprocess.run(command, capture_output=True, check=True, cwd=folder)
+    return children_cpu() - cpu
 
 
 class Spacing:
@@ -185,11 +204,12 @@ def bench_destination(
     customers = [m["record"]["data"] for m in records]
     lines = b"\n".join(orjson.dumps(m) for m in messages if m["type"] in ("RECORD", "STATE"))
     with crm_sandbox(latency_ms, rate) as crm:
-        first_seconds = run_connector(folder, crm, lines, catalog)
+        first_seconds, first_cpu = run_connector(folder, crm, lines, catalog)
         first = crm.stats()
         crm.reset_stats()
-        again_seconds = run_connector(folder, crm, lines, catalog)
+        again_seconds, again_cpu = run_connector(folder, crm, lines, catalog)
         again = crm.stats()
+        idle_cpu = start_up_cpu(folder)
         cpu_us = mapping_cpu(customers, crm, folder)
     with crm_sandbox(latency_ms, rate) as crm:
         raw_seconds = run_raw_client(crm, customers, rate)
@@ -208,6 +228,11 @@ def bench_destination(
         "raw_requests_per_1000": round(raw["total"] * 1000 / count, 1),
         "requests_per_1000_resend": round(again["total"] * 1000 / count, 2),
         "resend_seconds": round(again_seconds, 2),
+        "first_load_cpu_seconds": round(first_cpu, 2),
+        "first_load_requests": first["total"],
+        "resend_cpu_seconds": round(again_cpu, 2),
+        "resend_requests": again["total"],
+        "start_up_cpu_seconds": round(idle_cpu, 2),
         "connector_429": first["rate_limit_429"] + first["concurrency_429"],
         "raw_429": raw["rate_limit_429"] + raw["concurrency_429"],
         "mapping_cpu_us_per_contact": round(cpu_us, 1),
@@ -228,6 +253,10 @@ def summary(figures: dict[str, Any]) -> str:
             f"(raw {f['raw_requests_per_1000']}), re-send unchanged "
             f"{f['requests_per_1000_resend']} ({f['resend_seconds']} s); 429s: connector "
             f"{f['connector_429']}, raw {f['raw_429']}",
+            f"  destination CPU: first load {f['first_load_cpu_seconds']} s "
+            f"({f['first_load_requests']} requests), re-send of the same {f['contacts']} "
+            f"unchanged customers {f['resend_cpu_seconds']} s ({f['resend_requests']} requests); "
+            f"start-up alone (spec) {f['start_up_cpu_seconds']} s",
             f"  mapping + validation: {f['mapping_cpu_us_per_contact']} us CPU per contact",
         ]
     )

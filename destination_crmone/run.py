@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import sys
 
-from destination_crmone.destination import DestinationCrmOne
+from connectors_common.startup import quiet_collector, skip_protocol_field_docs
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    skip_protocol_field_docs()
     if args[:1] == ["journal"]:
         from destination_crmone.journal.cli import main as journal_main
 
         sys.exit(journal_main(args[1:]))
+    from destination_crmone.destination import DestinationCrmOne
+
+    quiet_collector()
     # One line per message, flushed: a STATE reaches the platform as soon as it is echoed.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     DestinationCrmOne().run(args)

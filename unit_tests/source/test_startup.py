@@ -11,7 +11,7 @@ import sys
 ROUND_TRIP = """
 import logging, sys
 if sys.argv[1] == "shortcut":
-    from source_commercetools.run import no_docs, skip_protocol_field_docs
+    from connectors_common.startup import no_docs, skip_protocol_field_docs
     skip_protocol_field_docs()
     from serpyco_rs._json_schema import _convert
     assert _convert.get_attributes_doc is no_docs, "the shortcut no longer applies"
