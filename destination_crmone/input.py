@@ -112,7 +112,9 @@ class CappedInput:
                 return self._too_deep(line, length, text)
             logger.warning("Input line %d (%d bytes) is not JSON; skipped.", line, length)
             return None
-        if deeper_than(parsed, self.max_depth):
+        # a line with no more brackets than the limit cannot nest deeper: no walk needed
+        brackets = text.count(b"{") + text.count(b"[")
+        if brackets > self.max_depth and deeper_than(parsed, self.max_depth):
             return self._too_deep(line, length, text)
         try:
             return load_message(parsed)
