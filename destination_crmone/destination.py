@@ -49,10 +49,8 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_crmone.calllog import CallRecord
-from destination_crmone.client import CrmOneClient, CrmOneError
-from destination_crmone.commerce_events import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
-from destination_crmone.commerce_senders import (
+from destination_crmone.commerce.mapping import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
+from destination_crmone.commerce.sender import (
     COMMERCE_SENDERS,
     PAYMENT_SENDERS,
     write_abandoned_carts,
@@ -65,15 +63,17 @@ from destination_crmone.config import (
     spec_schema,
     upgrade_config,
 )
+from destination_crmone.contacts.plan import Tally
+from destination_crmone.contacts.sender import SENDERS, Fatal, Sender, Transient, WriteContext
+from destination_crmone.crmone.calllog import CallRecord
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.crmone.validate import ContactSchema
+from destination_crmone.delivery.writer import Writer
 from destination_crmone.input import CappedInput, RejectedInput
 from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
 from destination_crmone.journal.placement import journal_placement
-from destination_crmone.mapping import configured_list_ids, unwritable_properties
-from destination_crmone.planning import Tally
-from destination_crmone.senders import SENDERS, Fatal, Sender, Transient, WriteContext
+from destination_crmone.records import configured_list_ids, unwritable_properties
 from destination_crmone.stats import RunStats, summary_text
-from destination_crmone.validate import ContactSchema
-from destination_crmone.writer import Writer
 
 ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
 CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")

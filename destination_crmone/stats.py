@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from destination_crmone.calllog import CallRecord
+from destination_crmone.crmone.calllog import CallRecord
 
 EXAMPLES_PER_CODE = 3
 

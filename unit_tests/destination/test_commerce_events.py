@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from destination_crmone.commerce_events import (
+from destination_crmone.commerce.mapping import (
     abandoned_activity,
     abandoned_since,
     cart_transition,

@@ -149,9 +149,9 @@ def test_input_records_decode_as_the_cdk_would_and_other_messages_through_it() -
 def test_failures_become_trace_errors_in_a_users_words() -> None:
     import sqlite3
 
+    from destination_crmone.contacts.sender import Fatal, Transient
     from destination_crmone.destination import as_traced
     from destination_crmone.journal import JournalError
-    from destination_crmone.senders import Fatal, Transient
 
     down = as_traced(Transient("CRM One did not answer POST /v1/consents/batch"), 1200)
     assert down.failure_type == FailureType.transient_error

@@ -14,12 +14,12 @@ import pytest
 from airbyte_cdk.models import AirbyteMessage, FailureType, Type
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_crmone import writer as writer_module
-from destination_crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.delivery import writer as writer_module
+from destination_crmone.delivery.writer import stream_routes
 from destination_crmone.destination import DestinationCrmOne, serialize
 from destination_crmone.journal import open_journal
 from destination_crmone.timefmt import parse_rfc3339
-from destination_crmone.writer import stream_routes
 from integration_tests.destination.airbyte_input import (
     bad_customers,
     catalog,

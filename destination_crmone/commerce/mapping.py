@@ -24,8 +24,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from destination_crmone.config import DestinationConfig, StoreRoute
+from destination_crmone.crmone.validate import (
+    ContactSchema,
+    Invalid,
+    Issue,
+    is_country,
+    shown,
+    validate_properties,
+)
 from destination_crmone.journal.commerce import CartRow, OrderFact, PaymentFact
-from destination_crmone.mapping import (
+from destination_crmone.records import (
     ActivityPayload,
     MappedContact,
     MappedOrder,
@@ -40,14 +48,6 @@ from destination_crmone.mapping import (
     order_store,
 )
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339, try_normalize_rfc3339
-from destination_crmone.validate import (
-    ContactSchema,
-    Invalid,
-    Issue,
-    is_country,
-    shown,
-    validate_properties,
-)
 
 INITIAL_STATE = "Pending"  # commercetools' first shipment and payment state
 OPEN_CART_STATE = "Active"

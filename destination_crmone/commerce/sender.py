@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from destination_crmone.client import CrmOneError
-from destination_crmone.commerce_events import (
+from destination_crmone.commerce.mapping import (
     PAYMENT_METHOD_NOTICE,
     PAYMENT_METHOD_PROPERTY,
     MappedCart,
@@ -44,11 +43,8 @@ from destination_crmone.commerce_events import (
     order_recovery,
     payment_update,
 )
-from destination_crmone.contact_hooks import wake
-from destination_crmone.journal.commerce import CartRow, OrderFact, OrderPayments, PaymentFact
-from destination_crmone.mapping import MappedContact, MappedOrder
-from destination_crmone.merge import decide, ownership_map
-from destination_crmone.planning import (
+from destination_crmone.contacts.merge import decide, ownership_map
+from destination_crmone.contacts.plan import (
     Failure,
     Pending,
     chunks,
@@ -56,13 +52,17 @@ from destination_crmone.planning import (
     issue_summary,
     newest_only,
 )
-from destination_crmone.senders import (
+from destination_crmone.contacts.sender import (
     CONTACT_STATUSES,
     OrderSender,
     Sender,
     WriteContext,
     stop_unless_record_level,
 )
+from destination_crmone.contacts.stores import wake
+from destination_crmone.crmone.client import CrmOneError
+from destination_crmone.journal.commerce import CartRow, OrderFact, OrderPayments, PaymentFact
+from destination_crmone.records import MappedContact, MappedOrder
 from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")

@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 import orjson
 
 from destination_crmone.config import DestinationConfig, Owner
-from destination_crmone.mapping import MappedContact, map_customer, map_order
-from destination_crmone.merge import decide, is_empty, ownership_map
-from destination_crmone.validate import ContactSchema, Issue
+from destination_crmone.contacts.merge import decide, is_empty, ownership_map
+from destination_crmone.crmone.validate import ContactSchema, Issue
+from destination_crmone.records import MappedContact, map_customer, map_order
 from destination_crmone.versions import is_newer, record_version
 
 Failure = tuple[str, str, str]  # kind (rejected, failed, partial), code, reason

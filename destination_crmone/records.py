@@ -19,8 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from destination_crmone.config import ConsentMapping, DestinationConfig, Identity, StoreRoute
-from destination_crmone.timefmt import try_normalize_rfc3339
-from destination_crmone.validate import (
+from destination_crmone.crmone.validate import (
     ContactSchema,
     Invalid,
     Issue,
@@ -34,6 +33,7 @@ from destination_crmone.validate import (
     shown,
     validate_properties,
 )
+from destination_crmone.timefmt import try_normalize_rfc3339
 
 CONSENT_SOURCE = "commercetools"
 ORDER_OBJECT_TYPE = "orders"

@@ -33,9 +33,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from destination_crmone.contacts.plan import Pending, Tally
+from destination_crmone.contacts.sender import SENDERS, IgnoredSender, Sender, WriteContext
 from destination_crmone.journal import QueueItem
-from destination_crmone.planning import Pending, Tally
-from destination_crmone.senders import SENDERS, IgnoredSender, Sender, WriteContext
 from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from destination_crmone.client import CrmOneError
-from destination_crmone.commerce_events import StoreDeparture, store_departure
-from destination_crmone.mapping import MappedContact, customer_store_keys
+from destination_crmone.commerce.mapping import StoreDeparture, store_departure
+from destination_crmone.crmone.client import CrmOneError
+from destination_crmone.records import MappedContact, customer_store_keys
 
 if TYPE_CHECKING:
-    from destination_crmone.senders import WriteContext
+    from destination_crmone.contacts.sender import WriteContext
 
 Failure = tuple[str, str, str]  # kind, code, reason
 

@@ -27,14 +27,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
-from destination_crmone.commerce_events import StoreDeparture
+from destination_crmone.commerce.mapping import StoreDeparture
 from destination_crmone.config import DestinationConfig
-from destination_crmone.contact_hooks import leave_lists, plan_departures, remember_written
-from destination_crmone.journal import Journal, keeps_payload
-from destination_crmone.journal.redact import personal_values, scrub_text
-from destination_crmone.mapping import map_message
-from destination_crmone.planning import (
+from destination_crmone.contacts.plan import (
     ContactDraft,
     Failure,
     Pending,
@@ -49,8 +44,13 @@ from destination_crmone.planning import (
     owned_properties,
     upsert_properties,
 )
+from destination_crmone.contacts.stores import leave_lists, plan_departures, remember_written
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError, batch_key
+from destination_crmone.crmone.validate import ContactSchema
+from destination_crmone.journal import Journal, keeps_payload
+from destination_crmone.journal.redact import personal_values, scrub_text
+from destination_crmone.records import map_message
 from destination_crmone.stats import RunStats
-from destination_crmone.validate import ContactSchema
 
 logger = logging.getLogger("airbyte")
 
