@@ -192,6 +192,10 @@ class MappedOrder:
     def skipped(self) -> bool:
         return self.skipped_reason is not None
 
+    @property
+    def contact_key(self) -> str | None:
+        return contact_key(self.contact_external_id, self.contact_email)
+
 
 @dataclass(frozen=True)
 class Deletion:
@@ -370,6 +374,13 @@ def route_value(value: Any, schema: ContactSchema, name: str) -> Any:
     except orjson.JSONDecodeError:
         return value
     return parsed if isinstance(parsed, int | float | bool) else value
+
+
+def contact_key(external_id: str | None = None, email: str | None = None) -> str | None:
+    """The journal's key of a contact: `ext:<external_id>`, else `email:<email>`."""
+    if external_id:
+        return f"ext:{external_id}"
+    return f"email:{email}" if email else None
 
 
 def contact_external_id(identity: Identity, value: Any) -> str | None:

@@ -149,7 +149,7 @@ def test_input_records_decode_as_the_cdk_would_and_other_messages_through_it() -
 def test_failures_become_trace_errors_in_a_users_words() -> None:
     import sqlite3
 
-    from destination_crmone.contacts.sender import Fatal, Transient
+    from destination_crmone.delivery.context import Fatal, Transient
     from destination_crmone.destination import as_traced
     from destination_crmone.journal import JournalError
 

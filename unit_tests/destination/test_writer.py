@@ -19,6 +19,7 @@ from destination_crmone.delivery import writer as writer_module
 from destination_crmone.delivery.writer import stream_routes
 from destination_crmone.destination import DestinationCrmOne, serialize
 from destination_crmone.journal import open_journal
+from destination_crmone.streams import STREAMS as STREAM_TABLE
 from destination_crmone.timefmt import parse_rfc3339
 from integration_tests.destination.airbyte_input import (
     bad_customers,
@@ -529,14 +530,14 @@ def test_prefixed_streams_are_written_and_unknown_ones_reported_once(
 
 def test_stream_routes_strip_a_configured_or_detected_prefix() -> None:
     streams = ["customers", "ct_orders", "x-messages", "ct_products", "customers_v2"]
-    assert stream_routes(streams, None) == {
+    assert stream_routes(streams, None, STREAM_TABLE) == {
         "customers": "customers",
         "ct_orders": "orders",
         "x-messages": None,
         "ct_products": None,
         "customers_v2": None,
     }
-    assert stream_routes(["x-messages", "ct_orders"], "x-") == {
+    assert stream_routes(["x-messages", "ct_orders"], "x-", STREAM_TABLE) == {
         "x-messages": "messages",
         "ct_orders": None,
     }
