@@ -619,7 +619,7 @@ def _map_order(
         "payment_state": record.get("paymentState"),
         "shipment_state": record.get("shipmentState"),
     }
-    if config.orders_as in ("activities", "both"):
+    if config.writes_order_activities:
         number = record.get("orderNumber") or order_id
         common = {
             "subject": f"Order {number}",
@@ -646,7 +646,7 @@ def _map_order(
                     **common,
                 )
             )
-    if config.orders_as in ("objects", "both"):
+    if config.writes_order_objects:
         properties = {
             "order_number": record.get("orderNumber"),
             **states,
