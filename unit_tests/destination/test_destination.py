@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ from integration_tests.destination.airbyte_input import catalog, customer, strea
 from sandbox.crmone import CrmOneSandbox
 
 logger = logging.getLogger("test")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
 
 
 def test_spec_offers_the_upsert_sync_modes_and_not_overwrite() -> None:

@@ -36,15 +36,7 @@ from sandbox.crmone import CrmOneSandbox
 STREAMS = ("customers", "orders", "messages")
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 @dataclass
