@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from airbyte_cdk.models import AirbyteMessageSerializer, Type
 
-from destination_crmone.client import CrmOneClient
+from destination_crmone.crmone.client import CrmOneClient
 from destination_crmone.destination import DestinationCrmOne
 from destination_crmone.timefmt import format_rfc3339
 from integration_tests.destination.airbyte_input import (

@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from destination_crmone.changes import (
+from destination_crmone.contacts.changes import (
     ContactChange,
     collapse,
     consent_digest,
     properties_to_send,
     unchanged_versions,
 )
+from destination_crmone.contacts.merge import send_field, value_digest
 from destination_crmone.journal import LedgerRow
-from destination_crmone.mapping import ConsentPayload, MappedContact
-from destination_crmone.merge import send_field, value_digest
+from destination_crmone.records import ConsentPayload, MappedContact
 from destination_crmone.timefmt import parse_rfc3339
 
 T1, T2, T3, T4 = (f"2026-0{m}-01T00:00:00.000Z" for m in (1, 2, 3, 4))

@@ -4,7 +4,6 @@ identity refused, mapping changes said by check and by the first log line of wri
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,7 @@ from sandbox.crmone import CrmOneSandbox
 LOYALTY = {"source_field": "custom.fields.loyaltyId", "prefix": "loy:"}
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 def write(sandbox: CrmOneSandbox, journal: Path, records: list[dict], **config: Any) -> list:

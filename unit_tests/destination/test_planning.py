@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from destination_crmone.changes import collapse, needs_current, properties_to_send
-from destination_crmone.mapping import MappedContact
-from destination_crmone.planning import contact_digest, newest_only
+from destination_crmone.contacts.changes import collapse, needs_current, properties_to_send
+from destination_crmone.contacts.plan import contact_digest
+from destination_crmone.delivery.context import newest_only
+from destination_crmone.records import MappedContact
 from destination_crmone.versions import is_newer, record_version, version_key
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from destination_crmone.prefetch import Prefetch
+from destination_crmone.delivery.prefetch import Prefetch
 
 
 def test_items_come_in_order_and_silence_yields_none_while_the_input_stays_open() -> None:

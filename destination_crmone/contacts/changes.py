@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from destination_crmone.config import Owner
+from destination_crmone.contacts.merge import decide, is_empty, value_digest
 from destination_crmone.journal import LedgerRow
-from destination_crmone.mapping import ConsentPayload, MappedContact
-from destination_crmone.merge import decide, is_empty, value_digest
+from destination_crmone.records import ConsentPayload, MappedContact
 from destination_crmone.timefmt import try_normalize_rfc3339
 
 

@@ -1,219 +1,52 @@
-"""Senders: one per stream, each turns a batch of records into CRM One calls and outcomes.
+"""customers → CRM One contacts, their consents and list memberships.
 
-A sender gets a batch of `Pending` records from the writer (on a worker thread), asks
-`planning` what to send, sends it, and settles every record exactly once:
-
-- `done`: written (or nothing to do);
-- `queue`: a record-level outcome a retry of the same bytes cannot fix (validation, CRM One's
-  per-record errors, a whole batch refused with a 4xx): into the retry queue with its reason;
-- `dropped_as_older`: a newer copy of the same record is in the same batch.
-
-A transient failure (CRM One unreachable, 429/5xx past the retry budget, the journal
-unwritable) is never queued: the sender raises `Transient` and leaves the rest of its batch
-unsettled, so no STATE after those records is echoed. 401/403 raise too (the configuration is
-wrong, not the record).
-
-New streams plug in by adding a `Sender` subclass to `SENDERS`; the writer's core does not
-change. Under `dry_run` nothing is written to CRM One and the retry queue is left alone: what
-would change goes to the journal's review table (kind `dry_run`).
+Per batch: settle records whose `(id, version)` was fully sent before (not even mapped); map
+and validate (`contacts/plan.py`); collapse each contact's versions against the journal's
+field ledger (`contacts/changes.py`: what changed per field, consents as events); skip
+contacts whose digest did not change; read CRM One's current values only where an ownership
+rule needs them (`contacts/merge.py`); upsert by external_id (attach by email on
+`email_conflict`; by email for contacts without one), then changed consents, list memberships,
+and the lists of routed stores the customer left (`contacts/stores.py`). Every record is
+settled once through the outcomes of `delivery.sender.Sender`.
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
-from destination_crmone.calllog import now_text
-from destination_crmone.changes import (
+from destination_crmone.contacts.changes import (
     collapse,
     needs_current,
     properties_to_send,
     unchanged_versions,
 )
-from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
-from destination_crmone.commerce_events import StoreDeparture
-from destination_crmone.config import DestinationConfig
-from destination_crmone.contact_hooks import leave_lists, plan_departures, remember_written
-from destination_crmone.journal import Journal, keeps_payload
-from destination_crmone.journal.redact import personal_values, scrub_text
-from destination_crmone.mapping import map_message
-from destination_crmone.planning import (
+from destination_crmone.contacts.plan import (
     ContactDraft,
-    Failure,
-    Pending,
-    chunks,
     consent_flags,
-    error_text,
-    indexed,
-    issue_summary,
     map_contacts,
-    map_orders,
     owned_properties,
     versions_of,
 )
-from destination_crmone.stats import RunStats
-from destination_crmone.validate import ContactSchema
+from destination_crmone.contacts.stores import (
+    StoreDeparture,
+    leave_lists,
+    plan_departures,
+    remember_written,
+)
+from destination_crmone.crmone.calllog import now_text
+from destination_crmone.crmone.client import CrmOneError
+from destination_crmone.crmone.replies import error_text, read_reply
+from destination_crmone.crmone.validate import issue_summary
+from destination_crmone.delivery.context import (
+    Failure,
+    Pending,
+    chunks,
+    stop_unless_record_level,
+)
+from destination_crmone.delivery.sender import UPSERT_STATUSES, Sender
 
-logger = logging.getLogger("airbyte")
-
-CONTACT_STATUSES = ("created", "updated", "unchanged")
 CONSENT_STATUSES = ("applied", "stale", "unchanged")
-
-
-class Transient(Exception):
-    """A failure a later attempt may not meet: the sync stops here (TRACE transient_error)."""
-
-
-class Fatal(Exception):
-    """A failure no record can cause: CRM One refused the connector's credentials."""
-
-
-@dataclass
-class WriteContext:
-    """One write run: its config, CRM One client, journal, contact schema, limits and stats."""
-
-    config: DestinationConfig
-    client: CrmOneClient
-    journal: Journal
-    schema: ContactSchema
-    stats: RunStats
-    run_id: str
-    batch_size: int
-    concurrency: int = 1
-    dry_run: bool = False
-    tenant: str = ""
-    order_properties: frozenset[str] = frozenset()  # of the `orders` object type (objects)
-    mapping: str = ""  # digest of the mapping config and tenant: versions sent under it count
-    settle: Callable[[Pending, bool], None] = lambda item, rejected: None
-    _sequence: Iterator[int] = field(default_factory=itertools.count)
-
-    def idempotency_key(self, stream: str, kind: str, body: Any) -> str:
-        """One key per batch: run id + stream + batch sequence + body. The client sends the
-        same key on every retry of that batch."""
-        return batch_key(self.run_id, stream, kind, next(self._sequence), body)
-
-
-def stop_unless_record_level(error: CrmOneError) -> None:
-    """Raise for failures that are not about the records of the call."""
-    if error.transient:
-        raise Transient(str(error)) from error
-    if error.status in (401, 403):
-        raise Fatal(str(error)) from error
-
-
-class Sender:
-    """One stream's calls; subclasses implement `send`.
-
-    `follows`: streams whose buffered records are sent before a batch of this one (orders
-    reference contacts, so their activities must not overtake them).
-    """
-
-    follows: tuple[str, ...] = ()
-
-    def __init__(self, stream: str, ctx: WriteContext) -> None:
-        self.stream = stream
-        self.ctx = ctx
-        ctx.stats.stream(stream)
-
-    def key(self, item: Pending) -> str:
-        """What two records must not be sent concurrently for (the same CRM One object)."""
-        return item.key
-
-    def prepare(self, item: Pending) -> int:
-        """Work done when the record arrives (on the reading thread); the number of records
-        it adds to its follow-up call (consents of a contact), so that a batch fills that call
-        once rather than spilling a few records into a second one."""
-        return 0
-
-    def send(self, items: list[Pending]) -> None:
-        raise NotImplementedError
-
-    # --- outcomes ------------------------------------------------------------------------
-
-    def queue(self, item: Pending, kind: str, code: str, reason: str) -> None:
-        """Into the retry queue with its reason (`kind`: rejected, failed or partial)."""
-        ctx = self.ctx
-        reason = self.shown_reason(item, reason)
-        if ctx.dry_run:
-            detail = {"action": f"queue_{kind}", "code": code, "reason": reason}
-            ctx.journal.add_review(ctx.run_id, "dry_run", item.key, None, detail)
-        else:
-            payload = item.record if keeps_payload(kind, code) else {}
-            ctx.journal.enqueue(
-                ctx.run_id, self.stream, item.key, item.version, payload, reason, code, kind
-            )
-        ctx.stats.reject(self.stream, kind, code, f"{item.key}: {reason}")
-        ctx.settle(item, kind != "partial")
-
-    def shown_reason(self, item: Pending, reason: str) -> str:
-        """The reason as journalled: under `redact_pii`, without the record's own values (CRM
-        One's per-record messages may quote one)."""
-        if self.ctx.config.redact_pii:
-            return scrub_text(reason, personal_values(item.record))
-        return reason
-
-    def done(self, item: Pending) -> None:
-        """Written (or nothing to do): the queue item it came from is settled."""
-        if item.queue_id is not None and not self.ctx.dry_run:
-            self.ctx.journal.mark(item.queue_id, "sent")
-        self.ctx.settle(item, False)
-
-    def dropped_as_older(self, item: Pending) -> None:
-        """A newer copy of the same record is in the same batch."""
-        self.ctx.stats.add(self.stream, "deduplicated")
-        if item.queue_id is not None and not self.ctx.dry_run:
-            self.ctx.journal.mark(item.queue_id, "superseded")
-            self.ctx.stats.add(self.stream, "superseded")
-        self.ctx.settle(item, False)
-
-    def send_batch(
-        self,
-        batch: list[tuple[dict[str, Any], Pending]],
-        call: Callable[[list[dict[str, Any]]], Any],
-        kind: str,
-        statuses: tuple[str, ...],
-        where: Callable[[dict[str, Any]], str],
-        failures: dict[Pending, Failure],
-    ) -> None:
-        """One batch call of (record, source item) pairs: counts `<kind>_<status>` per result;
-        a per-record error (or a refused call) becomes the failure of that record's item."""
-        try:
-            response = call([record for record, _ in batch])
-        except CrmOneError as error:
-            stop_unless_record_level(error)
-            for _, item in batch:
-                failures.setdefault(item, ("failed", error.code, f"{kind}: {error}"))
-            return
-        for result in response.get("results") or []:
-            status = result.get("status")
-            if status in statuses:
-                self.ctx.stats.add(self.stream, f"{kind}_{status}")
-        for index, error in indexed(response.get("errors"), len(batch)):
-            record, item = batch[index]
-            code, reason = error_text(error)
-            failures.setdefault(item, ("rejected", code, f"{where(record)}: {reason}"))
-
-    def refused(self, items: list[Pending], error: CrmOneError, what: str) -> None:
-        """A whole call refused: stop on transient failures, else queue its records."""
-        stop_unless_record_level(error)
-        for item in items:
-            self.queue(item, "failed", error.code, f"{what}: {error}")
-
-
-class IgnoredSender(Sender):
-    """A stream the destination has no use for: acknowledged and counted."""
-
-    def send(self, items: list[Pending]) -> None:
-        self.ctx.stats.add(self.stream, "ignored", len(items))
-        for item in items:
-            self.done(item)
-
-
-# --- customers → contacts, consents, list memberships ----------------------------------------
 
 
 class ContactSender(Sender):
@@ -271,6 +104,23 @@ class ContactSender(Sender):
             drafts = [d for d in drafts if known.get(d.contact_key) != d.digest]
         if drafts:
             self._write(drafts, departures)
+
+    def _skip_sent_versions(self, items: list[Pending]) -> list[Pending]:
+        """Settle the records whose version was fully sent before; the others to map."""
+        ctx = self.ctx
+        sent = ctx.journal.sent_versions((item.key for item in items), ctx.mapping)
+        skipped = unchanged_versions(((item.key, item.version) for item in items), sent)
+        if not skipped:
+            return items
+        rest = []
+        for item in items:
+            if item.key not in skipped:
+                rest.append(item)
+                continue
+            ctx.stats.add(self.stream, "contacts_skipped")
+            ctx.stats.add(self.stream, "consents_skipped", consent_flags(item.record, ctx.config))
+            self.done(item)
+        return rest
 
     def _skip_sent_versions(self, items: list[Pending]) -> list[Pending]:
         """Settle the records whose version was fully sent before; the others to map."""
@@ -427,28 +277,21 @@ class ContactSender(Sender):
             return []
         written: list[ContactDraft] = []
         conflicts: list[tuple[ContactDraft, Mapping[str, Any]]] = []
-        answered: set[int] = set()
-        for index, result in indexed(response.get("results"), len(upserts)):
-            if index in answered:
-                continue
-            answered.add(index)
-            status = result.get("status")
-            key = f"contacts_{status}" if status in CONTACT_STATUSES else "contacts_updated"
-            ctx.stats.add(self.stream, key)
-            written.append(upserts[index][0])
-        for index, error in indexed(response.get("errors"), len(upserts)):
-            if index in answered:
-                continue
-            answered.add(index)
+        reply = read_reply(response, len(upserts))
+        for index, (kind, entry) in reply.answers().items():
             draft = upserts[index][0]
-            if error.get("code") == "email_conflict" and draft.mapped.email and draft.external_id:
-                conflicts.append((draft, error))
+            if kind == "result":
+                status = entry.get("status")
+                key = f"contacts_{status}" if status in UPSERT_STATUSES else "contacts_updated"
+                ctx.stats.add(self.stream, key)
+                written.append(draft)
+            elif entry.get("code") == "email_conflict" and draft.mapped.email and draft.external_id:
+                conflicts.append((draft, entry))
             else:
-                self.queue(draft.item, "rejected", *error_text(error))
-        for index, (draft, _) in enumerate(upserts):
-            if index not in answered:
-                reason = "CRM One's response names neither a result nor an error for this record"
-                self.queue(draft.item, "failed", "no_result", reason)
+                self.queue(draft.item, "rejected", *error_text(entry))
+        for index in reply.unanswered():
+            reason = "CRM One's response names neither a result nor an error for this record"
+            self.queue(upserts[index][0].item, "failed", "no_result", reason)
         if conflicts:
             written += self._attach_by_email(conflicts)
         return written
@@ -478,25 +321,20 @@ class ContactSender(Sender):
             self.refused([draft.item for draft, _ in conflicts], error, "attach by email")
             return []
         attached: list[ContactDraft] = []
-        answered: set[int] = set()
-        for index, _ in indexed(response.get("results"), len(conflicts)):
-            if index not in answered:
-                answered.add(index)
-                ctx.stats.add(self.stream, "contacts_attached")
-                attached.append(conflicts[index][0])
-        for index, error in indexed(response.get("errors"), len(conflicts)):
-            if index in answered:
-                continue
-            answered.add(index)
+        reply = read_reply(response, len(conflicts))
+        for index, (kind, entry) in reply.answers().items():
             draft, first = conflicts[index]
-            if error.get("code") == "email_conflict":
-                self._review_conflict(draft, error.get("existing_id") or first.get("existing_id"))
+            if kind == "result":
+                ctx.stats.add(self.stream, "contacts_attached")
+                attached.append(draft)
+            elif entry.get("code") == "email_conflict":
+                self._review_conflict(draft, entry.get("existing_id") or first.get("existing_id"))
             else:
-                code, reason = error_text(error)
+                code, reason = error_text(entry)
                 self.queue(draft.item, "rejected", code, f"attach by email: {reason}")
-        for index, (draft, first) in enumerate(conflicts):
-            if index not in answered:
-                self._review_conflict(draft, first.get("existing_id"))
+        for index in reply.unanswered():
+            draft, first = conflicts[index]
+            self._review_conflict(draft, first.get("existing_id"))
         return attached
 
     def _review_conflict(self, draft: ContactDraft, other_id: Any) -> None:
@@ -564,7 +402,7 @@ class ContactSender(Sender):
                         )
                     continue
                 ctx.stats.add(self.stream, "list_members_added", int(response.get("added") or 0))
-                for error in response.get("errors") or []:
+                for error in read_reply(response, len(external_ids)).every_error:
                     item = by_external.get(str(error.get("external_id")))
                     if item is not None:
                         code, reason = error_text(error)
@@ -584,118 +422,3 @@ class ContactSender(Sender):
             if remembered is not None:
                 remembered[draft.contact_key] = draft.digest
             self.done(draft.item)
-
-
-# --- orders → activities and/or `orders` objects ---------------------------------------------
-
-
-class OrderSender(Sender):
-    """orders → `order_placed`/`order_cancelled` activities and/or `orders` objects."""
-
-    follows = ("customers",)
-
-    def send(self, items: list[Pending]) -> None:
-        ctx = self.ctx
-        plan = map_orders(items, ctx.config, ctx.journal.identity)
-        for item in plan.dropped:
-            self.dropped_as_older(item)
-        for item, code, reason in plan.rejected:
-            self.queue(item, "rejected", code, reason)
-        for item, issue in plan.warnings:
-            ctx.stats.warn(self.stream, issue.code, f"{item.key}: {issue.reason}")
-        for item, reason in plan.skipped:
-            ctx.stats.add(self.stream, "orders_skipped")
-            ctx.stats.warn(self.stream, "skipped", f"{item.key}: {reason}")
-            self.done(item)
-        failures: dict[Pending, Failure] = {}
-        for kind, records in plan.sends.items():
-            for batch in chunks(records, ctx.batch_size):
-                self._send(kind, batch, failures)
-        for item in plan.planned:
-            if item in failures:
-                self.queue(item, *failures[item])
-            else:
-                self.done(item)
-
-    def _send(
-        self,
-        kind: str,
-        batch: list[tuple[dict[str, Any], Pending]],
-        failures: dict[Pending, Failure],
-    ) -> None:
-        ctx = self.ctx
-        records = [record for record, _ in batch]
-        if ctx.dry_run:
-            detail = {"action": f"send {kind}", "records": records}
-            ctx.journal.add_review(ctx.run_id, "dry_run", None, None, detail)
-            ctx.stats.add(self.stream, f"dry_run_would_send_{kind}", len(records))
-            return
-        key = ctx.idempotency_key(self.stream, kind, records)
-        if kind == "activities":
-            call = partial(ctx.client.upsert_activities, idempotency_key=key)
-        else:
-            call = partial(ctx.client.upsert_objects, "orders", idempotency_key=key)
-        self.send_batch(
-            batch, call, kind, CONTACT_STATUSES, lambda record: record["external_id"], failures
-        )
-
-
-# --- messages → deletions ---------------------------------------------------------------------
-
-
-class DeletionSender(Sender):
-    """`CustomerDeleted` messages: archive, erase or ignore the contact, per `deletions`."""
-
-    follows = ("customers",)
-
-    def send(self, items: list[Pending]) -> None:
-        for item in items:
-            self._delete(item)
-
-    def _delete(self, item: Pending) -> None:
-        ctx = self.ctx
-        deletion = map_message(item.record, ctx.config)
-        if deletion is None:
-            ctx.stats.add(self.stream, "not_deletions")
-            return self.done(item)
-        if deletion.rejected:
-            return self.queue(item, "rejected", *issue_summary(list(deletion.issues)))
-        if deletion.action == "ignore":
-            ctx.stats.add(self.stream, "deletions_ignored")
-            return self.done(item)
-        external_id = deletion.external_id or ctx.journal.identity(deletion.customer_id)
-        try:
-            contact = ctx.client.find_contact(external_id=external_id) if external_id else None
-            if contact is None:
-                ctx.stats.add(self.stream, "deletions_not_found")
-            elif deletion.action == "archive" and contact.get("archived") is True:
-                ctx.stats.add(self.stream, "deletions_unchanged")
-            elif ctx.dry_run:
-                detail = {"action": deletion.action, "contact_id": contact.get("id")}
-                ctx.journal.add_review(ctx.run_id, "dry_run", external_id, None, detail)
-                ctx.stats.add(self.stream, f"dry_run_would_{deletion.action}")
-            elif deletion.action == "erase":
-                ctx.client.erase_contact(str(contact["id"]))
-                email = (contact.get("properties") or {}).get("email")
-                keys = [f"ext:{external_id}", *([f"email:{email}"] if email else [])]
-                ctx.journal.forget_contact_commerce(keys)  # carts, orders, stores of that person
-                ctx.stats.add(self.stream, "deletions_erased")
-            else:
-                ctx.client.archive_contact(str(contact["id"]))
-                ctx.stats.add(self.stream, "deletions_archived")
-        except CrmOneError as error:
-            stop_unless_record_level(error)
-            if error.status != 404:
-                return self.queue(item, "failed", error.code, f"{deletion.action}: {error}")
-            ctx.stats.add(self.stream, "deletions_not_found")
-        if not ctx.dry_run:  # what the journal holds about the customer goes too
-            ctx.journal.forget_customer(deletion.customer_id, external_id, deletion.action)
-        return self.done(item)
-
-
-# Stream name (without a connection's prefix) → its sender. New streams plug in here.
-SENDERS: dict[str, type[Sender]] = {
-    "customers": ContactSender,
-    "orders": OrderSender,
-    "messages": DeletionSender,
-}
