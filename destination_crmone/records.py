@@ -85,7 +85,8 @@ class MappedContact:
     """A customer as CRM One will see it: the contact upsert, its consents and its lists.
 
     `properties` holds only valid, normalised values (None = "no value"); whether to send each
-    one is the contact plan's call (`contacts/changes.py`, `contacts/merge.py`). `rejected` means nothing of this record may be sent.
+    one is the contact plan's call (`contacts/changes.py`, `contacts/merge.py`). `rejected`
+    means nothing of this record may be sent.
     """
 
     source_id: str | None

@@ -122,23 +122,6 @@ class ContactSender(Sender):
             self.done(item)
         return rest
 
-    def _skip_sent_versions(self, items: list[Pending]) -> list[Pending]:
-        """Settle the records whose version was fully sent before; the others to map."""
-        ctx = self.ctx
-        sent = ctx.journal.sent_versions((item.key for item in items), ctx.mapping)
-        skipped = unchanged_versions(((item.key, item.version) for item in items), sent)
-        if not skipped:
-            return items
-        rest = []
-        for item in items:
-            if item.key not in skipped:
-                rest.append(item)
-                continue
-            ctx.stats.add(self.stream, "contacts_skipped")
-            ctx.stats.add(self.stream, "consents_skipped", consent_flags(item.record, ctx.config))
-            self.done(item)
-        return rest
-
     def _write(self, drafts: list[ContactDraft], departures: dict[str, StoreDeparture]) -> None:
         ctx = self.ctx
         owners = owned_properties(ctx.config)
