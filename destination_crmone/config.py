@@ -704,13 +704,14 @@ MAPPING_FORMAT = "1"
 
 
 def mapping_parts(config: DestinationConfig) -> dict[str, str]:
-    """part → digest of that part of the mapping config (`identity.accept_rekey` left out).
-    The journal remembers them; `check` and `write` say which part changed."""
+    """part → digest of that part of the mapping config. The journal remembers them; `check`
+    and `write` say which part changed. `identity` is what makes the external ids
+    (`source_field`, `prefix`): `fallback` and `accept_rekey` change no contact's id."""
     digests: dict[str, str] = {}
     for part in MAPPING_PARTS:
         value = getattr(config, part)
         if part == "identity":
-            value = value.model_dump(exclude={"accept_rekey"})
+            value = value.model_dump(include={"source_field", "prefix"})
         elif isinstance(value, list):
             value = [item.model_dump() for item in value]
         text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))

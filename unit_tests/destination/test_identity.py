@@ -88,6 +88,8 @@ def test_a_changed_identity_is_refused_unless_accepted(
 ) -> None:
     journal = tmp_path / "j.db"
     write(sandbox, journal, [customer(1)])
+    fallback = {"source_field": "id", "fallback": "email"}  # no contact's id changes
+    assert check(sandbox, journal, identity=fallback).status == Status.SUCCEEDED
     status = check(sandbox, journal, identity={"source_field": "key"})
     assert status.status == Status.FAILED
     assert "identity" in status.message and "accept_rekey" in status.message
