@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-import psycopg
 from airbyte_cdk.destinations import Destination
 from airbyte_cdk.exception_handler import init_uncaught_exception_handler
 from airbyte_cdk.models import (
@@ -330,7 +329,13 @@ class DestinationCrmOne(Destination):
         )
 
 
-JOURNAL_FAILURES: tuple[type[BaseException], ...] = (JournalError, sqlite3.Error, psycopg.Error)
+def is_journal_failure(error: BaseException) -> bool:
+    """An error of the journal: ours, SQLite's, or PostgreSQL's (psycopg is imported only by a
+    PostgreSQL journal, so a run with a SQLite journal never pays for importing it)."""
+    psycopg = sys.modules.get("psycopg")
+    return isinstance(error, JournalError | sqlite3.Error) or (
+        psycopg is not None and isinstance(error, psycopg.Error)
+    )
 
 
 def as_traced(error: BaseException, checkpointed: int) -> AirbyteTracedException:
@@ -347,7 +352,7 @@ def as_traced(error: BaseException, checkpointed: int) -> AirbyteTracedException
     elif isinstance(error, Transient):
         message = f"CRM One did not accept the sync's calls: {error}. {done}"
         failure = FailureType.transient_error
-    elif isinstance(error, JOURNAL_FAILURES):
+    elif is_journal_failure(error):
         message = f"The journal could not be written: {error}. {done}"
         failure = FailureType.transient_error
     else:
