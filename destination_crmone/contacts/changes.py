@@ -179,11 +179,14 @@ def properties_to_send(
     return {}
 
 
-def unchanged_versions(keys: Iterable[tuple[str, str | None]], sent: Mapping[str, str]) -> set[str]:
-    """Record keys whose version was already fully sent (`sent`: key → newest version fully
-    sent under this mapping): nothing of theirs needs mapping."""
+def unchanged_versions(
+    keys: Iterable[tuple[str, str | None]], sent: Mapping[str, str]
+) -> set[tuple[str, str | None]]:
+    """The (record key, version) pairs already fully sent (`sent`: key → newest version fully
+    sent under this mapping): nothing of theirs needs mapping. A newer version of the same
+    record is not among them."""
     return {
-        key
+        (key, version)
         for key, version in keys
         if version is not None and key in sent and not version > sent[key]
     }

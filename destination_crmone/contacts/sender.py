@@ -114,7 +114,7 @@ class ContactSender(Sender):
             return items
         rest = []
         for item in items:
-            if item.key not in skipped:
+            if (item.key, item.version) not in skipped:
                 rest.append(item)
                 continue
             ctx.stats.add(self.stream, "contacts_skipped")

@@ -200,8 +200,8 @@ def test_a_new_contact_gets_every_value_it_has():
 
 def test_records_whose_version_was_fully_sent_need_no_mapping():
     sent = {"a": "2026#2", "b": "2026#2"}
-    keys = [("a", "2026#2"), ("b", "2026#3"), ("c", "2026#1"), ("a", None)]
-    assert unchanged_versions(keys, sent) == {"a"}
+    keys = [("a", "2026#2"), ("b", "2026#3"), ("c", "2026#1"), ("a", None), ("b", "2026#1")]
+    assert unchanged_versions(keys, sent) == {("a", "2026#2"), ("b", "2026#1")}
 
 
 # --- property test: random versions, runs and CRM edits ----------------------------------------
