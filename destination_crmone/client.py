@@ -43,7 +43,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors_common import location_host
+from connectors_common import location_host, secrets
 from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.pacing import TokenBucket
 
@@ -435,6 +435,7 @@ class CrmOneClient:
             lifetime = float(body.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
+        secrets.remember(token)  # filtered out of every text from now on
         self._token = token
         self._token_renew_at = (
             time.monotonic() + lifetime - min(TOKEN_MARGIN_SECONDS, lifetime / 10)

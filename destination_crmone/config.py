@@ -26,9 +26,10 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
-from connectors_common import check_service_url
+from connectors_common import check_service_url, secrets
 from destination_crmone.journal.placement import is_mount_point
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -647,6 +648,15 @@ class DestinationConfig(_Model):
     def _one_route_per_store(cls, routes: list[StoreRoute]) -> list[StoreRoute]:
         _unique(routes, lambda route: route.store_key, "store_key")
         return routes
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> DestinationConfig:
+        """From here on the secret, its encoded forms and the DSN's password are filtered out
+        of every log line, message and journal row (`connectors_common.secrets`)."""
+        secrets.remember_client(self.client_id, self.client_secret.get_secret_value())
+        if isinstance(self.journal, PostgresJournal):
+            secrets.remember_dsn(self.journal.dsn.get_secret_value())
+        return self
 
     # --- entry points ----------------------------------------------------------------------
 

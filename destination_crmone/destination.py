@@ -49,6 +49,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import secrets
 from destination_crmone.calllog import CallRecord
 from destination_crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.commerce_events import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
@@ -217,7 +218,7 @@ class DestinationCrmOne(Destination):
             return AirbyteConnectionStatus(status=Status.FAILED, message=str(error))
         if notice := consent_notice(parsed):
             logger.warning(notice)
-        problems = self.problems(parsed)
+        problems = [secrets.scrub(problem) for problem in self.problems(parsed)]
         if problems:
             return AirbyteConnectionStatus(
                 status=Status.FAILED,

@@ -10,6 +10,7 @@ from typing import Any
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import secrets
 from source_commercetools.auth import CommercetoolsAuthenticator, basic_auth_header
 from source_commercetools.config import SourceConfig
 from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
@@ -90,9 +91,11 @@ class ConnectionCheck:
                 pk,
             )
             return
+        token = str(response.json().get("access_token", ""))
+        secrets.remember(token)
         project = session.get(
             f"{self.config.api_root}/{pk}",
-            headers={"Authorization": f"Bearer {response.json()['access_token']}"},
+            headers={"Authorization": f"Bearer {token}"},
             timeout=TIMEOUT,
             allow_redirects=False,
         )

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors_common import check_each, check_key, check_scope, check_service_url
+from connectors_common import check_each, check_key, check_scope, check_service_url, secrets
 
 REGIONS = (
     "us-central1.gcp",
@@ -236,6 +236,12 @@ class SourceConfig(BaseModel):
         if any(scope.startswith("manage_project") for scope in scopes):
             raise ValueError("manage_project is refused: this source only reads; use view_* scopes")
         return scopes or None
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> SourceConfig:
+        """From here on the secret (and its Basic-auth forms) is filtered out of every text."""
+        secrets.remember_client(self.client_id, self.client_secret.get_secret_value())
+        return self
 
     @model_validator(mode="after")
     def _endpoints(self) -> SourceConfig:

@@ -150,6 +150,7 @@ class CommerceTables:
                 cursor = self.connection.cursor()
                 for statement, rows in statements:
                     if rows:
+                        rows = [self._params(statement, row) for row in rows]  # type: ignore[attr-defined]
                         cursor.executemany(self._sql(statement), rows)  # type: ignore[attr-defined]
                 self.connection.commit()
             except Exception:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors_common import secrets
 from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
@@ -204,9 +205,17 @@ class SqlJournal(CommerceTables):
             return statement
         return statement.replace("%", "%%").replace("?", self.marker)
 
+    @staticmethod
+    def _params(statement: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+        """What a write stores, without any secret a server echoed (`connectors_common.secrets`):
+        the one point every text passes on its way into the journal."""
+        if statement.lstrip()[:6].upper() == "SELECT":
+            return params
+        return tuple(secrets.scrub(value) if isinstance(value, str) else value for value in params)
+
     def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
         cursor = self.connection.cursor()
-        cursor.execute(self._sql(statement), params)
+        cursor.execute(self._sql(statement), self._params(statement, params))
         return cursor
 
     def _write(self, statement: str, params: tuple[Any, ...] = ()) -> int:
@@ -224,6 +233,7 @@ class SqlJournal(CommerceTables):
             return
         with self._lock:
             try:
+                rows = [self._params(statement, row) for row in rows]
                 self.connection.cursor().executemany(self._sql(statement), rows)
                 self.connection.commit()
             except Exception:
