@@ -273,8 +273,8 @@ def _decode(response: requests.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
-        return response.text[:2000]
+    except ValueError:  # secrets out before the cut: a cut one would escape the filter
+        return secrets.scrub(response.text)[:2000]
 
 
 def _reason_phrase(status: int | None) -> str:
@@ -293,7 +293,7 @@ def _error_code(payload: Any) -> str | None:
 
 def _error_detail(payload: Any, status: int | None) -> str:
     if not isinstance(payload, dict):
-        text = str(payload or "").strip()
+        text = secrets.scrub(str(payload or "").strip())
         return text[:300] or _reason_phrase(status)
     detail = str(
         payload.get("detail")
