@@ -102,15 +102,16 @@ def dsn_passwords(dsn: str) -> set[str]:
             raw = urlsplit(dsn).password
         except ValueError:
             raw = None
-        if raw:
-            found.add(raw)
-    return found
+        if raw:  # up to the last '@'; libpq reads up to the first, the rest becomes host
+            found |= {raw, *raw.split("@")}
+    return {password for password in found if password}
 
 
 def describe_dsn(dsn: str) -> str:
     """What an error may say about a DSN: its host and database, never the DSN itself."""
     parts = dsn_parts(dsn)
     host = parts.get("host") or parts.get("hostaddr") or "the default host"
+    host = host.rsplit("@", 1)[-1]  # an unencoded '@' in a URL password puts its tail here
     database = parts.get("dbname") or parts.get("user") or "the default database"
     return f"host {host}, database {database}"
 

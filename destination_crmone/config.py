@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from connectors_common import check_service_url, secrets
+from destination_crmone.journal import DSN_UNREADABLE
 from destination_crmone.journal.placement import is_mount_point
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -157,6 +158,8 @@ class PostgresJournal(_Model):
             raise ValueError(
                 "the password holds an unencoded '@' or '/': percent-encode it (%40, %2F)"
             )
+        if not secrets.dsn_parts(text):  # libpq's own message would quote the text
+            raise ValueError(DSN_UNREADABLE)
         return SecretStr(text)
 
 
