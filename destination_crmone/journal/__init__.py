@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors_common import secrets
+from connectors_common.files import NotOurs
 from destination_crmone.journal.base import (
     FAILED_AGAIN,
     PARKED,
@@ -60,6 +61,8 @@ def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal
             raise JournalError("journal.path: a SQLite journal needs a file path")
         try:
             return SqliteJournal(str(path), redact_pii=redact_pii)
+        except NotOurs as problem:  # a directory, device, FIFO, link or another user's file
+            raise JournalError(f"journal.path: {path} {problem}") from None
         except JournalError as error:
             raise JournalError(f"journal.path: {path}: {error}") from None
         except Exception as error:  # sqlite3.Error, OSError (permissions, a directory…)
