@@ -35,8 +35,19 @@ class SqliteJournal(SqlJournal):
             # WAL + NORMAL: a commit survives a crash of this process; an OS crash may lose
             # the last commits but never corrupts the file.
             connection.execute("PRAGMA synchronous=NORMAL")
+            # Deleted or rewritten content is overwritten with zeros, whatever the default of
+            # the platform's SQLite build: an erased person's values leave the file's pages.
+            connection.execute("PRAGMA secure_delete=ON")
             super().__init__(connection, redact_pii=redact_pii)
         except Exception:
             connection.close()
             raise
         self.path = str(file)
+
+    def _purge_erased(self, at_end: bool) -> None:
+        """After an erase: the write-ahead log still holds earlier images of the pages that
+        carried the erased values. A TRUNCATE checkpoint copies the zeroed pages into the
+        database and empties the log file."""
+        with self._lock:
+            self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        super()._purge_erased(at_end)
