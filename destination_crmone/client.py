@@ -48,6 +48,7 @@ from destination_crmone.calllog import CallRecord, now_text
 from destination_crmone.pacing import TokenBucket
 
 TOKEN_PATH = "/oauth/token"
+EXCERPT_CHARS = 120  # of a response's text in an error message
 # 408 and the contract's "nothing was applied; retry" statuses.
 TRANSIENT_STATUSES = frozenset({408, 502, 503, 504})
 # A 409 with these codes is about the data, not an idempotency race: never retried.
@@ -294,7 +295,7 @@ def _error_code(payload: Any) -> str | None:
 def _error_detail(payload: Any, status: int | None) -> str:
     if not isinstance(payload, dict):
         text = secrets.scrub(str(payload or "").strip())
-        return text[:300] or _reason_phrase(status)
+        return text[:EXCERPT_CHARS] or _reason_phrase(status)
     detail = str(
         payload.get("detail")
         or payload.get("error_description")

@@ -24,12 +24,14 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from connectors_common import check_service_url, secrets
+from connectors_common.urls import check_service_address
 from destination_crmone.journal import DSN_UNREADABLE
 from destination_crmone.journal.placement import is_mount_point
 
@@ -396,6 +398,15 @@ def _unique(items: list[Any], key: Any, what: str) -> None:
 class DestinationConfig(_Model):
     model_config = ConfigDict(title="CRM One Destination Spec", extra="ignore", frozen=True)
 
+    allow_private_network: bool = Field(
+        default=False,
+        strict=True,
+        title="Allow a private network",
+        description="Let base_url point at a private address (10/8, 172.16/12, 192.168/16, "
+        "fc00::/7…), for a CRM One reached inside your network. Link-local and cloud "
+        "metadata addresses are refused whatever this says.",
+        json_schema_extra=_ui(40, "advanced"),
+    )
     base_url: str = Field(
         title="CRM One API URL",
         description="Root of the API, e.g. https://acme.crmone.example/api (https; http only "
@@ -600,8 +611,10 @@ class DestinationConfig(_Model):
 
     @field_validator("base_url")
     @classmethod
-    def _service_url(cls, url: str) -> str:
-        return check_service_url(url)
+    def _service_url(cls, url: str, info: ValidationInfo) -> str:
+        checked = check_service_url(url)
+        check_service_address(checked, bool(info.data.get("allow_private_network")))
+        return checked
 
     @field_validator("client_id")
     @classmethod

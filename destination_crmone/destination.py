@@ -50,6 +50,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from connectors_common import secrets
+from connectors_common.urls import check_resolved_host
 from destination_crmone.calllog import CallRecord
 from destination_crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.commerce_events import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
@@ -237,6 +238,8 @@ class DestinationCrmOne(Destination):
             problems.append(placement.problem)
         elif placement.warning:
             logging.getLogger("airbyte").warning(placement.warning)
+        if problem := check_resolved_host(config.base_url, config.allow_private_network):
+            return [*problems, f"base_url: its host {problem}"]  # where DNS points it now
         client = make_client(config, for_check=True)
         try:
             account = client.account()

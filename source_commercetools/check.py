@@ -11,6 +11,7 @@ import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from connectors_common import secrets
+from connectors_common.urls import check_resolved_host
 from source_commercetools.auth import CommercetoolsAuthenticator, basic_auth_header
 from source_commercetools.config import SourceConfig
 from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
@@ -32,6 +33,10 @@ class ConnectionCheck:
 
     def run(self) -> None:
         """Raise CheckFailed with what is wrong; log warnings for what merely limits the sync."""
+        for field in ("api_url", "auth_url"):  # where a host name points now (DNS)
+            url = getattr(self.config, field)
+            if url and (problem := check_resolved_host(url, self.config.allow_private_network)):
+                raise CheckFailed(f"{field}: its host {problem}")
         try:
             self.authenticator.get_access_token()
             for stream in self.readable_streams():
