@@ -76,7 +76,7 @@ class CrmOneError(Exception):
         body: Any = None,
         attempts: int = 1,
     ) -> None:
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail = status, code, secrets.scrub(detail)
         self.correlation_id, self.request_id, self.body = correlation_id, request_id, body
         self.method, self.path, self.attempts = method, path, attempts
         super().__init__(self._message())
@@ -296,13 +296,15 @@ def _error_detail(payload: Any, status: int | None) -> str:
     if not isinstance(payload, dict):
         text = secrets.scrub(str(payload or "").strip())
         return text[:EXCERPT_CHARS] or _reason_phrase(status)
-    detail = str(
-        payload.get("detail")
-        or payload.get("error_description")
-        or payload.get("title")
-        or payload.get("error")
-        or "no detail given"
-    )
+    detail = secrets.scrub(
+        str(
+            payload.get("detail")
+            or payload.get("error_description")
+            or payload.get("title")
+            or payload.get("error")
+            or "no detail given"
+        )
+    )[:EXCERPT_CHARS]
     fields = [
         f"{e.get('field')}: {e.get('message') or e.get('code')}"
         for e in (payload.get("errors") or [])[:3]

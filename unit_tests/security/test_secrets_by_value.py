@@ -17,11 +17,17 @@ import pytest
 from airbyte_cdk.models import AirbyteMessageSerializer, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file, read
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from connectors_common import secrets
 from destination_crmone.destination import DestinationCrmOne
 from destination_crmone.journal.cli import main as journal_cli
-from integration_tests.destination.airbyte_input import customer, record_message, state_message
+from integration_tests.destination.airbyte_input import (
+    catalog,
+    customer,
+    record_message,
+    state_message,
+)
 from sandbox.crmone import CrmOneSandbox
 from source_commercetools import SourceCommercetools
 from unit_tests.security.conftest import Destination
@@ -224,3 +230,29 @@ def test_the_filter_hides_every_form_and_dsn_password() -> None:
     record = logging.LogRecord("airbyte.x", logging.INFO, __file__, 1, "got %s", (SECRET,), None)
     secrets.SecretFilter().filter(record)
     assert record.getMessage() == "got ****"
+
+
+def test_destination_write_trace_shows_no_echoed_credential(tmp_path: Path) -> None:
+    """A token endpoint that fails (5xx) quoting the form: the write's TRACE error, as the
+    CDK emits it, holds no form of the secret."""
+
+    def fail(method: str, path: str, headers: dict[str, str], body: bytes):
+        return 403, {"error": "forbidden", "error_description": f"no: {body.decode()}"}
+
+    server = LoopbackServer(fail)
+    config = {
+        "base_url": server.url,
+        "client_id": CLIENT_ID,
+        "client_secret": SECRET,
+        "journal": {"type": "sqlite", "path": str(tmp_path / "journal.db")},
+    }
+    try:
+        with pytest.raises(AirbyteTracedException) as raised:
+            list(DestinationCrmOne().write(config, catalog("customers"), iter([])))
+    finally:
+        server.close()
+    error = raised.value
+    emitted = json.dumps(AirbyteMessageSerializer.dump(error.as_sanitized_airbyte_message()))
+    assert "no: grant_type" in emitted  # the echo did reach the message
+    texts = {"message": f"{error.message} {error.internal_message}", "trace": emitted}
+    assert leaks(texts, forbidden()) == {}
