@@ -12,15 +12,18 @@ from typing import Any
 
 import requests
 
+# (method, path, headers, body) → (status, headers, body) of the answer
+Respond = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 # (method, path, headers, body) → (status, JSON body)
 Answer = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
 
 
 class LoopbackServer:
-    """A threaded HTTP server on 127.0.0.1 answering JSON with `answer`."""
+    """A threaded HTTP server on 127.0.0.1 that records every request and answers with
+    `respond`."""
 
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
+    def __init__(self, respond: Respond) -> None:
+        self.requests: list[tuple[str, str, bytes]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,13 +32,16 @@ class LoopbackServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, payload = owner.answer(self.command, self.path, dict(self.headers), body)
-                data = json.dumps(payload).encode()
+                owner.requests.append((self.command, self.path, body))
+                status, headers, payload = respond(
+                    self.command, self.path, dict(self.headers), body
+                )
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -51,12 +57,23 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
+class JsonServer(LoopbackServer):
+    """A loopback server answering JSON with `answer`."""
+
+    def __init__(self, answer: Answer) -> None:
+        def respond(method: str, path: str, headers: dict[str, str], body: bytes):
+            status, payload = answer(method, path, headers, body)
+            return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+        super().__init__(respond)
+
+
 def echo(headers: dict[str, str], body: bytes) -> dict[str, Any]:
     """What the server received, as an echoing server shows it."""
     return {"headers": headers, "body": body.decode("utf-8", "replace")}
 
 
-class EchoingProxy(LoopbackServer):
+class EchoingProxy(JsonServer):
     """Forwards every call to `upstream` and adds what it received to each JSON answer:
     `echo` in objects (the form of a token call, the `Authorization` header of every call)."""
 

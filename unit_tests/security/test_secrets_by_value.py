@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus
@@ -31,7 +32,7 @@ from integration_tests.destination.airbyte_input import (
 from sandbox.crmone import CrmOneSandbox
 from source_commercetools import SourceCommercetools
 from unit_tests.security.conftest import Destination
-from unit_tests.security.echo_servers import EchoingProxy, LoopbackServer, echo
+from unit_tests.security.echo_servers import EchoingProxy, JsonServer, echo
 
 pytestmark = pytest.mark.security
 
@@ -71,7 +72,7 @@ class CommercetoolsEcho:
 
     def __init__(self, grant: bool) -> None:
         self.grant = grant
-        self.server = LoopbackServer(self.answer)
+        self.server = JsonServer(self.answer)
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes):
         said = f"{headers.get('Authorization')} {body.decode()}"
@@ -179,30 +180,32 @@ def test_destination_write_keeps_no_echoed_secret_or_token(
 
 def echoing_proxy_bearers(texts: dict[str, str]) -> list[str]:
     """Any `Bearer <token>` left in the texts (a filtered one reads `Bearer ****`)."""
-    import re
-
     found = re.findall(r"Bearer [A-Za-z0-9._~+/=-]+", "\n".join(texts.values()))
     return [value for value in found if value != "Bearer "]
 
 
-def test_destination_check_shows_no_echoed_credential(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path
-) -> None:
+@pytest.fixture
+def refusing(tmp_path: Path) -> Iterator[dict]:
+    """A destination config whose CRM One refuses the token, quoting the form it got."""
+
     def refuse(method: str, path: str, headers: dict[str, str], body: bytes):
         return 403, {"error": "forbidden", "error_description": f"refused {body.decode()}"}
 
-    server = LoopbackServer(refuse)
-    config = {
+    server = JsonServer(refuse)
+    yield {
         "base_url": server.url,
         "client_id": CLIENT_ID,
         "client_secret": SECRET,
         "journal": {"type": "sqlite", "path": str(tmp_path / "journal.db")},
     }
-    try:
-        with caplog.at_level(logging.DEBUG):
-            status = DestinationCrmOne().check(logging.getLogger("airbyte"), config)
-    finally:
-        server.close()
+    server.close()
+
+
+def test_destination_check_shows_no_echoed_credential(
+    caplog: pytest.LogCaptureFixture, refusing: dict
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        status = DestinationCrmOne().check(logging.getLogger("airbyte"), refusing)
     assert status.status.name == "FAILED" and "refused" in (status.message or "")
     texts = {
         "status": status.message or "",
@@ -232,27 +235,13 @@ def test_the_filter_hides_every_form_and_dsn_password() -> None:
     assert record.getMessage() == "got ****"
 
 
-def test_destination_write_trace_shows_no_echoed_credential(tmp_path: Path) -> None:
-    """A token endpoint that fails (5xx) quoting the form: the write's TRACE error, as the
-    CDK emits it, holds no form of the secret."""
-
-    def fail(method: str, path: str, headers: dict[str, str], body: bytes):
-        return 403, {"error": "forbidden", "error_description": f"no: {body.decode()}"}
-
-    server = LoopbackServer(fail)
-    config = {
-        "base_url": server.url,
-        "client_id": CLIENT_ID,
-        "client_secret": SECRET,
-        "journal": {"type": "sqlite", "path": str(tmp_path / "journal.db")},
-    }
-    try:
-        with pytest.raises(AirbyteTracedException) as raised:
-            list(DestinationCrmOne().write(config, catalog("customers"), iter([])))
-    finally:
-        server.close()
+def test_destination_write_trace_shows_no_echoed_credential(refusing: dict) -> None:
+    """A token endpoint that refuses quoting the form: the write's TRACE error, as the CDK
+    emits it, and the exception itself hold no form of the secret."""
+    with pytest.raises(AirbyteTracedException) as raised:
+        list(DestinationCrmOne().write(refusing, catalog("customers"), iter([])))
     error = raised.value
     emitted = json.dumps(AirbyteMessageSerializer.dump(error.as_sanitized_airbyte_message()))
-    assert "no: grant_type" in emitted  # the echo did reach the message
+    assert "refused grant_type" in emitted  # the echo did reach the message
     texts = {"message": f"{error.message} {error.internal_message}", "trace": emitted}
     assert leaks(texts, forbidden()) == {}
