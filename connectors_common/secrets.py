@@ -62,11 +62,18 @@ def remember(*values: str | None) -> None:
     found = {form for value in values if value for form in _forms(str(value))}
     found = {form for form in found if len(form) >= MIN_LENGTH}
     with _lock:
-        new = found - _values
-        _values.update(new)
-    for form in new:  # the CDK filters its own outputs (TRACE, its log formatter) with these
+        _values.update(found)
+    # The CDK filters its own outputs (TRACE, its log formatter) with its registry, which
+    # each entrypoint run replaces: every form goes there too, once per registry.
+    registered = set(map(str, _cdk_registry()))
+    for form in sorted(found - registered):
         airbyte_secrets_utils.add_to_secrets(form)
     install_log_filter()
+
+
+def _cdk_registry() -> list[Any]:
+    """The CDK's list of secrets (`add_to_secrets` appends, each entrypoint run replaces)."""
+    return vars(airbyte_secrets_utils).get("__SECRETS_FROM_CONFIG") or []
 
 
 def remember_client(client_id: str, client_secret: str) -> None:
@@ -119,7 +126,7 @@ def describe_dsn(dsn: str) -> str:
 def known() -> list[str]:
     """Every value to hide, longest first (so a secret inside another goes with it)."""
     global _sorted, _sorted_for
-    registered = vars(airbyte_secrets_utils).get("__SECRETS_FROM_CONFIG") or []
+    registered = _cdk_registry()
     with _lock:
         version = (len(_values), id(registered), len(registered))
         if version != _sorted_for:
