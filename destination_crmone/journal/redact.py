@@ -36,9 +36,9 @@ def _normal(key: str) -> str:
 def personal_keys() -> frozenset[str]:
     """The redaction list, derived, not kept by hand: every field the streams' schemas
     annotate personal (`connectors_common.personal`), and every CRM One property the mapping
-    fills from one of them (`mapping.personal_properties`), normalised."""
+    fills from one of them (`records.personal_properties`), normalised."""
     from connectors_common.personal import personal_field_names
-    from destination_crmone.mapping import personal_properties  # imports the journal
+    from destination_crmone.records import personal_properties  # imports the journal
 
     names = {*personal_field_names(), *personal_properties(), *CARRIED_KEYS}
     return frozenset(_normal(name) for name in names)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors_common import secrets
-from destination_crmone.calllog import CallRecord, now_text
+from destination_crmone.crmone.calllog import CallRecord, now_text
 from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
     PARKED,

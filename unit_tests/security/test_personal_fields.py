@@ -10,7 +10,7 @@ import pytest
 
 from connectors_common.personal import annotated_fields, personal_paths, schema
 from destination_crmone.journal.redact import REDACTED, is_personal_key, personal_keys, redact
-from destination_crmone.mapping import personal_properties
+from destination_crmone.records import personal_properties
 from integration_tests.destination.airbyte_input import customer, record_message
 from unit_tests.security.conftest import Destination, found_in
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors_common import location_host
-from destination_crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError
 from unit_tests.security.echo_servers import LoopbackServer
 
 pytestmark = pytest.mark.security
