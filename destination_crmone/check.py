@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from connectors_common.urls import check_resolved_host
 from destination_crmone.commerce.mapping import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
 from destination_crmone.config import (
     DestinationConfig,
@@ -40,6 +41,8 @@ def problems(config: DestinationConfig, client: CrmOneClient) -> list[str]:
         problems.append(placement.problem)
     elif placement.warning:
         logging.getLogger("airbyte").warning(placement.warning)
+    if problem := check_resolved_host(config.base_url, config.allow_private_network):
+        return [*problems, f"base_url: its host {problem}"]  # where DNS points it now
     try:
         account = client.account()
     except CrmOneError as error:

@@ -24,11 +24,15 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
-from connectors_common import check_service_url
+from connectors_common import check_service_url, secrets
+from connectors_common.urls import check_service_address
+from destination_crmone.journal import DSN_UNREADABLE
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
@@ -147,6 +151,8 @@ class PostgresJournalConfig(_Model):
             raise ValueError(
                 "the password holds an unencoded '@' or '/': percent-encode it (%40, %2F)"
             )
+        if not secrets.dsn_parts(text):  # libpq's own message would quote the text
+            raise ValueError(DSN_UNREADABLE)
         return SecretStr(text)
 
 
@@ -418,6 +424,15 @@ def _unique(items: list[Any], key: Any, what: str) -> None:
 class DestinationConfig(_Model):
     model_config = ConfigDict(title="CRM One Destination Spec", extra="ignore", frozen=True)
 
+    allow_private_network: bool = Field(
+        default=False,
+        strict=True,
+        title="Allow a private network",
+        description="Let base_url point at a private address (10/8, 172.16/12, 192.168/16, "
+        "fc00::/7…), for a CRM One reached inside your network. Link-local and cloud "
+        "metadata addresses are refused whatever this says.",
+        json_schema_extra=_ui(40, "advanced"),
+    )
     base_url: str = Field(
         title="CRM One API URL",
         description="Root of the API, e.g. https://acme.crmone.example/api (https; http only "
@@ -622,8 +637,10 @@ class DestinationConfig(_Model):
 
     @field_validator("base_url")
     @classmethod
-    def _service_url(cls, url: str) -> str:
-        return check_service_url(url)
+    def _service_url(cls, url: str, info: ValidationInfo) -> str:
+        checked = check_service_url(url)
+        check_service_address(checked, bool(info.data.get("allow_private_network")))
+        return checked
 
     @field_validator("client_id")
     @classmethod
@@ -673,6 +690,15 @@ class DestinationConfig(_Model):
     def _one_route_per_store(cls, routes: list[StoreRoute]) -> list[StoreRoute]:
         _unique(routes, lambda route: route.store_key, "store_key")
         return routes
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> DestinationConfig:
+        """From here on the secret, its encoded forms and the DSN's password are filtered out
+        of every log line, message and journal row (`connectors_common.secrets`)."""
+        secrets.remember_client(self.client_id, self.client_secret.get_secret_value())
+        if isinstance(self.journal, PostgresJournalConfig):
+            secrets.remember_dsn(self.journal.dsn.get_secret_value())
+        return self
 
     @property
     def writes_order_objects(self) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
+from connectors_common.personal import personal_paths
 from destination_crmone.config import ConsentMapping, DestinationConfig, Identity, StoreRoute
 from destination_crmone.crmone.validate import (
     ContactSchema,
@@ -357,6 +358,28 @@ DEFAULT_CUSTOMER_FIELDS: dict[str, Extract] = {
     "source_created_at": _path("createdAt"),
     "source_updated_at": _path("lastModifiedAt"),
 }
+
+
+def personal_properties() -> frozenset[str]:
+    """The CRM One properties the default mapping fills from a personal field of the
+    customer (those the schema annotates `x-personal`): found by mapping a probe customer
+    whose personal fields hold markers, so the list follows the mapping and the schema."""
+    record: dict[str, Any] = {}
+    address: dict[str, Any] = {}
+    markers = []
+    for index, path in enumerate(personal_paths("customers")):
+        marker = f"personal-probe-{index}"
+        markers.append(marker)
+        if path.startswith("addresses[]."):
+            address[path.removeprefix("addresses[].")] = marker
+        elif "." not in path and "[]" not in path:
+            record[path] = marker
+    record["addresses"] = [address]
+    return frozenset(
+        name
+        for name, extract in DEFAULT_CUSTOMER_FIELDS.items()
+        if any(marker in str(extract(record, address, [])) for marker in markers)
+    )
 
 
 def mapped_property_names(config: DestinationConfig) -> list[str]:

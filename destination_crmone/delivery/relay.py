@@ -30,6 +30,8 @@ from destination_crmone.input import RejectedInput
 from destination_crmone.journal import Journal
 from destination_crmone.stats import RunStats
 
+UNREAD = ("unknown", None)  # the tally of refused input lines that name no stream
+
 
 def reject_input(
     journal: Journal, stats: RunStats, run_id: str, dry_run: bool, rejected: RejectedInput
@@ -83,6 +85,8 @@ def relay(
             descriptor = state.stream.stream_descriptor if state.stream else None
             if state.type == AirbyteStateType.STREAM and descriptor is not None:
                 closed = [tallies.pop((descriptor.name, descriptor.namespace), Tally())]
+                # Lines of no known stream (unreadable): counted by the next state.
+                closed += [tallies.pop(key) for key in [UNREAD] if key in tallies]
             else:
                 closed, tallies = list(tallies.values()), {}
             writer.state(message, closed)
@@ -95,7 +99,7 @@ def relay(
                 for rejected in refused:
                     if on_unread is not None:
                         on_unread(rejected)
-                    key = (rejected.stream or "unknown", None)
+                    key = (rejected.stream, None) if rejected.stream else UNREAD
                     writer.rejected_unread(tallies.setdefault(key, Tally()))
                 if message is not None:
                     handle(message)

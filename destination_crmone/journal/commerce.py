@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS order_payments (
 CREATE INDEX IF NOT EXISTS order_payments_payment ON order_payments (payment_id)
 """
 CART_STATES = ("open", "abandoned", "recovered", "closed")
+# The tables that hold rows under a contact key: what an erasure clears.
+COMMERCE_TABLES = ("carts", "order_facts", "contact_stores", "order_events", "order_payments")
 CHUNK = 500  # keys per IN (…) list
 
 
@@ -150,6 +152,7 @@ class CommerceTables:
                 cursor = self.connection.cursor()
                 for statement, rows in statements:
                     if rows:
+                        rows = [self._params(statement, row) for row in rows]  # type: ignore[attr-defined]
                         cursor.executemany(self._sql(statement), rows)  # type: ignore[attr-defined]
                 self.connection.commit()
             except Exception:
@@ -349,24 +352,24 @@ class CommerceTables:
 
     def forget_contact_commerce(self, contact_keys: Iterable[str]) -> int:
         """Remove everything these tables hold about the contacts (GDPR erasure)."""
-        keys = list(dict.fromkeys(contact_keys))
-        removed = 0
         with self._lock:
             try:
-                for part in _chunks(keys):
-                    marks = ", ".join("?" * len(part))
-                    for table in (
-                        "carts",
-                        "order_facts",
-                        "contact_stores",
-                        "order_events",
-                        "order_payments",
-                    ):
-                        removed += self._execute(
-                            f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
-                        ).rowcount
+                removed = self._delete_commerce(contact_keys)
                 self.connection.commit()
-                return removed
             except Exception:
                 self.connection.rollback()
                 raise
+        self._erased(COMMERCE_TABLES)  # type: ignore[attr-defined]
+        return removed
+
+    def _delete_commerce(self, contact_keys: Iterable[str]) -> int:
+        """The rows under these contact keys, deleted in the open transaction."""
+        keys = list(dict.fromkeys(contact_keys))
+        removed = 0
+        for part in _chunks(keys):
+            marks = ", ".join("?" * len(part))
+            for table in COMMERCE_TABLES:
+                removed += self._execute(
+                    f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
+                ).rowcount
+        return removed
