@@ -452,16 +452,14 @@ class Condition(_Model):
 
     @model_validator(mode="after")
     def _one_operator(self) -> Condition:
-        given = [op for op, value in zip(CONDITION_OPERATORS, self._operands()) if value is not None]
+        operands = zip(CONDITION_OPERATORS, (self.in_, self.not_in, self.exists), strict=True)
+        given = [op for op, value in operands if value is not None]
         if len(given) != 1:
             raise ValueError(
                 f"a condition on {self.field!r} needs exactly one of in, not_in, exists"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
-
-    def _operands(self) -> tuple[Any, ...]:
-        return (self.in_, self.not_in, self.exists)
 
 
 def _conditions(value: Any) -> Any:
