@@ -68,8 +68,10 @@ from destination_crmone.config import (
 from destination_crmone.input import CappedInput, RejectedInput
 from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
 from destination_crmone.journal.placement import journal_placement
-from destination_crmone.mapping import configured_list_ids, unwritable_properties
+from destination_crmone.mapping import DEFAULT_CUSTOMER_FIELDS, unwritable_properties
 from destination_crmone.planning import Tally
+from destination_crmone.schema_check import list_problems, property_problems
+from destination_crmone.segments import configured_lists
 from destination_crmone.senders import SENDERS, Fatal, Sender, Transient, WriteContext
 from destination_crmone.stats import RunStats, summary_text
 from destination_crmone.validate import ContactSchema
@@ -149,7 +151,7 @@ def required_scopes(config: DestinationConfig) -> list[str]:
     scopes = ["contacts:write"]
     if config.consents:
         scopes.append("consents:write")
-    if configured_list_ids(config):
+    if configured_lists(config):
         scopes.append("lists:write")
     if config.orders_as in ("activities", "both") or config.carts_as == "activities":
         scopes.append("activities:write")
@@ -255,25 +257,22 @@ class DestinationCrmOne(Destination):
 
     @staticmethod
     def _check_schema(client: CrmOneClient, config: DestinationConfig) -> list[str]:
+        """The default mapping's properties, then every property the config names (by path)."""
         schema = ContactSchema.from_api(client.contact_schema())
-        missing = unwritable_properties(config, schema)
-        if not missing:
-            return []
-        return [
-            "CRM One's contact schema lacks (or marks read-only) mapped properties: "
-            + ", ".join(missing)
-        ]
+        problems = []
+        missing = [n for n in unwritable_properties(config, schema) if n in DEFAULT_CUSTOMER_FIELDS]
+        if missing:
+            problems.append(
+                "CRM One's contact schema lacks (or marks read-only) mapped properties: "
+                + ", ".join(missing)
+            )
+        return problems + property_problems(config, schema)
 
     @staticmethod
     def _check_lists(client: CrmOneClient, config: DestinationConfig) -> list[str]:
-        wanted = configured_list_ids(config)
-        if not wanted:
+        if not configured_lists(config):
             return []
-        known = {str(found.get("id")) for found in client.lists()}
-        unknown = [list_id for list_id in wanted if list_id not in known]
-        return (
-            [f"store_routing names unknown CRM One lists: {', '.join(unknown)}"] if unknown else []
-        )
+        return list_problems(config, (found.get("id") for found in client.lists()))
 
     @staticmethod
     def _check_order_types(client: CrmOneClient, config: DestinationConfig) -> list[str]:
