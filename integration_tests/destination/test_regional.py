@@ -62,8 +62,12 @@ def connection(
     write_json(source, ct.source_config())
     write_json(destination, crm.destination_config(str(workdir / "journal.db"), **config))
     catalog = workdir / "catalog.json"
-    write_json(catalog, configured_catalog(source, used_streams(json.loads(destination.read_text()))))
-    return Connection(name, crm, workdir, source, destination, catalog, StateFile(workdir / "state.json"))
+    write_json(
+        catalog, configured_catalog(source, used_streams(json.loads(destination.read_text())))
+    )
+    return Connection(
+        name, crm, workdir, source, destination, catalog, StateFile(workdir / "state.json")
+    )
 
 
 def billing_country(customer: dict[str, Any]) -> str | None:
@@ -128,7 +132,9 @@ def assert_lands_only_where_its_rules_say(ct: CommercetoolsSandbox, region: Conn
     assert registered == wanted, "a customer is missing or one of another region leaked"
     orders = ct.records("orders")
     placed = {o["id"] for o in orders if o.get("customerId") in wanted}
-    guest_orders = {o["id"] for o in orders if not o.get("customerId") and order_country(o) in countries}
+    guest_orders = {
+        o["id"] for o in orders if not o.get("customerId") and order_country(o) in countries
+    }
     written = {obj["external_id"].removeprefix("order:") for obj in crm.objects("orders")}
     assert written == placed | guest_orders
     for customer_id in wanted:
