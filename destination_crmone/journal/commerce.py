@@ -6,8 +6,10 @@
   source: this table is how the end of a run finds the carts that went idle since.
 - `order_facts`: the orders written for each contact (`ext:<external_id>` or `email:<email>`),
   from which the contact's `order_count`, `last_order_at` and `total_spent` are computed.
-- `contact_stores`: the routed stores last written for each contact, so that leaving a store
-  can be undone (its lists left, its properties cleared).
+- `contact_stores`: each contact's segment membership as last written (in or out of the
+  filters' scope, the lists and routed properties routing gave it), so that leaving a rule or
+  the scope can be undone (its lists left, its properties cleared); journals of earlier
+  releases hold the routed store keys there, read as what those stores' routes gave.
 - `order_events`: the lifecycle activities written (a state reached, a return): each is
   written once, at the time the destination first saw it, and never moved by later changes.
 - `payment_facts`: each payment's method and state (derived from its transactions), kept
@@ -327,17 +329,28 @@ class CommerceTables:
             found.setdefault(order_id, (contact_key, []))[1].append(payment_id)
         return [OrderPayments(order_id, key, tuple(ids)) for order_id, (key, ids) in found.items()]
 
-    # --- routed stores -------------------------------------------------------------------
+    # --- segment memberships -------------------------------------------------------------
 
-    def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
+    def memberships(self, contact_keys: Iterable[str]) -> dict[str, Any]:
+        """What was remembered per contact (`segments.Membership.as_dict()`, or the store keys
+        a journal of an earlier release holds), as JSON values."""
         rows = self._in(
             "SELECT contact_key, stores FROM contact_stores WHERE contact_key IN ({marks})",
             contact_keys,
         )
-        return {key: json.loads(stores) for key, stores in rows}
+        return {key: json.loads(value) for key, value in rows}
+
+    def remember_memberships(self, memberships: Mapping[str, Mapping[str, Any]]) -> None:
+        self._remember_memberships({key: dict(value) for key, value in memberships.items()})
+
+    def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
+        return self.memberships(contact_keys)
 
     def remember_stores(self, stores: Mapping[str, Iterable[str]]) -> None:
-        rows = [(key, json.dumps(list(keys))) for key, keys in stores.items()]
+        self._remember_memberships({key: list(keys) for key, keys in stores.items()})
+
+    def _remember_memberships(self, values: Mapping[str, Any]) -> None:
+        rows = [(key, json.dumps(value)) for key, value in values.items()]
         self._many(
             [
                 ("DELETE FROM contact_stores WHERE contact_key = ?", [(r[0],) for r in rows]),
