@@ -915,7 +915,7 @@ def unknown_key_reason(loc: tuple[int | str, ...]) -> str:
     if not known:
         return "unknown key"
     nearest = max(known, key=lambda key: _likeness(str(loc[-1]), key))
-    return f"unknown key; did you mean {nearest!r}?"
+    return f"unknown key; did you mean '{nearest}'?"
 
 
 def _likeness(typed: str, key: str) -> float:

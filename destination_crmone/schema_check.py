@@ -83,11 +83,11 @@ def source_kind(path: str) -> str | None:
 
 def _nearest(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _unknown(where: str, name: str, schema: ContactSchema) -> str:
-    return f"{where}: {name!r} is not a CRM One contact property{_nearest(name, schema.properties)}"
+    return f"{where}: '{name}' is not a CRM One contact property{_nearest(name, schema.properties)}"
 
 
 def _missing(where: str, name: str, schema: ContactSchema) -> str | None:
@@ -96,7 +96,7 @@ def _missing(where: str, name: str, schema: ContactSchema) -> str | None:
     if definition is None:
         return _unknown(where, name, schema)
     if definition.read_only:
-        return f"{where}: {name!r} is read-only in CRM One"
+        return f"{where}: '{name}' is read-only in CRM One"
     return None
 
 
@@ -133,7 +133,7 @@ def _kind_problem(
         return None
     language = f" (locale: {locale})" if locale == CUSTOMER_LOCALE else ""
     return (
-        f"{where}: {definition.name!r} is of type {definition.type} in CRM One, which cannot "
+        f"{where}: '{definition.name}' is of type {definition.type} in CRM One, which cannot "
         f"take {source}{language} (a {kind.replace('_', ' ')} value)"
     )
 
@@ -164,12 +164,12 @@ def _lifecycle_problems(schema: ContactSchema) -> list[str]:
     definition = schema.get(LIFECYCLE_PROPERTY)
     if definition is None or definition.read_only:
         return [
-            f"lifecycle_stage: CRM One has no writable {LIFECYCLE_PROPERTY!r} property "
+            "lifecycle_stage: CRM One has no writable 'lifecycle_stage' property "
             "(set lifecycle_stage: false to not write it)"
         ]
     if definition.type == "enum" and not set(LIFECYCLE_STAGES) <= set(definition.options):
         absent = [stage for stage in LIFECYCLE_STAGES if stage not in definition.options]
-        return [f"lifecycle_stage: CRM One's {LIFECYCLE_PROPERTY!r} lacks the options {absent}"]
+        return [f"lifecycle_stage: CRM One's '{LIFECYCLE_PROPERTY}' lacks the options {absent}"]
     return []
 
 
@@ -187,7 +187,7 @@ def list_problems(config: DestinationConfig, known: Iterable[Any]) -> list[str]:
         for i, list_id in enumerate(rule.lists)
     ]
     return [
-        f"{where}: {list_id!r} is not a CRM One list{_nearest(list_id, known_ids)}"
+        f"{where}: '{list_id}' is not a CRM One list{_nearest(list_id, known_ids)}"
         for where, list_id in named
         if list_id not in known_ids
     ]
