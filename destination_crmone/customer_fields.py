@@ -143,3 +143,11 @@ def localized(value: Any, preferences: Sequence[str]) -> Any:
         if same:
             return texts[same[0]]
     return None
+
+
+def store_languages(record: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """(key, languages) of a `stores` record, or None when it has no key."""
+    key = record.get("key")
+    if not isinstance(key, str) or not key:
+        return None
+    return key, [tag for tag in _items(record.get("languages")) if isinstance(tag, str) and tag]

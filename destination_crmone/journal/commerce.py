@@ -18,6 +18,8 @@
 - `order_payments`: the payments each written order object names (`paymentInfo.payments`),
   with the order's contact key, so a payment arriving later updates the order objects that
   reference it.
+- `store_languages`: each store's `languages` (from the `stores` stream), the second choice
+  of a localized value's language after the customer's locale.
 
 `SqlJournal` inherits these methods; statements use `?` markers like the rest of the journal.
 """
@@ -68,7 +70,10 @@ CREATE TABLE IF NOT EXISTS order_payments (
   payment_id TEXT NOT NULL,
   contact_key TEXT,
   PRIMARY KEY (order_id, payment_id));
-CREATE INDEX IF NOT EXISTS order_payments_payment ON order_payments (payment_id)
+CREATE INDEX IF NOT EXISTS order_payments_payment ON order_payments (payment_id);
+CREATE TABLE IF NOT EXISTS store_languages (
+  store_key TEXT PRIMARY KEY,
+  languages TEXT NOT NULL)
 """
 CART_STATES = ("open", "abandoned", "recovered", "closed")
 CHUNK = 500  # keys per IN (…) list
@@ -355,6 +360,24 @@ class CommerceTables:
             [
                 ("DELETE FROM contact_stores WHERE contact_key = ?", [(r[0],) for r in rows]),
                 ("INSERT INTO contact_stores (contact_key, stores) VALUES (?, ?)", rows),
+            ]
+        )
+
+    # --- stores --------------------------------------------------------------------------
+
+    def store_languages(self, store_keys: Iterable[str]) -> dict[str, list[str]]:
+        rows = self._in(
+            "SELECT store_key, languages FROM store_languages WHERE store_key IN ({marks})",
+            store_keys,
+        )
+        return {key: json.loads(languages) for key, languages in rows}
+
+    def remember_store_languages(self, languages: Mapping[str, Iterable[str]]) -> None:
+        rows = [(key, json.dumps(list(tags))) for key, tags in languages.items()]
+        self._many(
+            [
+                ("DELETE FROM store_languages WHERE store_key = ?", [(r[0],) for r in rows]),
+                ("INSERT INTO store_languages (store_key, languages) VALUES (?, ?)", rows),
             ]
         )
 

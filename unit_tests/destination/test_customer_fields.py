@@ -10,6 +10,7 @@ from destination_crmone.customer_fields import (
     language_preferences,
     localized,
     shipping_address,
+    store_languages,
 )
 from destination_crmone.lifecycle import counted_orders, lifecycle_stage, marketing_granted
 
@@ -92,3 +93,11 @@ def test_lifecycle_stages():
     assert marketing_granted([*consents, SimpleNamespace(purpose="marketing", status="granted")])
     orders = [SimpleNamespace(cancelled=False), SimpleNamespace(cancelled=True)]
     assert counted_orders(orders) == 1
+
+
+def test_a_store_records_languages():
+    assert store_languages({"key": "eu-web", "languages": ["de-DE", None, "en"]}) == (
+        "eu-web",
+        ["de-DE", "en"],
+    )
+    assert store_languages({"id": "s1"}) is None

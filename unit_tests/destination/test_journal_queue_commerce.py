@@ -179,3 +179,23 @@ def test_lifecycle_events_are_remembered_per_order(journal):
     assert journal.written_events(["1", "3"]) == {"order:1:shipment:Shipped", "order:1:returned:1"}
     assert journal.forget_contact_commerce(["ext:ct:1"]) == 2
     assert journal.written_events(["1", "2"]) == {"order:2:payment:Paid"}
+
+
+def test_memberships_keep_todays_objects_and_read_earlier_store_keys(journal):
+    journal.remember_stores({"ext:old": ["eu-web"]})  # as an earlier release wrote it
+    journal.remember_memberships({"ext:new": {"in_scope": False, "lists": ["l_eu"]}})
+    assert journal.memberships(["ext:old", "ext:new", "ext:none"]) == {
+        "ext:old": ["eu-web"],
+        "ext:new": {"in_scope": False, "lists": ["l_eu"]},
+    }
+    journal.forget_contact_commerce(["ext:new"])
+    assert journal.memberships(["ext:new"]) == {}
+
+
+def test_store_languages_are_remembered_per_store(journal):
+    journal.remember_store_languages({"eu-web": ["de-DE", "en"], "us-web": ["en-US"]})
+    journal.remember_store_languages({"eu-web": ["de-DE"]})
+    assert journal.store_languages(["eu-web", "us-web", "x"]) == {
+        "eu-web": ["de-DE"],
+        "us-web": ["en-US"],
+    }
