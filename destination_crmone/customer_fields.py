@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from destination_crmone.mapping import _customer_group, _items, customer_store_keys, get_path
+from destination_crmone.records import _customer_group, _items, customer_store_keys, get_path
 
 AddressRole = Literal["billing", "shipping"]
 ADDRESS_ROLES: tuple[AddressRole, ...] = ("billing", "shipping")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from destination_crmone.calllog import CallRecord
+from destination_crmone.crmone.calllog import CallRecord
 
 PENDING, RESOLVED, SUPERSEDED, PARKED = "pending", "resolved", "superseded", "parked"
 SENT, FAILED_AGAIN = RESOLVED, PARKED  # the statuses' former names

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from destination_crmone.mapping import MappedContact
-from destination_crmone.planning import (
+from destination_crmone.contacts.plan import (
     contact_digest,
     needs_current,
     newest_only,
     upsert_properties,
 )
+from destination_crmone.records import MappedContact
 from destination_crmone.versions import is_newer, record_version, version_key
 
 
