@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+from destination_crmone.config import ConfigError, DestinationConfig, spec_schema, upgrade_config
 from destination_crmone.journal import placement
 from destination_crmone.journal.placement import journal_path
 
@@ -326,7 +326,7 @@ def test_the_fields_of_the_other_journal_type_are_ignored():
 def test_configs_of_earlier_releases_still_parse():
     """Route properties as an object (the first releases) are upgraded, not refused."""
     old = {**MINIMAL, "store_routing": [{"store_key": "eu-web", "properties": {"region": "EU"}}]}
-    config = DestinationConfig.parse_config(config_module.upgrade_config(old))
+    config = DestinationConfig.parse_config(upgrade_config(old))
     assert config.store_routing[0].property_values == {"region": "EU"}
 
 
