@@ -14,14 +14,63 @@ values in the customer's language, and the few paths that are not plain record p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
-
-from destination_crmone.records import _customer_group, _items, customer_store_keys, get_path
 
 AddressRole = Literal["billing", "shipping"]
 ADDRESS_ROLES: tuple[AddressRole, ...] = ("billing", "shipping")
 CUSTOMER_LOCALE = "customer"  # a field mapping's `locale` that means "the customer's own"
+
+
+# --- plain paths ---------------------------------------------------------------------------
+
+
+def _items(value: Any) -> list[Any]:
+    """A list field of a record; anything else (absent, malformed) reads as empty."""
+    return value if isinstance(value, list) else []
+
+
+def get_path(record: Any, path: str) -> Any:
+    """The value at a dotted path (`custom.fields.loyaltyTier`, `addresses.0.city`), or None."""
+    value = record
+    for part in _path_parts(path):
+        if type(value) is dict or isinstance(value, Mapping):  # dict first: no ABC check
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+@functools.cache
+def _path_parts(path: str) -> tuple[str, ...]:
+    """A dotted path split once (paths come from the code and the config: a handful)."""
+    return tuple(path.split("."))
+
+
+def customer_store_keys(record: Mapping[str, Any]) -> list[str]:
+    """`stores[].key` in order; for a global customer read in a store, that store."""
+    keys: list[str] = []
+    for reference in _items(record.get("stores")):
+        key = reference.get("key") if isinstance(reference, Mapping) else None
+        if isinstance(key, str) and key and key not in keys:
+            keys.append(key)
+    if not keys and isinstance(record.get("_ab_store_key"), str):
+        keys.append(record["_ab_store_key"])
+    return keys
+
+
+def customer_group(record: Mapping[str, Any]) -> str | None:
+    """The customer group's key (of the expanded reference, else the reference), else its id."""
+    reference = record.get("customerGroup")
+    if not isinstance(reference, Mapping):
+        return None
+    expanded = reference.get("obj") if isinstance(reference.get("obj"), Mapping) else {}
+    return expanded.get("key") or reference.get("key") or reference.get("id")
 
 
 # --- addresses -----------------------------------------------------------------------------
@@ -101,7 +150,7 @@ def customer_value(record: Mapping[str, Any], path: str) -> Any:
     if path == "country":
         return billing_address(record).get("country")
     if path == "customerGroup.key":
-        return _customer_group(record)
+        return customer_group(record)
     on_address = split_address_path(path)
     if on_address is not None:
         role, field = on_address
@@ -110,6 +159,27 @@ def customer_value(record: Mapping[str, Any], path: str) -> Any:
 
 
 # --- localized values ----------------------------------------------------------------------
+
+
+def mapped_source_value(
+    record: Mapping[str, Any],
+    source: str,
+    locale: str | None,
+    languages_of: Mapping[str, Sequence[str]],
+    fallback: str,
+) -> Any:
+    """A field mapping's value: the source path's value, read in a language when `locale` is
+    set (`customer`: the customer's locale, its stores' languages (`languages_of` by store
+    key), then `fallback`; else that fixed language)."""
+    value = customer_value(record, source)
+    if locale is None:
+        return value
+    if locale == CUSTOMER_LOCALE:
+        stores = [tag for key in customer_store_keys(record) for tag in languages_of.get(key, ())]
+        preferences = language_preferences(record.get("locale"), stores, fallback)
+    else:
+        preferences = language_preferences(locale, (), fallback)[:1]
+    return localized(value, preferences)
 
 
 def _tag(value: Any) -> str | None:

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from destination_crmone.config import DestinationConfig, RouteProperty
+from destination_crmone.crmone.validate import ContactSchema, PropertyDef, validate_properties
 from destination_crmone.customer_fields import CUSTOMER_LOCALE, split_address_path
 from destination_crmone.lifecycle import LIFECYCLE_PROPERTY, LIFECYCLE_STAGES
 from destination_crmone.records import route_value
-from destination_crmone.crmone.validate import ContactSchema, PropertyDef, validate_properties
 
 TEXT = frozenset({"string", "text"})
 # The types of property each kind of source value may be written to.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from destination_crmone.config import DestinationConfig
-from destination_crmone.schema_check import list_problems, property_problems
 from destination_crmone.crmone.validate import ContactSchema
+from destination_crmone.schema_check import list_problems, property_problems
 from unit_tests.destination.crm_schema import CUSTOM_PROPERTIES, STANDARD_PROPERTIES, contact_schema
 
 MINIMAL = {"base_url": "https://acme.crmone.example/api", "client_id": "id", "client_secret": "s"}
