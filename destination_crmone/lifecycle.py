@@ -32,6 +32,12 @@ def marketing_granted(consents: Iterable[Any]) -> bool:
     return any(c.purpose == MARKETING and c.status == "granted" for c in consents)
 
 
+def writes_lifecycle(config: Any, schema: Any) -> bool:
+    """Is `lifecycle_stage` derived and written (on, and the tenant can take it)?"""
+    definition = schema.get(LIFECYCLE_PROPERTY)
+    return bool(config.lifecycle_stage) and definition is not None and not definition.read_only
+
+
 def counted_orders(orders: Iterable[Any]) -> int:
     """The orders (`OrderFact`s) that count towards the stage: those not cancelled."""
     return sum(1 for order in orders if not order.cancelled)

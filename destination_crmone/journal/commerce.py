@@ -345,17 +345,9 @@ class CommerceTables:
         )
         return {key: json.loads(value) for key, value in rows}
 
-    def remember_memberships(self, memberships: Mapping[str, Mapping[str, Any]]) -> None:
-        self._remember_memberships({key: dict(value) for key, value in memberships.items()})
-
-    def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
-        return self.memberships(contact_keys)
-
-    def remember_stores(self, stores: Mapping[str, Iterable[str]]) -> None:
-        self._remember_memberships({key: list(keys) for key, keys in stores.items()})
-
-    def _remember_memberships(self, values: Mapping[str, Any]) -> None:
-        rows = [(key, json.dumps(value)) for key, value in values.items()]
+    def remember_memberships(self, memberships: Mapping[str, Any]) -> None:
+        """contact key → its membership (`Membership.as_dict()`), replacing what was kept."""
+        rows = [(key, json.dumps(value)) for key, value in memberships.items()]
         self._many(
             [
                 ("DELETE FROM contact_stores WHERE contact_key = ?", [(r[0],) for r in rows]),
@@ -365,11 +357,15 @@ class CommerceTables:
 
     # --- stores --------------------------------------------------------------------------
 
-    def store_languages(self, store_keys: Iterable[str]) -> dict[str, list[str]]:
-        rows = self._in(
-            "SELECT store_key, languages FROM store_languages WHERE store_key IN ({marks})",
-            store_keys,
-        )
+    def store_languages(self, store_keys: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """The languages of these stores (of every store known: None)."""
+        if store_keys is None:
+            rows = self.query("SELECT store_key, languages FROM store_languages")
+        else:
+            rows = self._in(
+                "SELECT store_key, languages FROM store_languages WHERE store_key IN ({marks})",
+                store_keys,
+            )
         return {key: json.loads(languages) for key, languages in rows}
 
     def remember_store_languages(self, languages: Mapping[str, Iterable[str]]) -> None:
