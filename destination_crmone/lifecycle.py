@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from destination_crmone.config import DestinationConfig
+from destination_crmone.crmone.validate import ContactSchema
+
 LIFECYCLE_PROPERTY = "lifecycle_stage"
 LIFECYCLE_STAGES = ("subscriber", "lead", "customer", "repeat_customer")
 MARKETING = "marketing"
@@ -32,10 +35,18 @@ def marketing_granted(consents: Iterable[Any]) -> bool:
     return any(c.purpose == MARKETING and c.status == "granted" for c in consents)
 
 
-def writes_lifecycle(config: Any, schema: Any) -> bool:
+def writes_lifecycle(config: DestinationConfig, schema: ContactSchema) -> bool:
     """Is `lifecycle_stage` derived and written (on, and the tenant can take it)?"""
     definition = schema.get(LIFECYCLE_PROPERTY)
     return bool(config.lifecycle_stage) and definition is not None and not definition.read_only
+
+
+def history_sets_lifecycle(config: DestinationConfig, schema: ContactSchema) -> bool:
+    """Does the orders' history set the stage? Not when a field mapping or a routing rule
+    names `lifecycle_stage` (their value is the contact's, whatever the orders say)."""
+    named = {m.target for m in config.field_mappings}
+    named.update(name for rule in config.routing_rules for name in rule.property_values)
+    return writes_lifecycle(config, schema) and LIFECYCLE_PROPERTY not in named
 
 
 def counted_orders(orders: Iterable[Any]) -> int:

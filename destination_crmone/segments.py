@@ -118,6 +118,21 @@ def order_scope(config: DestinationConfig, order: Mapping[str, Any]) -> bool | N
     return all_hold(config.filters, lambda path: ORDER_FIELDS[path](order))
 
 
+def order_in_scope(
+    config: DestinationConfig, order: Mapping[str, Any], customer: Membership | None
+) -> bool:
+    """Does this destination take an order or cart? It follows its customer's verdict when
+    the journal has one; else it is judged by itself (`order_scope`); when it cannot be, a
+    registered customer's order is taken (CRM One decides whether its contact exists here)
+    and a guest's is not."""
+    if customer is not None:
+        return customer.in_scope
+    judged = order_scope(config, order)
+    if judged is not None:
+        return judged
+    return bool(order.get("customerId"))
+
+
 # --- routing -------------------------------------------------------------------------------
 
 
