@@ -336,18 +336,33 @@ def property_pairs(properties: Any) -> Any:
 
 
 def upgrade_config(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A config of an earlier release in today's shape, before anything validates it against
-    the spec (Airbyte's spec check would refuse the object form of route properties)."""
+    """A config of an earlier release, or one using a shorthand the docs allow, in the
+    spec's shape, before anything validates it against the spec (Airbyte's spec check would
+    refuse the object form of route properties, `routing` as a list of rules, a rule's
+    `when` as one condition)."""
     config = dict(raw)
     routes = config.get("store_routing")
     if isinstance(routes, list):
-        config["store_routing"] = [
-            {**route, "properties": property_pairs(route["properties"])}
-            if isinstance(route, Mapping) and "properties" in route
-            else route
-            for route in routes
+        config["store_routing"] = [_with_property_pairs(route) for route in routes]
+    routing = config.get("routing")
+    if isinstance(routing, list):
+        routing = {"rules": routing}
+    if isinstance(routing, Mapping) and isinstance(routing.get("rules"), list):
+        rules = [_with_property_pairs(rule) for rule in routing["rules"]]
+        rules = [
+            {**rule, "when": _conditions(rule["when"])}
+            if isinstance(rule, Mapping) and "when" in rule
+            else rule
+            for rule in rules
         ]
+        config["routing"] = {**routing, "rules": rules}
     return config
+
+
+def _with_property_pairs(route: Any) -> Any:
+    if isinstance(route, Mapping) and "properties" in route:
+        return {**route, "properties": property_pairs(route["properties"])}
+    return route
 
 
 class StoreRoute(_Model):

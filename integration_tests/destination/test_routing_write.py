@@ -26,6 +26,8 @@ def crm() -> Any:
     with CrmOneSandbox(
         requests_per_second=100_000, max_concurrency=64, shipping_properties=True
     ) as running:
+        running.add_contact_property("sales_region")
+        running.add_contact_property("notes_text", "text")
         running.add_list("l_dach", "DACH")
         running.add_list("l_gold", "Gold members")
         yield running
@@ -208,8 +210,6 @@ def test_localized_value_in_the_customers_language(crm: CrmOneSandbox, tmp_path:
         ],
         fallback_locale="fr",
     )
-    crm_property = {"name": "notes_text", "type": "text"}
-    crm.app.data.add_property(crm_property)
     greeting = {"de": "Hallo", "en": "Hello", "fr": "Bonjour"}
     german = with_fields(customer(0), greeting=greeting)  # locale de-DE
     american = with_fields(customer(1), greeting=greeting)  # locale en-US

@@ -131,6 +131,12 @@ class CrmOneSandbox:
         with self.app.data.lock:
             self.app.data.object_types[type_][name] = definition(name, type_name)
 
+    def add_contact_property(self, name: str, type_name: str = "string", **extra: Any) -> None:
+        """A tenant admin adds a custom contact property (as `POST /v1/schema/contacts/
+        properties` does)."""
+        with self.app.data.lock:
+            self.app.data.add_property(definition(name, type_name, **extra))
+
     def add_list(self, list_id: str, name: str, kind: str = "static") -> None:
         """A tenant admin creates a list (the contract has no endpoint for it)."""
         with self.app.data.lock:

@@ -427,3 +427,15 @@ def test_the_cdk_reads_the_spec_and_finds_both_secrets():
         "postgresql://u:pw@db/j",
         "s3",
     ]
+
+
+def test_the_documented_routing_shorthands_reach_the_spec_in_its_shape():
+    """`routing` as a list of rules and `when` as one condition pass the CDK's spec check."""
+    raw = {
+        **MINIMAL,
+        "routing": [{"when": {"field": "country", "in": ["DE"]}, "properties": {"r": "EU"}}],
+    }
+    upgraded = upgrade_config(raw)
+    jsonschema.validate(upgraded, spec_schema())
+    rule = DestinationConfig.parse_config(upgraded).routing.rules[0]
+    assert rule.when[0].in_ == ["DE"] and rule.property_values == {"r": "EU"}
