@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from demo.pipeline import StateFile, Sync, configured_catalog, write_json
-from destination_crmone.destination import used_streams
+from destination_crmone.streams import used_streams
 from destination_crmone.journal import open_journal
 from sandbox.commercetools import CommercetoolsSandbox
 from sandbox.commercetools.seed import SeedSpec
