@@ -365,7 +365,36 @@ def _with_property_pairs(route: Any) -> Any:
     return route
 
 
-class StoreRoute(_Model):
+class _SetsProperties(_Model):
+    """What a store route and a routing rule share: the properties they set."""
+
+    properties: list[RouteProperty] = Field(
+        default=[],
+        title="Properties",
+        description="Set on the contacts it applies to, e.g. sales_region = EU.",
+        json_schema_extra=_ui(2),
+    )
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _from_object_form(cls, properties: Any) -> Any:
+        return property_pairs(properties)
+
+    @field_validator("properties")
+    @classmethod
+    def _not_the_match_key(cls, properties: list[RouteProperty]) -> list[RouteProperty]:
+        if any(item.property == "external_id" for item in properties):
+            raise ValueError("must not set external_id (that is `identity`'s job)")
+        _unique(properties, lambda item: item.property, "property")
+        return properties
+
+    @property
+    def property_values(self) -> dict[str, Any]:
+        """The properties it sets, by name."""
+        return {item.property: item.value for item in self.properties}
+
+
+class StoreRoute(_SetsProperties):
     model_config = ConfigDict(title="Store route")
 
     store_key: str = Field(
@@ -380,27 +409,6 @@ class StoreRoute(_Model):
         description="Contacts of this store are added to these lists.",
         json_schema_extra=_ui(1),
     )
-    properties: list[RouteProperty] = Field(
-        default=[],
-        title="Properties",
-        description="Set on contacts of this store, e.g. sales_region = EU.",
-        json_schema_extra=_ui(2),
-    )
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _from_object_form(cls, properties: Any) -> Any:
-        return property_pairs(properties)
-
-    @field_validator("properties")
-    @classmethod
-    def _not_the_match_key(cls, properties: list[RouteProperty]) -> list[RouteProperty]:
-        return _route_properties(properties)
-
-    @property
-    def property_values(self) -> dict[str, Any]:
-        """The properties this route sets, by name."""
-        return {item.property: item.value for item in self.properties}
 
     def as_rule(self) -> RoutingRule:
         """The routing rule this store route is shorthand for."""
@@ -471,7 +479,7 @@ def _conditions(value: Any) -> Any:
     return [value] if isinstance(value, Mapping) else value
 
 
-class RoutingRule(_Model):
+class RoutingRule(_SetsProperties):
     model_config = ConfigDict(title="Routing rule")
 
     when: list[Condition] = Field(
@@ -487,32 +495,11 @@ class RoutingRule(_Model):
         description="Contacts matching the rule are added to these lists.",
         json_schema_extra=_ui(1),
     )
-    properties: list[RouteProperty] = Field(
-        default=[],
-        title="Properties",
-        description="Set on contacts matching the rule, e.g. sales_region = EU.",
-        json_schema_extra=_ui(2),
-    )
 
     @field_validator("when", mode="before")
     @classmethod
     def _from_one_condition(cls, when: Any) -> Any:
         return _conditions(when)
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _from_object_form(cls, properties: Any) -> Any:
-        return property_pairs(properties)
-
-    @field_validator("properties")
-    @classmethod
-    def _not_the_match_key(cls, properties: list[RouteProperty]) -> list[RouteProperty]:
-        return _route_properties(properties)
-
-    @property
-    def property_values(self) -> dict[str, Any]:
-        """The properties this rule sets, by name."""
-        return {item.property: item.value for item in self.properties}
 
 
 class Routing(_Model):
@@ -531,13 +518,6 @@ class Routing(_Model):
         description="Evaluated in order, after the store_routing shorthand.",
         json_schema_extra=_ui(1),
     )
-
-
-def _route_properties(properties: list[RouteProperty]) -> list[RouteProperty]:
-    if any(item.property == "external_id" for item in properties):
-        raise ValueError("must not set external_id (that is `identity`'s job)")
-    _unique(properties, lambda item: item.property, "property")
-    return properties
 
 
 def _unique(items: list[Any], key: Any, what: str) -> None:

@@ -114,7 +114,7 @@ def property_problems(config: DestinationConfig, schema: ContactSchema) -> list[
             problem = _kind_problem(where, mapping.source, mapping.locale, definition)
         if problem:
             problems.append(problem)
-    for where, item in _routed_properties(config):
+    for where, item in _by_path(config, "properties", "properties"):
         problem = _missing(f"{where}.property", item.property, schema)
         if problem is None:
             problem = _value_problem(f"{where}.value", item, schema)
@@ -138,17 +138,16 @@ def _kind_problem(
     )
 
 
-def _routed_properties(config: DestinationConfig) -> list[tuple[str, RouteProperty]]:
-    found = [
-        (f"store_routing[{r}].properties[{p}]", item)
-        for r, route in enumerate(config.store_routing)
-        for p, item in enumerate(route.properties)
-    ]
-    found += [
-        (f"routing.rules[{r}].properties[{p}]", item)
-        for r, rule in enumerate(config.routing.rules)
-        for p, item in enumerate(rule.properties)
-    ]
+def _by_path(config: DestinationConfig, store_key: str, rule_key: str) -> list[tuple[str, Any]]:
+    """(config path, item) of every item of a list field of the store routes (`store_key`)
+    and the routing rules (`rule_key`): `store_routing[0].list_ids[1]`, …"""
+    places = [("store_routing", route, store_key) for route in config.store_routing]
+    places += [("routing.rules", rule, rule_key) for rule in config.routing.rules]
+    found = []
+    counters: dict[str, int] = {}
+    for where, owner, key in places:
+        index = counters[where] = counters.get(where, -1) + 1
+        found += [(f"{where}[{index}].{key}[{i}]", v) for i, v in enumerate(getattr(owner, key))]
     return found
 
 
@@ -176,16 +175,7 @@ def _lifecycle_problems(schema: ContactSchema) -> list[str]:
 def list_problems(config: DestinationConfig, known: Iterable[Any]) -> list[str]:
     """Every list a rule names that CRM One does not have, by config path."""
     known_ids = [str(list_id) for list_id in known]
-    named = [
-        (f"store_routing[{r}].list_ids[{i}]", list_id)
-        for r, route in enumerate(config.store_routing)
-        for i, list_id in enumerate(route.list_ids)
-    ]
-    named += [
-        (f"routing.rules[{r}].lists[{i}]", list_id)
-        for r, rule in enumerate(config.routing.rules)
-        for i, list_id in enumerate(rule.lists)
-    ]
+    named = _by_path(config, "list_ids", "lists")
     return [
         f"{where}: '{list_id}' is not a CRM One list{_nearest(list_id, known_ids)}"
         for where, list_id in named
