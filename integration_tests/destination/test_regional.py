@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from demo.pipeline import StateFile, Sync, configured_catalog, write_json
-from destination_crmone.streams import used_streams
 from destination_crmone.journal import open_journal
+from destination_crmone.streams import used_streams
 from sandbox.commercetools import CommercetoolsSandbox
 from sandbox.commercetools.seed import SeedSpec
 from sandbox.crmone import CrmOneSandbox
