@@ -16,8 +16,9 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crmone.crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.delivery import writer as writer_module
+from destination_crmone.delivery.relay import serialize
 from destination_crmone.delivery.writer import stream_routes
-from destination_crmone.destination import DestinationCrmOne, serialize
+from destination_crmone.destination import DestinationCrmOne
 from destination_crmone.journal import open_journal
 from destination_crmone.streams import STREAMS as STREAM_TABLE
 from destination_crmone.timefmt import parse_rfc3339
