@@ -10,6 +10,8 @@ import pytest
 
 from destination_crmone.commerce.sender import CommerceOrderSender
 from destination_crmone.contacts.sender import ContactSender
+from destination_crmone.deletions import DeletionSender
+from integration_tests.destination.airbyte_input import customer_deleted
 from unit_tests.destination.fake_crmone import FakeCrmOne, context, pending
 from unit_tests.destination.test_mapping import make_customer, make_order
 
@@ -101,3 +103,14 @@ def test_the_lifecycle_stage_follows_the_orders_the_journal_knows(tmp_path) -> N
     assert crm.contacts["cust-1"]["properties"]["lifecycle_stage"] == "repeat_customer"
     contacts.send(pending("customers", moved(person, "DE")))
     assert crm.contacts["cust-1"]["properties"]["lifecycle_stage"] == "repeat_customer"
+
+
+def test_erasing_a_customer_the_filters_never_took_forgets_its_membership(tmp_path) -> None:
+    crm = FakeCrmOne()
+    ctx = context(tmp_path, crm, deletions="erase", **EU)
+    ContactSender("customers", ctx).send(pending("customers", customer(2, "US")))
+    assert ctx.journal.memberships(["ext:cust-2"]) == {
+        "ext:cust-2": {"in_scope": False, "lists": [], "properties": []}
+    }
+    DeletionSender("messages", ctx).send(pending("messages", customer_deleted(1, "cust-2")))
+    assert ctx.journal.memberships(["ext:cust-2"]) == {}
