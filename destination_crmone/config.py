@@ -21,6 +21,7 @@ import os
 import types
 import typing
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -350,12 +351,14 @@ def upgrade_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(routing, Mapping) and isinstance(routing.get("rules"), list):
         rules = [_with_property_pairs(rule) for rule in routing["rules"]]
         rules = [
-            {**rule, "when": _conditions(rule["when"])}
+            {**rule, "when": _spec_conditions(_conditions(rule["when"]))}
             if isinstance(rule, Mapping) and "when" in rule
             else rule
             for rule in rules
         ]
         config["routing"] = {**routing, "rules": rules}
+    if "filters" in config:
+        config["filters"] = _spec_conditions(config["filters"])
     return config
 
 
@@ -472,6 +475,38 @@ class Condition(_Model):
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
+
+
+def condition_text(value: Any) -> str:
+    """A value as conditions compare it: text without regard to case; a boolean as
+    true/false, a number in its shortest form (1.0 → 1)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        try:
+            return format(Decimal(str(value)).normalize(), "f")
+        except InvalidOperation:
+            return str(value)
+    return str(value).strip().casefold()
+
+
+def _spec_conditions(conditions: Any) -> Any:
+    """Conditions with their values as text (the spec offers text; comparing is by text)."""
+    if not isinstance(conditions, list):
+        return conditions
+    shaped = []
+    for condition in conditions:
+        if isinstance(condition, Mapping):
+            condition = dict(condition)
+            for operator in ("in", "not_in"):
+                values = condition.get(operator)
+                if isinstance(values, list):
+                    condition[operator] = [
+                        condition_text(v) if isinstance(v, bool | int | float) else v
+                        for v in values
+                    ]
+        shaped.append(condition)
+    return shaped
 
 
 def _conditions(value: Any) -> Any:

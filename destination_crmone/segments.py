@@ -23,27 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from destination_crmone.config import Condition, DestinationConfig, RoutingRule
+from destination_crmone.config import Condition, DestinationConfig, RoutingRule, condition_text
 
 Read = Callable[[str], Any]
 
 
 # --- conditions ----------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        try:
-            number = Decimal(str(value)).normalize()
-        except InvalidOperation:
-            return str(value)
-        return format(number, "f")
-    return str(value).strip().casefold()
 
 
 def field_values(value: Any) -> list[str]:
@@ -56,7 +43,7 @@ def field_values(value: Any) -> list[str]:
         if "key" in value:
             return field_values(value["key"])
         return [text for item in value.values() for text in field_values(item)]
-    return [_text(value)]
+    return [condition_text(value)]
 
 
 def holds(condition: Condition, value: Any) -> bool:
@@ -64,9 +51,9 @@ def holds(condition: Condition, value: Any) -> bool:
     if condition.exists is not None:
         return bool(values) == condition.exists
     if condition.in_ is not None:
-        listed = {_text(option) for option in condition.in_}
+        listed = {condition_text(option) for option in condition.in_}
         return any(v in listed for v in values)
-    listed = {_text(option) for option in condition.not_in or ()}
+    listed = {condition_text(option) for option in condition.not_in or ()}
     return not any(v in listed for v in values)
 
 

@@ -439,3 +439,15 @@ def test_the_documented_routing_shorthands_reach_the_spec_in_its_shape():
     jsonschema.validate(upgraded, spec_schema())
     rule = DestinationConfig.parse_config(upgraded).routing.rules[0]
     assert rule.when[0].in_ == ["DE"] and rule.property_values == {"r": "EU"}
+
+
+def test_condition_values_of_any_json_type_pass_the_spec_as_text_that_compares_the_same():
+    raw = {
+        **MINIMAL,
+        "filters": [{"field": "custom.fields.vip", "in": [True, 1.0]}],
+        "routing": {"rules": [{"when": {"field": "custom.fields.tier", "not_in": [2]}}]},
+    }
+    upgraded = upgrade_config(raw)
+    jsonschema.validate(upgraded, spec_schema())
+    assert upgraded["filters"][0]["in"] == ["true", "1"]
+    assert upgraded["routing"]["rules"][0]["when"][0]["not_in"] == ["2"]
