@@ -1,9 +1,10 @@
-"""customers → CRM One contacts, their consents and list memberships.
+"""customers → CRM One contacts, their consents and list memberships (customers the filters
+do not take are counted, and get `on_leave` when they were written before).
 
 Per batch: map and validate (`contacts/plan.py`), skip contacts whose digest did not change,
 read CRM One's current values only where an ownership rule needs them (`contacts/merge.py`),
 upsert by external_id (attach by email on `email_conflict`), then consents, list memberships,
-and the lists of routed stores the customer left (`contacts/stores.py`). Every record is
+and the lists of routing rules the customer left (`contacts/stores.py`). Every record is
 settled once through the outcomes of `delivery.sender.Sender`.
 """
 
@@ -92,7 +93,7 @@ class ContactSender(Sender):
                     if d.mapped.source_id and d.external_id
                 }
             )
-        # leaving a routed store clears its properties: sent with the (changed) stores, while
+        # leaving a routing rule clears its properties: sent with the (changed) lists, while
         # the digest stays that of the mapping, so the next run finds nothing to send
         departures = plan_departures(ctx, [d.mapped for d in drafts])
         if not ctx.dry_run:
