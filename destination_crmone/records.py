@@ -334,6 +334,11 @@ def contact_external_id(identity: Identity, value: Any) -> str | None:
     return identity.prefix + value
 
 
+def customer_external_id(record: Mapping[str, Any], config: DestinationConfig) -> str | None:
+    """The contact's external_id of a customer record (its `identity` field, prefixed)."""
+    return contact_external_id(config.identity, record.get(config.identity.source_field))
+
+
 # --- customers -----------------------------------------------------------------------------
 
 
@@ -347,10 +352,8 @@ def map_customer(
 
     `languages_of`: the languages of each store (by key), for field mappings that read a
     localized value in the customer's language."""
-    source_field = config.identity.source_field
-    identity_value = record.get(source_field)
-    external_id = contact_external_id(config.identity, identity_value)
-    issues = check_match_key(external_id, source_field)
+    external_id = customer_external_id(record, config)
+    issues = check_match_key(external_id, config.identity.source_field)
     address = billing_address(record)
     store_keys = customer_store_keys(record)
 
@@ -620,6 +623,16 @@ def _map_order(
     return mapped
 
 
+def customers_external_id(
+    customer_id: str, config: DestinationConfig, resolve: Callable[[str], str | None]
+) -> str | None:
+    """The external_id of the customer an order or cart names: its id when that is the
+    identity, else what `resolve` (the journal's identities) knows."""
+    if config.identity.source_field == "id":
+        return contact_external_id(config.identity, customer_id)
+    return resolve(customer_id)
+
+
 def _attach_contact(
     mapped: MappedOrder,
     record: Mapping[str, Any],
@@ -629,10 +642,7 @@ def _attach_contact(
     """Set the contact an order belongs to, or why it is skipped or rejected."""
     customer_id = mapped.customer_id
     if customer_id is not None:
-        if config.identity.source_field == "id":
-            mapped.contact_external_id = contact_external_id(config.identity, customer_id)
-            return
-        resolved = resolve_external_id(customer_id)
+        resolved = customers_external_id(customer_id, config, resolve_external_id)
         if resolved is not None:
             mapped.contact_external_id = resolved
             return

@@ -64,7 +64,12 @@ from destination_crmone.lifecycle import (
     history_sets_lifecycle,
     lifecycle_stage,
 )
-from destination_crmone.records import MappedContact, MappedOrder, contact_external_id, contact_key
+from destination_crmone.records import (
+    MappedContact,
+    MappedOrder,
+    contact_key,
+    customers_external_id,
+)
 from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")
@@ -177,11 +182,7 @@ class CommerceSender(OrderCalls):
         for item in items:
             customer_id = item.record.get("customerId")
             if isinstance(customer_id, str) and customer_id:
-                external_id = (
-                    contact_external_id(config.identity, customer_id)
-                    if config.identity.source_field == "id"
-                    else ctx.journal.identity(customer_id)
-                )
+                external_id = customers_external_id(customer_id, config, ctx.journal.identity)
                 keys[item] = contact_key(external_id) or ""
         known = ctx.journal.memberships(key for key in keys.values() if key)
         taken = []

@@ -35,8 +35,8 @@ from destination_crmone.lifecycle import (
 )
 from destination_crmone.records import (
     MappedContact,
-    contact_external_id,
     contact_key,
+    customer_external_id,
     map_customer,
 )
 from destination_crmone.segments import in_scope
@@ -94,8 +94,7 @@ def map_contact(
     cannot be written."""
     record = item.record
     if config.filters and not in_scope(config, lambda path: customer_value(record, path)):
-        identity = config.identity
-        return Filtered(contact_external_id(identity, record.get(identity.source_field)))
+        return Filtered(customer_external_id(record, config))
     mapped = map_customer(record, config, schema, languages_of)
     if mapped.rejected:
         return issue_summary([i for i in mapped.issues if i.severity == "error"])
