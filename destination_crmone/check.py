@@ -18,7 +18,9 @@ from destination_crmone.crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.crmone.validate import ContactSchema
 from destination_crmone.journal import Journal, JournalError, open_journal
 from destination_crmone.journal.placement import journal_placement, journal_spec
-from destination_crmone.records import configured_list_ids, unwritable_properties
+from destination_crmone.records import DEFAULT_CUSTOMER_FIELDS, unwritable_properties
+from destination_crmone.schema_check import list_problems, property_problems
+from destination_crmone.segments import configured_lists
 from destination_crmone.streams import required_activity_types, required_scopes
 
 
@@ -75,23 +77,22 @@ def mapping_problems(
 
 
 def _check_schema(client: CrmOneClient, config: DestinationConfig) -> list[str]:
+    """The default mapping's properties, then every property the config names (by path)."""
     schema = ContactSchema.from_api(client.contact_schema())
-    missing = unwritable_properties(config, schema)
-    if not missing:
-        return []
-    return [
-        "CRM One's contact schema lacks (or marks read-only) mapped properties: "
-        + ", ".join(missing)
-    ]
+    problems = []
+    missing = [n for n in unwritable_properties(config, schema) if n in DEFAULT_CUSTOMER_FIELDS]
+    if missing:
+        problems.append(
+            "CRM One's contact schema lacks (or marks read-only) mapped properties: "
+            + ", ".join(missing)
+        )
+    return problems + property_problems(config, schema)
 
 
 def _check_lists(client: CrmOneClient, config: DestinationConfig) -> list[str]:
-    wanted = configured_list_ids(config)
-    if not wanted:
+    if not configured_lists(config):
         return []
-    known = {str(found.get("id")) for found in client.lists()}
-    unknown = [list_id for list_id in wanted if list_id not in known]
-    return [f"store_routing names unknown CRM One lists: {', '.join(unknown)}"] if unknown else []
+    return list_problems(config, (found.get("id") for found in client.lists()))
 
 
 def _check_order_types(client: CrmOneClient, config: DestinationConfig) -> list[str]:

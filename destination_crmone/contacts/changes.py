@@ -76,7 +76,7 @@ class ContactChange:
     def ledger_rows(self, sent_properties: Collection[str], now: str) -> list[LedgerRow]:
         """The ledger once this change is settled: what was seen, and what was sent (the
         properties named, the consents of `consents`)."""
-        key = self.mapped.contact_key
+        key = self.mapped.ledger_key
         sent = {name: value_digest(self.mapped.properties[name]) for name in sent_properties}
         sent.update({consent.key: consent_digest(consent) for consent in self.consents})
         rows = []

@@ -4,7 +4,8 @@ The contact sender (`contacts/sender.py`) asks these functions what to send, sen
 reports outcomes. Everything here works on records, mapped payloads and CRM One replies only,
 so it is tested without a server.
 
-- `map_contacts`: customers → valid `ContactDraft`s (mapped contact + digest) or rejections.
+- `map_contacts`: customers → valid `ContactDraft`s (mapped contact + digest), customers the
+  filters do not take, or rejections.
 - `contact_digest`: what was sent for a contact, as one hash the journal remembers; a draft
   whose digest equals the remembered one costs no request.
 - `versions_of`: a contact's versions of a batch, for `changes.collapse` (what changed since
@@ -15,7 +16,7 @@ so it is tested without a server.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,21 @@ from destination_crmone.config import DestinationConfig, Owner
 from destination_crmone.contacts.changes import ContactChange
 from destination_crmone.contacts.merge import ownership_map
 from destination_crmone.crmone.validate import ContactSchema, issue_summary
+from destination_crmone.customer_fields import customer_value, get_path
 from destination_crmone.delivery.context import Pending, newest_only
-from destination_crmone.records import MappedContact, get_path, map_customer
+from destination_crmone.lifecycle import (
+    LIFECYCLE_PROPERTY,
+    counted_orders,
+    lifecycle_stage,
+    marketing_granted,
+)
+from destination_crmone.records import (
+    MappedContact,
+    contact_key,
+    customer_external_id,
+    map_customer,
+)
+from destination_crmone.segments import in_scope
 from destination_crmone.versions import record_version
 
 # --- customers → contacts -----------------------------------------------------------------------
@@ -44,8 +58,15 @@ class ContactDraft:
         return self.mapped.external_id or ""
 
     @property
-    def contact_key(self) -> str:
-        return self.mapped.contact_key
+    def ledger_key(self) -> str:
+        return self.mapped.ledger_key
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """A customer the filters do not take (`external_id` None when it has no identity)."""
+
+    external_id: str | None
 
 
 @dataclass
@@ -53,7 +74,8 @@ class ContactPlan:
     rejected: list[tuple[Pending, str, str]] = field(default_factory=list)
     dropped: list[Pending] = field(default_factory=list)  # an older copy of a record kept here
     drafts: list[ContactDraft] = field(default_factory=list)
-    older: dict[str, list[MappedContact]] = field(default_factory=dict)  # by contact key
+    filtered: list[tuple[Pending, str | None]] = field(default_factory=list)  # (item, ext id)
+    older: dict[str, list[MappedContact]] = field(default_factory=dict)  # by ledger key
 
 
 def contact_digest(mapped: MappedContact, tenant: str) -> str:
@@ -70,40 +92,54 @@ def contact_digest(mapped: MappedContact, tenant: str) -> str:
 
 
 def map_contact(
-    item: Pending, config: DestinationConfig, schema: ContactSchema, tenant: str
-) -> ContactDraft | tuple[str, str]:
-    """A valid draft, or (code, reasons) of a record that cannot be written."""
-    mapped = map_customer(item.record, config, schema)
+    item: Pending,
+    config: DestinationConfig,
+    schema: ContactSchema,
+    tenant: str,
+    languages_of: Mapping[str, Sequence[str]] | None = None,
+) -> ContactDraft | Filtered | tuple[str, str]:
+    """A valid draft, a customer the filters do not take, or (code, reasons) of a record that
+    cannot be written."""
+    record = item.record
+    if config.filters and not in_scope(config, lambda path: customer_value(record, path)):
+        return Filtered(customer_external_id(record, config))
+    mapped = map_customer(record, config, schema, languages_of)
     if mapped.rejected:
         return issue_summary([i for i in mapped.issues if i.severity == "error"])
     return ContactDraft(item, mapped, contact_digest(mapped, tenant))
 
 
 def map_contacts(
-    items: list[Pending], config: DestinationConfig, schema: ContactSchema, tenant: str
+    items: list[Pending],
+    config: DestinationConfig,
+    schema: ContactSchema,
+    tenant: str,
+    languages_of: Mapping[str, Sequence[str]] | None = None,
 ) -> ContactPlan:
     """Map and validate; one draft per contact (the newest record), the older versions kept
-    by contact key for `versions_of` (their consents count)."""
+    by ledger key for `versions_of` (their consents count)."""
     plan = ContactPlan()
     valid: list[ContactDraft] = []
     for item in items:
-        mapped = map_contact(item, config, schema, tenant)
+        mapped = map_contact(item, config, schema, tenant, languages_of)
         if isinstance(mapped, ContactDraft):
             valid.append(mapped)
+        elif isinstance(mapped, Filtered):
+            plan.filtered.append((item, mapped.external_id))
         else:
             plan.rejected.append((item, *mapped))
     plan.drafts, older = newest_only(
-        valid, key=lambda d: d.contact_key, version=lambda d: d.item.version
+        valid, key=lambda d: d.ledger_key, version=lambda d: d.item.version
     )
     plan.dropped = [draft.item for draft in older]
     for draft in older:
-        plan.older.setdefault(draft.contact_key, []).append(draft.mapped)
+        plan.older.setdefault(draft.ledger_key, []).append(draft.mapped)
     return plan
 
 
 def versions_of(draft: ContactDraft, plan: ContactPlan) -> list[MappedContact]:
     """A contact's versions in this batch, oldest first (an unknown version is oldest)."""
-    older = plan.older.get(draft.contact_key, [])
+    older = plan.older.get(draft.ledger_key, [])
     ordered = sorted(older, key=lambda m: version_text(m) or "")
     return [*ordered, draft.mapped]
 
@@ -124,3 +160,16 @@ def owned_properties(config: DestinationConfig) -> dict[str, Owner]:
     """Properties whose owner is not commercetools: only these ever need CRM One's values."""
     owners = ownership_map(config)
     return {name: owner for name, owner in owners.items() if owner != "commercetools"}
+
+
+def set_lifecycle_stages(drafts: list[ContactDraft], orders_of: Mapping[str, list[Any]]) -> None:
+    """`lifecycle_stage` of each draft from the orders the journal knows (`orders_of` by
+    contact key) and its consents, unless the mapping or routing set it. The digest is left
+    as mapped: what the stage derives from is in it (the consents) or sent by the orders'
+    history, so a customer seen again unchanged still costs no request."""
+    for draft in drafts:
+        if LIFECYCLE_PROPERTY in draft.mapped.properties:
+            continue
+        count = counted_orders(orders_of.get(contact_key(draft.external_id) or "", ()))
+        granted = marketing_granted(draft.mapped.consents)
+        draft.mapped.properties[LIFECYCLE_PROPERTY] = lifecycle_stage(count, granted)

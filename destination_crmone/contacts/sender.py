@@ -1,4 +1,5 @@
-"""customers → CRM One contacts, their consents and list memberships.
+"""customers → CRM One contacts, their consents and list memberships (customers the filters
+do not take are counted, and get `on_leave` when they were written before).
 
 Per batch: settle records whose `(id, version)` was fully sent before (not even mapped); map
 and validate (`contacts/plan.py`); collapse each contact's versions against the journal's
@@ -6,7 +7,7 @@ field ledger (`contacts/changes.py`: what changed per field, consents as events)
 contacts whose digest did not change; read CRM One's current values only where an ownership
 rule needs them (`contacts/merge.py`); upsert by external_id (attach by email on
 `email_conflict`; by email for contacts without one), then changed consents, list memberships,
-and the lists of routed stores the customer left (`contacts/stores.py`). Every record is
+and the lists of routing rules the customer left (`contacts/stores.py`). Every record is
 settled once through the outcomes of `delivery.sender.Sender`.
 """
 
@@ -26,11 +27,12 @@ from destination_crmone.contacts.plan import (
     consent_flags,
     map_contacts,
     owned_properties,
+    set_lifecycle_stages,
     versions_of,
 )
 from destination_crmone.contacts.stores import (
-    StoreDeparture,
     leave_lists,
+    leave_scope,
     plan_departures,
     remember_written,
 )
@@ -38,13 +40,18 @@ from destination_crmone.crmone.calllog import now_text
 from destination_crmone.crmone.client import CrmOneError
 from destination_crmone.crmone.replies import error_text, read_reply
 from destination_crmone.crmone.validate import issue_summary
+from destination_crmone.customer_fields import CUSTOMER_LOCALE
 from destination_crmone.delivery.context import (
     Failure,
     Pending,
+    WriteContext,
     chunks,
     stop_unless_record_level,
 )
 from destination_crmone.delivery.sender import UPSERT_STATUSES, Sender
+from destination_crmone.lifecycle import writes_lifecycle
+from destination_crmone.records import contact_key
+from destination_crmone.segments import Departure
 
 CONSENT_STATUSES = ("applied", "stale", "unchanged")
 
@@ -59,6 +66,13 @@ class ContactSender(Sender):
     ledger (`changes`).
     """
 
+    def __init__(self, stream: str, ctx: WriteContext) -> None:
+        super().__init__(stream, ctx)
+        # the stores' languages (from the `stores` stream of earlier syncs), for localized
+        # values in the customer's language
+        wanted = any(m.locale == CUSTOMER_LOCALE for m in ctx.config.field_mappings)
+        self.languages_of = ctx.journal.store_languages() if wanted else {}
+
     def key(self, item: Pending) -> str:
         return item.key  # the customer id; the external_id derives from it
 
@@ -71,12 +85,17 @@ class ContactSender(Sender):
         ctx = self.ctx
         if not ctx.dry_run:
             items = self._skip_sent_versions(items)
-        plan = map_contacts(items, ctx.config, ctx.schema, ctx.tenant)
+        plan = map_contacts(items, ctx.config, ctx.schema, ctx.tenant, self.languages_of)
         for item, code, reason in plan.rejected:
             self.queue(item, "rejected", code, reason)
         for item in plan.dropped:
             self.dropped_as_older(item)
+        if plan.filtered:
+            self._out_of_scope(plan.filtered)
         drafts = plan.drafts
+        if writes_lifecycle(ctx.config, ctx.schema):
+            orders = ctx.journal.orders_of(contact_key(d.external_id) or "" for d in drafts)
+            set_lifecycle_stages(drafts, orders)
         if ctx.config.identity.source_field != "id":
             ctx.journal.remember_identities(
                 {
@@ -85,23 +104,23 @@ class ContactSender(Sender):
                     if d.mapped.source_id and d.external_id
                 }
             )
-        # leaving a routed store clears its properties: sent with the (changed) stores, while
+        # leaving a routing rule clears its properties: sent with the (changed) lists, while
         # the digest stays that of the mapping, so the next run finds nothing to send
-        departures = plan_departures(ctx, [(d.mapped, d.item.record) for d in drafts])
-        ledger = {} if ctx.dry_run else ctx.journal.ledger(d.contact_key for d in drafts)
+        departures = plan_departures(ctx, [d.mapped for d in drafts])
+        ledger = {} if ctx.dry_run else ctx.journal.ledger(d.ledger_key for d in drafts)
         for draft in drafts:
-            draft.change = collapse(versions_of(draft, plan), ledger.get(draft.contact_key, {}))
+            draft.change = collapse(versions_of(draft, plan), ledger.get(draft.ledger_key, {}))
         if not ctx.dry_run:
-            known = ctx.journal.digests(d.contact_key for d in drafts)
-            unchanged = [d for d in drafts if known.get(d.contact_key) == d.digest]
-            remember_written(ctx, [(d.mapped, d.item.record) for d in unchanged])
+            known = ctx.journal.digests(d.ledger_key for d in drafts)
+            unchanged = [d for d in drafts if known.get(d.ledger_key) == d.digest]
+            remember_written(ctx, [d.mapped for d in unchanged])
             for draft in unchanged:
                 ctx.stats.add(self.stream, "contacts_skipped")
                 ctx.stats.add(self.stream, "consents_skipped", len(draft.mapped.consents))
             self._remember(unchanged, {})
             for draft in unchanged:
                 self._settle_written(draft, None)
-            drafts = [d for d in drafts if known.get(d.contact_key) != d.digest]
+            drafts = [d for d in drafts if known.get(d.ledger_key) != d.digest]
         if drafts:
             self._write(drafts, departures)
 
@@ -122,7 +141,20 @@ class ContactSender(Sender):
             self.done(item)
         return rest
 
-    def _write(self, drafts: list[ContactDraft], departures: dict[str, StoreDeparture]) -> None:
+    def _out_of_scope(self, filtered: list[tuple[Pending, str | None]]) -> None:
+        """Customers the filters do not take: counted as `filtered` (not rejected), and
+        `on_leave` for those that were written in scope before."""
+        ctx = self.ctx
+        known = [external_id for _, external_id in filtered if external_id]
+        failures = leave_scope(ctx, self.stream, list(dict.fromkeys(known)))
+        for item, external_id in filtered:
+            if external_id in failures:
+                self.queue(item, *failures[external_id])
+            else:
+                ctx.stats.add(self.stream, "filtered")
+                self.done(item)
+
+    def _write(self, drafts: list[ContactDraft], departures: dict[str, Departure]) -> None:
         ctx = self.ctx
         owners = owned_properties(ctx.config)
         to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.change, owners)]
@@ -137,7 +169,7 @@ class ContactSender(Sender):
         sent: dict[ContactDraft, list[str]] = {}
         for draft in drafts:
             names = read if draft in to_read else None
-            existing = current.get(draft.contact_key) if names is not None else None
+            existing = current.get(draft.ledger_key) if names is not None else None
             properties = properties_to_send(draft.change, owners, existing, names)
             sent[draft] = list(properties)
             if not properties and (existing is not None or draft.change.known):
@@ -164,7 +196,7 @@ class ContactSender(Sender):
         # the journal learns the contacts' stores (and wakes what waited for them) before
         # their records are settled, so no STATE is released ahead of that memory
         kept = [d for d in written if d.item not in failures]
-        remember_written(ctx, [(d.mapped, d.item.record) for d in kept])
+        remember_written(ctx, [d.mapped for d in kept])
         self._remember(kept, sent)
         remembered: dict[str, str] = {}
         for draft in written:
@@ -184,7 +216,7 @@ class ContactSender(Sender):
         self.ctx.journal.remember_ledger(rows)
         self.ctx.journal.remember_sent_versions(
             {
-                draft.item.key: (draft.item.version, draft.contact_key)
+                draft.item.key: (draft.item.version, draft.ledger_key)
                 for draft in drafts
                 if draft.item.version is not None and not draft.mapped.warnings
             },
@@ -203,7 +235,7 @@ class ContactSender(Sender):
         if by_external:
             reply = self.ctx.client.read_contacts(by_external, properties=properties)
             found |= {c.get("external_id"): c for c in reply.get("results") or []}
-        by_email = {d.mapped.email: d.contact_key for d in drafts if not d.external_id}
+        by_email = {d.mapped.email: d.ledger_key for d in drafts if not d.external_id}
         if by_email:
             wanted = None if properties is None else sorted({*properties, "email"})
             reply = self.ctx.client.read_contacts(
@@ -224,7 +256,7 @@ class ContactSender(Sender):
     ) -> None:
         ctx = self.ctx
         for draft, body in upserts:
-            new = draft.contact_key not in current
+            new = draft.ledger_key not in current
             detail = {
                 "action": "create" if new else "update",
                 "record": body,
@@ -403,5 +435,5 @@ class ContactSender(Sender):
             self.queue(draft.item, "partial", *issue_summary(draft.mapped.warnings))
         else:
             if remembered is not None:
-                remembered[draft.contact_key] = draft.digest
+                remembered[draft.ledger_key] = draft.digest
             self.done(draft.item)

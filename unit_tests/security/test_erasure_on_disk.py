@@ -113,7 +113,7 @@ def test_not_found_erase_clears_every_commerce_row(
     journal = open_journal({"type": "sqlite", "path": destination.journal_path})
     try:  # what other streams leave under the same key (carts, stores, payments)
         journal.save_carts([CartRow("cart-1", "open", key, "2025-01-01T00:00:00.000Z", {})])
-        journal.remember_stores({key: ["eu-web"]})
+        journal.remember_memberships({key: ["eu-web"]})
         journal.link_payments([OrderPayments("o-9", key, ("p-1",))])
         journal.remember_events([("act-1", "o-9", key)])
         journal.record_orders({key: [OrderFact("o-9", "2025-01-01T00:00:00.000Z", "1", "EUR")]})
@@ -138,7 +138,7 @@ def test_postgres_erase_vacuums_the_touched_tables(pg_dsn: str) -> None:
         journal.enqueue(
             "r", "customers", "c-1", None, {"id": "c-1", "lastName": NAME}, "x", "timeout", "failed"
         )
-        journal.remember_stores({"ext:ct:1": ["eu-web"]})
+        journal.remember_memberships({"ext:ct:1": ["eu-web"]})
         journal.forget_customer("c-1", "ct:1", "erase")
         assert journal.query("SELECT COUNT(*) FROM contact_stores") == [(0,)]
         journal.end_run("r", "succeeded", {})
