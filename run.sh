@@ -19,8 +19,13 @@ ensure_venv() {
   fi
   local stamp=.venv/.installed
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements-dev.lock -nt "$stamp" ]; then
-    # Every dependency (runtime, dev tools, setuptools and wheel to build the project) exactly as
+    # pip itself first, as locked: the pip a venv starts with may be older than the lock needs
+    # (23.2 refuses a hashed pin wanted with an extra, e.g. google-api-core[grpc]). Then every
+    # dependency (runtime, dev tools, setuptools and wheel to build the project) exactly as
     # locked, each file checked against its hash; then the project alone, resolving nothing.
+    awk '/^pip==/ {entry = 1; print; next} entry && /^[^ ]/ {entry = 0} entry' \
+      requirements-dev.lock >.venv/pip.lock
+    .venv/bin/python -m pip install --quiet --require-hashes -r .venv/pip.lock
     .venv/bin/python -m pip install --quiet --require-hashes -r requirements-dev.lock
     .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
     touch "$stamp"
@@ -34,7 +39,7 @@ lock() {
   ensure_venv
   local build_requires='setuptools>=69\nwheel\n'
   local common=(--generate-hashes --universal --python-version 3.11 --no-header "$@")
-  printf "$build_requires" | .venv/bin/uv pip compile pyproject.toml - --extra dev \
+  printf "${build_requires}pip\n" | .venv/bin/uv pip compile pyproject.toml - --extra dev \
     "${common[@]}" -o requirements-dev.lock >/dev/null
   printf "$build_requires" | .venv/bin/uv pip compile pyproject.toml - \
     -c requirements-dev.lock "${common[@]}" -o requirements.lock >/dev/null

@@ -539,9 +539,14 @@ def pip_installs(body: str) -> list[list[str]]:
 
 def test_run_sh_installs_the_dev_lock_with_hashes_then_the_project_alone() -> None:
     script = (ROOT / "run.sh").read_text()
-    installs = pip_installs(shell_function(script, "ensure_venv"))
-    assert len(installs) == 2, installs
-    locked, project = installs
+    body = shell_function(script, "ensure_venv")
+    installs = pip_installs(body)
+    assert len(installs) == 3, installs
+    pip, locked, project = installs
+    # pip first, from its own entry of the dev lock (hashed as well)
+    assert "--require-hashes" in pip and pip[pip.index("-r") + 1] == ".venv/pip.lock"
+    assert re.search(r"/\^pip==/ .*requirements-dev\.lock >\.venv/pip\.lock", body, re.S)
+    assert "pip" in lock(DEV_LOCK)
     assert "--require-hashes" in locked and locked[locked.index("-r") + 1] == DEV_LOCK
     assert "--no-deps" in project and "--no-build-isolation" in project
     assert project[-2:] == ["-e", "."]
