@@ -600,6 +600,7 @@ def test_metadata_schema_rejects_what_airbyte_rejects() -> None:
         {**good, "data": {**good["data"], "definitionId": "not-a-uuid"}},
         {**good, "data": {**good["data"], "releaseStage": "stable"}},
         {**good, "data": {**good["data"], "registries": {}}},
+        {**good, "data": {**good["data"], "supportsRefreshes": "no"}},
         {**good, "data": {k: v for k, v in good["data"].items() if k != "githubIssueLabel"}},
     ]
     assert not list(metadata_validator().iter_errors(good))
@@ -680,6 +681,12 @@ def test_connectors_do_not_take_the_names_of_airbytes_own() -> None:
         assert official not in CONNECTORS
         assert all(not image.endswith(f"/{official}") for image in images)
         assert display not in names
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_metadata_says_refreshes_are_not_supported(connector: str) -> None:
+    """CRM One cannot be truncated: Airbyte must not offer a refresh (issue 19)."""
+    assert data(connector)["supportsRefreshes"] is False
 
 
 def test_definition_ids_are_distinct_uuid4() -> None:
