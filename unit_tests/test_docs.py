@@ -239,3 +239,31 @@ def test_image_tags_in_docs_and_dockerfile_are_the_version_being_built() -> None
         tag for text in texts.values() for tag in re.findall(r"image build .*?--tag (\S+)", text)
     ]
     assert all(tag == version for tag in cdk_tags), cdk_tags
+
+
+# --- the destination's sync modes, as Airbyte's docs template tabulates them ---------------
+
+SYNC_MODE_ROWS = {
+    "Full Refresh Sync": "overwrite",
+    "Incremental - Append Sync": "append",
+    "Incremental - Append + Deduped": "append_dedup",
+}
+
+
+def test_destination_sync_modes_are_the_templates_table_and_agree_with_spec_and_metadata() -> None:
+    text = section(page("destination-crmone.md"), "Supported sync modes")
+    header = next(line for line in text.splitlines() if line.startswith("|"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        "Feature",
+        "Supported?(Yes/No)",
+        "Notes",
+    ]
+    rows = {cells[0]: cells[1] for cells in table_rows(text)}
+    spec = DestinationCrmOne().spec(logging.getLogger("test"))
+    offered = {mode.value for mode in spec.supported_destination_sync_modes}
+    for feature, mode in SYNC_MODE_ROWS.items():
+        assert rows[feature] == ("Yes" if mode in offered else "No"), feature
+    metadata = (ROOT / "connectors" / "destination-crmone" / "metadata.yaml").read_text()
+    refreshes = re.search(r"^  supportsRefreshes: (\w+)$", metadata, re.M)
+    assert refreshes and rows["Refreshes"] == ("Yes" if refreshes.group(1) == "true" else "No")
+    assert rows["Namespaces"] in ("Yes", "No")
