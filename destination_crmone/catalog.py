@@ -52,17 +52,23 @@ def ignored_notice(name: str, reason: str) -> str:
 
 
 def bind_streams(
-    catalog_names: Iterable[str], prefix: str | None, known: Iterable[str]
+    catalog_names: Iterable[str],
+    prefix: str | None,
+    known: Iterable[str],
+    written: Iterable[str] | None = None,
 ) -> StreamBinding:
-    """The binding of a configured catalog's stream names (see the module's docstring)."""
+    """The binding of a configured catalog's stream names (see the module's docstring).
+    `known`: every stream of the destination (they tell a prefix); `written`: those this
+    config writes (default: all); a known stream not written is ignored as of no use."""
     names = list(dict.fromkeys(catalog_names))
     known = frozenset(known)
+    written = known if written is None else frozenset(written)
     used_prefix = prefix or detected_prefix(names, known)
     routes: dict[str, str] = {}
     ignored: dict[str, str] = {}
     for name in names:
         stream = unprefixed(name, used_prefix)
-        if stream in known:
+        if stream in written:
             routes[name] = stream
         else:
             ignored[name] = NO_USE

@@ -131,3 +131,13 @@ def test_an_overwrite_stream_is_refused() -> None:
     )
     assert problem is not None
     assert "streams customers are configured with the overwrite sync mode" in problem
+
+
+def test_a_known_stream_this_config_does_not_write_still_tells_the_prefix() -> None:
+    # payments are written only with orders as objects; their name still shows the prefix
+    binding = bind_streams(
+        ["ct_customers", "ct_payments"], None, KNOWN, written=("customers", "orders")
+    )
+    assert binding.prefix == "ct_"
+    assert binding.routes == {"ct_customers": "customers"}
+    assert binding.ignored == {"ct_payments": NO_USE}
