@@ -267,3 +267,15 @@ def test_destination_sync_modes_are_the_templates_table_and_agree_with_spec_and_
     refreshes = re.search(r"^  supportsRefreshes: (\w+)$", metadata, re.M)
     assert refreshes and rows["Refreshes"] == ("Yes" if refreshes.group(1) == "true" else "No")
     assert rows["Namespaces"] in ("Yes", "No")
+
+
+def test_every_guarantee_of_internals_names_a_test_that_exists() -> None:
+    """docs/internals.md's guarantee table: each `path::test` it names is a test of that file
+    (a renamed or deleted test must update the table, which the next merge reads first)."""
+    text = (ROOT / "docs" / "internals.md").read_text()
+    named = re.findall(r"`([\w/]+\.py)::(\w+)`", text)
+    assert len(named) >= 20
+    missing = [
+        f"{path}::{name}" for path, name in named if f"def {name}(" not in (ROOT / path).read_text()
+    ]
+    assert not missing, missing
