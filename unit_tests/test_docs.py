@@ -157,7 +157,8 @@ def test_changelog_has_the_version_being_built(name: str) -> None:
 # --- links and image tags -------------------------------------------------------------------
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-RELATIVE_PATH_SPAN = re.compile(r"`(\.\.?/[^`\s]+)`")
+# Code spans that name a file: relative paths, and any Markdown page (`/work/x/NOTES.md` too).
+PATH_SPAN = re.compile(r"`(\.\.?/[^`\s]+|[^`\s]+\.md)`")
 IMAGE_TAG = re.compile(r"airbyte-commercetools-crmone/([a-z0-9-]+):([\w.-]+)")
 CONNECTOR_NAMES = ("source-commercetools-keyset", "destination-crmone")
 
@@ -196,8 +197,9 @@ def link_problems(where: Path, text: str) -> list[str]:
             page_text = text if file == where else file.read_text()
             if anchor not in anchors(page_text):
                 problems.append(f"{target}: no such heading")
-    for span in RELATIVE_PATH_SPAN.findall(text):  # read from the page's folder or the root
-        candidates = [(base / span).resolve() for base in (where.parent, ROOT)]
+    for span in PATH_SPAN.findall(text):  # read from the page's folder or the root
+        bases = [Path("/")] if span.startswith("/") else [where.parent, ROOT]
+        candidates = [(base / span).resolve() for base in bases]
         if not any(c.is_relative_to(ROOT) and c.exists() for c in candidates):
             problems.append(f"{span}: not a file of the repository")
     return problems
@@ -214,13 +216,15 @@ def test_link_check_finds_what_a_reader_could_not_follow() -> None:
         "[a](../docs/destination-crmone.md#troubleshooting) [b](https://x.example/y) "
         "[c](../../shared/crmone-api/CONTRACT.md) [d](../docs/nothing.md) "
         "[e](../docs/source-commercetools.md#no-such-heading) `../shared/crmone-api/CONTRACT.md` "
-        "`../docs/internals.md` `./run.sh`\n## Own heading (here)\n[f](#own-heading-here)"
+        "`../docs/internals.md` `./run.sh` `/work/shared/DESIGN.md` `docs/internals.md`"
+        "\n## Own heading (here)\n[f](#own-heading-here)"
     )
     assert link_problems(where, text) == [
         "../../shared/crmone-api/CONTRACT.md: outside the repository",
         "../docs/nothing.md: no such file",
         "../docs/source-commercetools.md#no-such-heading: no such heading",
         "../shared/crmone-api/CONTRACT.md: not a file of the repository",
+        "/work/shared/DESIGN.md: not a file of the repository",
     ]
 
 
