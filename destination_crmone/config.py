@@ -581,7 +581,7 @@ class DestinationConfig(_Model):
         title="Allow a private network",
         description="Let base_url point at a private address (10/8, 172.16/12, 192.168/16, "
         "fc00::/7…), for a CRM One reached inside your network. Link-local and cloud "
-        "metadata addresses are refused whatever this says.",
+        "metadata addresses are refused whatever this says. Default: false.",
         json_schema_extra=_ui(40, "advanced"),
     )
     base_url: str = Field(

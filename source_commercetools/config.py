@@ -103,8 +103,8 @@ class SourceConfig(BaseModel):
         title="Allow a private network",
         description="Let api_url and auth_url point at a private address (10/8, 172.16/12, "
         "192.168/16, fc00::/7…), for a commercetools proxy inside your network. Link-local "
-        "and cloud metadata addresses are refused whatever this says.",
-        json_schema_extra={"order": 20},
+        "and cloud metadata addresses are refused whatever this says. Default: false.",
+        json_schema_extra={"order": 20, "group": "advanced"},
     )
     api_url: str | None = Field(
         default=None,
