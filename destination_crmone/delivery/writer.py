@@ -30,7 +30,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from destination_crmone.delivery.context import Pending, Tally, WriteContext
@@ -93,8 +93,7 @@ class Writer:
     ) -> None:
         """`senders`: stream (without prefix) → its sender; `follows`: stream → the streams
         whose buffered records are sent before a batch of it (the stream table's)."""
-        self.ctx = ctx
-        ctx.settle = self._settle
+        self.ctx = replace(ctx, settle=self._settle)  # the caller's context stays as built
         self._senders_by_kind = senders
         self._follows = dict(follows or {})
         self._prefix = prefix
