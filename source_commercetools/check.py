@@ -10,6 +10,8 @@ from typing import Any
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import secrets
+from connectors_common.urls import check_resolved_host
 from source_commercetools.auth import CommercetoolsAuthenticator, basic_auth_header
 from source_commercetools.config import SourceConfig
 from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
@@ -31,6 +33,10 @@ class ConnectionCheck:
 
     def run(self) -> None:
         """Raise CheckFailed with what is wrong; log warnings for what merely limits the sync."""
+        for field in ("api_url", "auth_url"):  # where a host name points now (DNS)
+            url = getattr(self.config, field)
+            if url and (problem := check_resolved_host(url, self.config.allow_private_network)):
+                raise CheckFailed(f"{field}: its host {problem}")
         try:
             self.authenticator.get_access_token()
             for stream in self.readable_streams():
@@ -90,9 +96,11 @@ class ConnectionCheck:
                 pk,
             )
             return
+        token = str(response.json().get("access_token", ""))
+        secrets.remember(token)
         project = session.get(
             f"{self.config.api_root}/{pk}",
-            headers={"Authorization": f"Bearer {response.json()['access_token']}"},
+            headers={"Authorization": f"Bearer {token}"},
             timeout=TIMEOUT,
             allow_redirects=False,
         )
