@@ -30,7 +30,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from destination_crmone.catalog import StreamBinding, ignored_notice
@@ -71,8 +71,7 @@ class Writer:
         """`binding`: which catalog streams are which of ours (`catalog.bind_streams`);
         `senders`: stream (without prefix) → its sender; `follows`: stream → the streams
         whose buffered records are sent before a batch of it (the stream table's)."""
-        self.ctx = ctx
-        ctx.settle = self._settle
+        self.ctx = replace(ctx, settle=self._settle)  # the caller's context stays as built
         self._senders_by_kind = senders
         self._follows = dict(follows or {})
         self.binding = binding
