@@ -3,10 +3,10 @@
 # for linux/amd64 and linux/arm64 alike (no platform is forced; the base image is multi-arch):
 #   docker buildx build --platform linux/amd64,linux/arm64 \
 #     --build-arg CONNECTOR_NAME=source-commercetools-keyset \
-#     -t airbyte-commercetools-crmone/source-commercetools-keyset:0.1.0 .
+#     -t airbyte-commercetools-crmone/source-commercetools-keyset:0.2.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 \
 #     --build-arg CONNECTOR_NAME=destination-crmone \
-#     -t airbyte-commercetools-crmone/destination-crmone:0.1.0 .
+#     -t airbyte-commercetools-crmone/destination-crmone:0.2.0 .
 # (`--target <connector name>` selects the same stage.) `airbyte-cdk image build` passes
 # BASE_IMAGE and CONNECTOR_NAME as build args; docs/internals.md ("Packaging") shows how it is run
 # for each connector. Base: airbyte/python-connector-base 4.0.2 (Python 3.11, non-root user
@@ -43,16 +43,16 @@ ENV PATH="/airbyte/integration_code/.venv/bin:${PATH}"
 
 FROM runtime AS source-commercetools-keyset
 LABEL io.airbyte.name="airbyte-commercetools-crmone/source-commercetools-keyset"
-LABEL io.airbyte.version="0.1.0"
+LABEL io.airbyte.version="0.2.0"
 USER airbyte
-ENV AIRBYTE_ENTRYPOINT="/airbyte/integration_code/.venv/bin/source-commercetools"
-ENTRYPOINT ["/airbyte/integration_code/.venv/bin/source-commercetools"]
+ENV AIRBYTE_ENTRYPOINT="/airbyte/integration_code/.venv/bin/source-commercetools-keyset"
+ENTRYPOINT ["/airbyte/integration_code/.venv/bin/source-commercetools-keyset"]
 
 # No /local here: the journal must live on storage the operator chose (a mounted volume or
 # PostgreSQL), never on a directory the image creates and the container loses.
 FROM runtime AS destination-crmone
 LABEL io.airbyte.name="airbyte-commercetools-crmone/destination-crmone"
-LABEL io.airbyte.version="0.1.0"
+LABEL io.airbyte.version="0.2.0"
 USER airbyte
 ENV AIRBYTE_ENTRYPOINT="/airbyte/integration_code/.venv/bin/destination-crmone"
 ENTRYPOINT ["/airbyte/integration_code/.venv/bin/destination-crmone"]

@@ -618,7 +618,7 @@ class DestinationConfig(_Model):
         title="Allow a private network",
         description="Let base_url point at a private address (10/8, 172.16/12, 192.168/16, "
         "fc00::/7…), for a CRM One reached inside your network. Link-local and cloud "
-        "metadata addresses are refused whatever this says.",
+        "metadata addresses are refused whatever this says. Default: false.",
         json_schema_extra=_ui(40, "advanced"),
     )
     base_url: str = Field(
@@ -709,8 +709,9 @@ class DestinationConfig(_Model):
         ge=1,
         strict=True,
         title="Sync log retention (days)",
-        description="Sync-log rows older than this are deleted at the end of each run.",
-        json_schema_extra=_ui(13, "journal"),
+        description="Sync-log rows older than this are deleted at the end of each run. "
+        "Default: 30.",
+        json_schema_extra=_ui(13, "advanced"),
     )
     redact_pii: bool = Field(
         default=True,
@@ -724,7 +725,8 @@ class DestinationConfig(_Model):
         ge=1,
         strict=True,
         title="Batch size",
-        description="Records per CRM One batch call (capped by the account's batch_max).",
+        description="Records per CRM One batch call (capped by the account's batch_max). "
+        "Default: 100.",
         json_schema_extra=_ui(15, "advanced"),
     )
     concurrency: int = Field(
@@ -732,7 +734,7 @@ class DestinationConfig(_Model):
         ge=1,
         strict=True,
         title="Concurrency",
-        description="Parallel calls (capped by the account's max_concurrency).",
+        description="Parallel calls (capped by the account's max_concurrency). Default: 4.",
         json_schema_extra=_ui(16, "advanced"),
     )
     dry_run: bool = Field(
@@ -750,7 +752,8 @@ class DestinationConfig(_Model):
         title="Retry budget (seconds)",
         description=(
             "The longest one CRM One call keeps retrying (429, 5xx, timeouts). Past it the "
-            "sync fails as transient and Airbyte resumes it from the last checkpoint."
+            "sync fails as transient and Airbyte resumes it from the last checkpoint. "
+            "Default: 300."
         ),
         json_schema_extra=_ui(18, "advanced"),
     )
@@ -758,8 +761,10 @@ class DestinationConfig(_Model):
         default=None,
         title="Stream prefix",
         description=(
-            "A prefix the connection adds to stream names (e.g. ct_). Without it, a stream "
-            "named <anything>_customers is taken as customers."
+            "A prefix the connection adds to stream names (e.g. ct_): a stream is written only "
+            "when its name minus this prefix is exactly customers, orders, carts, messages or "
+            "payments. Default: none; then a prefix is taken only when every stream of the "
+            "catalog carries the same one before such a name, and other streams are ignored."
         ),
         json_schema_extra=_ui(19, "advanced"),
     )
@@ -789,7 +794,7 @@ class DestinationConfig(_Model):
         title="Retry queue: attempts before parking",
         description=(
             "A queued record is parked (kept for people, no longer re-sent) after this many "
-            "failed attempts."
+            "failed attempts. Default: 5."
         ),
         json_schema_extra=_ui(22, "advanced"),
     )
@@ -798,7 +803,7 @@ class DestinationConfig(_Model):
         gt=0,
         title="Retry queue: days before parking",
         description="A queued record still failing this many days after its first failure is "
-        "parked.",
+        "parked. Default: 7.",
         json_schema_extra=_ui(23, "advanced"),
     )
     retry_backoff_hours: float = Field(
@@ -808,7 +813,7 @@ class DestinationConfig(_Model):
         description=(
             "Wait before the first re-send of a queued record; doubles on every further "
             "attempt (1, 2, 4 … hours). Records waiting for a contact are re-sent when it is "
-            "written instead."
+            "written instead. Default: 1."
         ),
         json_schema_extra=_ui(24, "advanced"),
     )
@@ -819,7 +824,7 @@ class DestinationConfig(_Model):
         strict=True,
         title="Largest input record (bytes)",
         description="A record longer than this on the destination's input is not read: it is "
-        "queued as rejected (input_too_large) and the run goes on. Default 16 MiB.",
+        "queued as rejected (input_too_large) and the run goes on. Default: 16777216 (16 MiB).",
         json_schema_extra=_ui(25, "advanced"),
     )
 

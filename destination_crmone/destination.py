@@ -44,6 +44,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from connectors_common import secrets
+from destination_crmone.catalog import bind_streams, refresh_problem
 from destination_crmone.check import problems
 from destination_crmone.commerce.sender import write_abandoned_carts
 from destination_crmone.config import (
@@ -68,7 +69,7 @@ from destination_crmone.input import CappedInput, RejectedInput
 from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
 from destination_crmone.journal.placement import journal_placement, journal_spec
 from destination_crmone.stats import RunStats, summary_text
-from destination_crmone.streams import stream_follows, stream_senders
+from destination_crmone.streams import STREAMS, stream_follows, stream_senders
 
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
@@ -190,6 +191,8 @@ class DestinationCrmOne(Destination):
         input_messages: Iterable[AirbyteMessage],
     ) -> Iterable[AirbyteMessage]:
         parsed = self._parse(config)
+        if refresh := refresh_problem(configured_catalog):
+            raise config_failure(refresh)
         placement = journal_placement(parsed)
         if placement.problem:
             raise config_failure(placement.problem)
@@ -225,13 +228,9 @@ class DestinationCrmOne(Destination):
                 journal.start_run(run_id, meta)
                 client = make_client(parsed, observe)
                 context = self._context(parsed, client, journal, stats, run_id)
-                writer = Writer(
-                    context,
-                    streams,
-                    prefix=parsed.stream_prefix,
-                    senders=stream_senders(parsed),
-                    follows=stream_follows(),
-                )
+                senders = stream_senders(parsed)
+                binding = bind_streams(streams, parsed.stream_prefix, STREAMS, senders)
+                writer = Writer(context, binding, senders=senders, follows=stream_follows())
                 writer.resend_queue()
                 yield from relay(input_messages, writer, unread, on_unread)
                 writer.resend_queue(woken_only=True)  # waited for a contact written just now
@@ -241,7 +240,7 @@ class DestinationCrmOne(Destination):
             except Exception as error:  # reported below, after the summary
                 failure = error
             if writer is not None:
-                stats.ignored_streams = list(writer.ignored)
+                stats.ignored_streams = writer.ignored
             for name, count in journal.queue_counts().items():
                 stats.add_queue(f"{name}_total", count)
             summary = stats.as_dict()

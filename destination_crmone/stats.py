@@ -13,6 +13,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from destination_crmone.catalog import NO_USE, ignored_notice
 from destination_crmone.crmone.calllog import CallRecord
 
 EXAMPLES_PER_CODE = 3
@@ -99,7 +100,7 @@ class RunStats:
         self.requests = 0
         self.retries = 0
         self.queue: Counter[str] = Counter()  # the retry queue: woken, parked, pending, …
-        self.ignored_streams: list[str] = []
+        self.ignored_streams: dict[str, str] = {}  # name → why (catalog.StreamBinding)
 
     def stream(self, name: str) -> Counter[str]:
         """The counters of one stream, created with its known keys at zero."""
@@ -164,6 +165,7 @@ class RunStats:
                 "retries": self.retries,
                 "queue": dict(self.queue),
                 "ignored_streams": list(self.ignored_streams),
+                "ignored_reasons": dict(self.ignored_streams),
                 "duration_seconds": round(time.monotonic() - self._started, 3),
             }
 
@@ -175,8 +177,9 @@ def summary_text(stats: dict[str, Any], run_id: str = "") -> str:
         f"{head} {run_id}: {stats['requests']} requests, {stats['retries']} retries, "
         f"{stats['duration_seconds']} s".replace("  ", " ")
     ]
+    reasons = stats.get("ignored_reasons") or {}
     for name in stats.get("ignored_streams") or []:
-        lines.append(f"  ignored stream {name}: no use in CRM One; its records were acknowledged")
+        lines.append(f"  {ignored_notice(name, reasons.get(name, NO_USE))}")
     for name, part in stats["streams"].items():
         counts = ", ".join(f"{k} {v}" for k, v in part["counts"].items() if v)
         lines.append(f"  {name}: {counts or 'nothing'}")

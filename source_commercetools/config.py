@@ -36,6 +36,12 @@ REGIONS = (
 )
 DEFAULT_REGION = "europe-west1.gcp"
 MAX_PAGE_SIZE = 500
+# The cards of the Airbyte form, in order (`groups` of the spec; each field names one).
+FORM_GROUPS = (
+    ("connection", "Connection"),
+    ("sync", "What to read"),
+    ("advanced", "Advanced (power users)"),
+)
 # What the form asks for: an RFC 3339 datetime (UTC or with an offset); a bare date
 # (2025-01-01 = midnight UTC), which scripted configs may hold, still passes.
 START_DATE_PATTERN = (
@@ -72,48 +78,48 @@ class SourceConfig(BaseModel):
         title="Project key",
         description="The key of your commercetools project (Settings > Developer settings).",
         min_length=1,
-        json_schema_extra={"order": 0},
+        json_schema_extra={"order": 0, "group": "connection"},
     )
     client_id: str = Field(
         title="Client ID",
         description="ID of an API client with read-only (view_*) scopes.",
         min_length=1,
-        json_schema_extra={"order": 1},
+        json_schema_extra={"order": 1, "group": "connection"},
     )
     client_secret: SecretStr = Field(
         title="Client secret",
         description="Secret of that API client.",
-        json_schema_extra={"order": 2, "airbyte_secret": True},
+        json_schema_extra={"order": 2, "group": "connection", "airbyte_secret": True},
     )
     region: Literal[REGIONS] | None = Field(  # type: ignore[valid-type]
         default=DEFAULT_REGION,
         title="Region",
         description="The region your project is hosted in (Merchant Center URL or API client "
         "page). Ignored when both API URL and Auth URL are given.",
-        json_schema_extra={"order": 3, "always_show": True},
+        json_schema_extra={"order": 3, "group": "connection", "always_show": True},
     )
     allow_private_network: bool = Field(
         default=False,
         title="Allow a private network",
         description="Let api_url and auth_url point at a private address (10/8, 172.16/12, "
         "192.168/16, fc00::/7…), for a commercetools proxy inside your network. Link-local "
-        "and cloud metadata addresses are refused whatever this says.",
-        json_schema_extra={"order": 20},
+        "and cloud metadata addresses are refused whatever this says. Default: false.",
+        json_schema_extra={"order": 20, "group": "advanced"},
     )
     api_url: str | None = Field(
         default=None,
         title="API URL",
         description="API root without the project key, for private hosts "
-        "(e.g. https://api.europe-west1.gcp.commercetools.com). Give it together with Auth URL; "
-        "the two override the region.",
-        json_schema_extra={"order": 4},
+        "(e.g. https://api.europe-west1.gcp.commercetools.com). Give both API URL and Auth URL, "
+        "or neither: the two together override the region; one alone is refused.",
+        json_schema_extra={"order": 4, "group": "connection"},
     )
     auth_url: str | None = Field(
         default=None,
         title="Auth URL",
-        description="Auth root; the token endpoint is {auth_url}/oauth/token. Give it together "
-        "with API URL; the two override the region.",
-        json_schema_extra={"order": 5},
+        description="Auth root; the token endpoint is {auth_url}/oauth/token. Give both API URL "
+        "and Auth URL, or neither: the two together override the region; one alone is refused.",
+        json_schema_extra={"order": 5, "group": "connection"},
     )
     start_date: str = Field(
         default="2000-01-01T00:00:00Z",
@@ -122,6 +128,7 @@ class SourceConfig(BaseModel):
         examples=["2025-01-01T00:00:00Z", "2025-01-01T09:30:00+02:00"],
         json_schema_extra={
             "order": 6,
+            "group": "sync",
             "pattern": START_DATE_PATTERN,
             "format": "date-time",
             "pattern_descriptor": "YYYY-MM-DDTHH:mm:ssZ",
@@ -132,13 +139,13 @@ class SourceConfig(BaseModel):
         title="Store keys",
         description="Read customers, orders and carts through these stores only "
         "(in-store endpoints). Empty reads the whole project.",
-        json_schema_extra={"order": 7},
+        json_schema_extra={"order": 7, "group": "sync"},
     )
     scopes: list[str] | None = Field(
         default=None,
         title="Scopes",
         description="Scopes to request. Default: the read-only view_* scopes of every stream.",
-        json_schema_extra={"order": 8},
+        json_schema_extra={"order": 8, "group": "sync"},
     )
     lookback_window_seconds: int = Field(
         default=120,
@@ -149,22 +156,23 @@ class SourceConfig(BaseModel):
         "commercetools makes some changes visible to queries only after their timestamp. The "
         "state remembers the (id, version) of the records in the margin, so only new versions "
         "are emitted again. 0 turns the look-back off (late-visible changes may be lost).",
-        json_schema_extra={"order": 9},
+        json_schema_extra={"order": 9, "group": "sync"},
     )
     page_size: int = Field(
         default=MAX_PAGE_SIZE,
         ge=1,
         le=MAX_PAGE_SIZE,
         title="Page size",
-        description="Records per request (commercetools allows at most 500).",
-        json_schema_extra={"order": 10},
+        description="Records per request (commercetools allows at most 500). Default: 500; "
+        "lower it only if commercetools answers QueryTimedOut.",
+        json_schema_extra={"order": 10, "group": "advanced"},
     )
     message_types: list[str] = Field(
         default=[],
         title="Message types",
         description="Only these message types in the messages stream "
         "(e.g. CustomerDeleted, OrderDeleted). Empty reads all.",
-        json_schema_extra={"order": 11},
+        json_schema_extra={"order": 11, "group": "sync"},
     )
     retry_backoff_seconds: float = Field(
         default=1.0,
@@ -172,8 +180,9 @@ class SourceConfig(BaseModel):
         le=60,
         title="Retry back-off base (seconds)",
         description="First wait before retrying a 429/5xx or a dropped connection; doubles on "
-        "each attempt, with jitter. A Retry-After header from commercetools takes precedence.",
-        json_schema_extra={"order": 12},
+        "each attempt, with jitter. A Retry-After header from commercetools takes precedence. "
+        "Default: 1.0.",
+        json_schema_extra={"order": 12, "group": "advanced"},
     )
     concurrency: int = Field(
         default=4,
@@ -182,8 +191,8 @@ class SourceConfig(BaseModel):
         title="Concurrent requests",
         description="At most this many requests in flight per stream: a first read of a large "
         "collection is split into time slices read at once. 1 reads strictly one page after "
-        "another. 429 and Retry-After are honoured by every request.",
-        json_schema_extra={"order": 13},
+        "another. 429 and Retry-After are honoured by every request. Default: 4.",
+        json_schema_extra={"order": 13, "group": "advanced"},
     )
     max_response_mib: int = Field(
         default=64,
@@ -191,8 +200,8 @@ class SourceConfig(BaseModel):
         le=1024,
         title="Largest response (MiB)",
         description="A response body larger than this fails the sync with a clear error "
-        "instead of exhausting memory.",
-        json_schema_extra={"order": 14},
+        "instead of exhausting memory. Default: 64.",
+        json_schema_extra={"order": 14, "group": "advanced"},
     )
 
     @field_validator("client_id")
@@ -315,8 +324,9 @@ def spec_schema() -> dict[str, Any]:
     schema = SourceConfig.model_json_schema()
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["required"] = ["project_key", "client_id", "client_secret"]
-    # The URLs go together (the model says which one is missing; so does the form).
-    schema["dependencies"] = {"api_url": ["auth_url"], "auth_url": ["api_url"]}
+    # The URLs go together: their descriptions say so and the model refuses one alone (`check`
+    # names the missing one). Airbyte's spec reference has no keyword for it (no `dependencies`).
+    schema["groups"] = [{"id": group, "title": title} for group, title in FORM_GROUPS]
     # Flatten pydantic's anyOf[null] wrappers into plain optional fields the UI can draw.
     for prop in schema["properties"].values():
         variants = prop.pop("anyOf", None)

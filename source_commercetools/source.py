@@ -26,6 +26,7 @@ from source_commercetools.auth import CommercetoolsAuthenticator
 from source_commercetools.check import CheckFailed, ConnectionCheck
 from source_commercetools.config import ConfigError, SourceConfig, spec_schema
 from source_commercetools.custom_fields import custom_field_schemas
+from source_commercetools.estimates import estimates, full_reads
 from source_commercetools.streams import DECLARATIONS, STREAMS, CommercetoolsStream, build_streams
 
 DOCUMENTATION_URL = (
@@ -46,6 +47,7 @@ class SourceCommercetools(AbstractSource):
     def __init__(self) -> None:
         super().__init__()
         self._selected_streams: list[str] | None = None  # set by read: the catalog's streams
+        self._read_streams: list[Stream] | None = None  # built once per read
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
@@ -78,6 +80,8 @@ class SourceCommercetools(AbstractSource):
     # --- streams, discover, read ---------------------------------------------------
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
+        if self._read_streams is not None:
+            return self._read_streams
         parsed = parse_config(config)
         # Default scopes: what the selected streams need (all of them outside `read`).
         selected = [
@@ -119,6 +123,10 @@ class SourceCommercetools(AbstractSource):
     ) -> Iterator[AirbyteMessage]:
         self._selected_streams = [configured.stream.name for configured in catalog.streams]
         try:
+            parsed = parse_config(config)
+            self._read_streams = self.streams(config)
+            streams = {stream.name: stream for stream in self._read_streams}
+            yield from estimates(streams, full_reads(catalog, state), logger, parsed.concurrency)
             yield from super().read(logger, config, catalog, state)
         finally:
-            self._selected_streams = None
+            self._selected_streams = self._read_streams = None

@@ -9,7 +9,7 @@ when the form could not be filled in or would mislead:
 - an object without `properties` that is not a `oneOf` (drawn as an empty group);
 - a field without a title or a description;
 - a `oneOf` option without a `const` discriminator (the builder cannot tell options apart);
-- `anyOf`, `allOf` or `$ref` (not drawn);
+- `anyOf`, `allOf` or `$ref` (not drawn), `dependencies` (not in Airbyte's spec reference);
 - a default only in code (the form shows an empty field and sends nothing, or sends `[]`);
 - a field the code requires that the form shows as optional;
 - a default or example that the field's own schema rejects;
@@ -58,7 +58,20 @@ FORMS = {
         computed_defaults=frozenset({"journal.path"}),
     ),
 }
-NOT_DRAWN = ("anyOf", "allOf", "$ref")
+# Not drawn, or outside Airbyte's connector specification reference (`dependencies` is JSON
+# Schema, not a form keyword: a pairing of fields is said in their descriptions and checked).
+NOT_DRAWN = ("anyOf", "allOf", "$ref", "dependencies")
+# Settings a first-time user should not meet: drawn in each form's "advanced" group.
+POWER_USER_SETTINGS = {
+    "source-commercetools": {"page_size", "retry_backoff_seconds", "concurrency"},
+    "destination-crmone": {
+        "sync_log_retention_days",
+        "batch_size",
+        "concurrency",
+        "retry_budget_seconds",
+        "max_line_bytes",
+    },
+}
 
 
 # --- the walk ------------------------------------------------------------------------------
@@ -265,6 +278,7 @@ def test_the_walk_finds_each_kind_of_unusable_form() -> None:
     bad = {
         "type": "object",
         "required": ["hidden"],
+        "dependencies": {"untitled": ["choice"]},
         "groups": [{"id": "main", "title": "Main"}, {"id": "empty", "title": "Empty"}],
         "properties": {
             "free_form": {"type": "object", "title": "Free", "description": "d", "group": "main"},
@@ -300,6 +314,7 @@ def test_the_walk_finds_each_kind_of_unusable_form() -> None:
         "untitled: no title",
         "choice: a oneOf option has no required const field",
         "has anyOf",
+        "has dependencies",
         "loose: group 'nowhere'",
         "group 'empty' holds no field",
         "bad_default: default 0 fails its own schema",
@@ -338,15 +353,21 @@ def test_source_region_is_up_front_with_a_default_and_the_urls_go_together() -> 
     spec = FORMS["source-commercetools"].spec()
     region = spec["properties"]["region"]
     assert region["always_show"] is True and region["default"] in region["enum"]
-    assert spec["dependencies"] == {"api_url": ["auth_url"], "auth_url": ["api_url"]}
-    validator = jsonschema.Draft7Validator(spec)
+    assert "dependencies" not in spec
+    for name in ("api_url", "auth_url"):
+        assert (
+            "Give both API URL and Auth URL, or neither" in spec["properties"][name]["description"]
+        )
+        assert name not in spec["required"]
     config = filled_in(spec)
+    for given, missing in (("api_url", "auth_url"), ("auth_url", "api_url")):
+        lone_url = {**config, given: f"https://{given}.example.com"}
+        with pytest.raises(ValueError, match=f"{missing}: api_url and auth_url go together"):
+            SourceConfig.parse(lone_url)
+        status = SourceCommercetools().check(logging.getLogger("test"), lone_url)
+        assert status.status.name == "FAILED"
+        assert f"{missing}: api_url and auth_url go together; give both" in str(status.message)
     lone_url = {**config, "api_url": "https://api.example.com"}
-    assert [error.message for error in validator.iter_errors(lone_url)] == [
-        "'auth_url' is a dependency of 'api_url'"
-    ]
-    with pytest.raises(ValueError, match="auth_url: api_url and auth_url go together"):
-        SourceConfig.parse(lone_url)
     both = {**lone_url, "auth_url": "https://auth.example.com"}
     parsed = SourceConfig.parse(both)
     assert (parsed.api_root, parsed.auth_root) == (both["api_url"], both["auth_url"])
@@ -402,3 +423,29 @@ def test_an_empty_consents_list_turns_consent_sync_off_out_loud(
         consent_notice(DestinationConfig.parse_config(config))
     ]
     assert "no consents are written" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("connector", sorted(FORMS))
+def test_power_user_settings_are_in_the_advanced_group_with_their_default_said(
+    connector: str,
+) -> None:
+    spec = FORMS[connector].spec()
+    assert "advanced" in [group["id"] for group in spec["groups"]]
+    assert spec["groups"][-1]["id"] == "advanced", "the advanced card comes last"
+    props = spec["properties"]
+    advanced = {name for name, prop in props.items() if prop.get("group") == "advanced"}
+    assert POWER_USER_SETTINGS[connector] <= advanced
+    assert not advanced & set(spec["required"])
+    for name in advanced:
+        prop = props[name]
+        if "default" in prop and not isinstance(prop["default"], dict | list):
+            said = f"Default: {prop['default']}".lower()
+            assert said in prop["description"].lower(), f"{name}: description lacks {said!r}"
+
+
+def test_source_form_groups_every_field() -> None:
+    spec = FORMS["source-commercetools"].spec()
+    assert [group["id"] for group in spec["groups"]] == ["connection", "sync", "advanced"]
+    props = spec["properties"]
+    assert {props[name]["group"] for name in spec["required"]} == {"connection"}
+    assert props["region"]["group"] == props["api_url"]["group"] == "connection"

@@ -114,14 +114,15 @@ def chunks(items: list[T], size: int) -> Iterable[list[T]]:
 
 
 def _unsettled(item: Pending, rejected: bool) -> None:
-    """`settle` until the writer takes over (a context used without a writer)."""
+    """`settle` of a context used without a writer: nothing waits for the outcome."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class WriteContext:
     """One write run: its config, CRM One client, journal, contact schema, limits and stats.
 
-    `settle(item, rejected)` is the writer's: the `Writer` built on this context sets it."""
+    `settle(item, rejected)` is given at construction: the `Writer` hands its senders a copy of
+    the context built with its own (`dataclasses.replace`, which shares the batch sequence)."""
 
     config: DestinationConfig
     client: CrmOneClient

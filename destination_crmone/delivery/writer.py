@@ -28,11 +28,12 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from destination_crmone.catalog import StreamBinding, ignored_notice
 from destination_crmone.delivery.context import Pending, Tally, WriteContext
 from destination_crmone.delivery.sender import IgnoredSender, Sender
 from destination_crmone.journal import QueueItem
@@ -41,29 +42,6 @@ from destination_crmone.versions import is_newer
 logger = logging.getLogger("airbyte")
 
 FLUSH_AFTER_SECONDS = 3.0
-
-
-def stream_routes(
-    streams: list[str], prefix: str | None, known: Iterable[str]
-) -> dict[str, str | None]:
-    """Catalog stream name → the stream it is (`customers`…), or None: no use in CRM One.
-
-    A connection may prefix stream names (`ct_customers`): the configured `prefix` is stripped
-    first; without one, a name that ends in `_<known stream>` is that stream.
-    """
-    known = tuple(known)
-    routes: dict[str, str | None] = {}
-    for name in dict.fromkeys(streams):
-        if name in known:
-            routes[name] = name
-        elif prefix and name.startswith(prefix) and name[len(prefix) :] in known:
-            routes[name] = name[len(prefix) :]
-        else:
-            routes[name] = next(
-                (k for k in known if not prefix and name.endswith(f"_{k}")),
-                None,
-            )
-    return routes
 
 
 @dataclass
@@ -84,22 +62,20 @@ class Writer:
     def __init__(
         self,
         ctx: WriteContext,
-        streams: list[str],
+        binding: StreamBinding,
         *,
-        prefix: str | None = None,
         senders: Mapping[str, type[Sender]],
         follows: Mapping[str, tuple[str, ...]] | None = None,
         flush_after: float | None = None,
     ) -> None:
-        """`senders`: stream (without prefix) → its sender; `follows`: stream → the streams
+        """`binding`: which catalog streams are which of ours (`catalog.bind_streams`);
+        `senders`: stream (without prefix) → its sender; `follows`: stream → the streams
         whose buffered records are sent before a batch of it (the stream table's)."""
-        self.ctx = ctx
-        ctx.settle = self._settle
+        self.ctx = replace(ctx, settle=self._settle)  # the caller's context stays as built
         self._senders_by_kind = senders
         self._follows = dict(follows or {})
-        self._prefix = prefix
-        self.routes = stream_routes(streams, prefix, senders)
-        self.ignored: list[str] = []
+        self.binding = binding
+        self.routes = binding.routes  # catalog stream name → our stream, for bound streams
         self._senders: dict[str, Sender] = {}
         self._buffers: dict[str, list[Pending]] = {}
         self._buffered_at: dict[str, float] = {}
@@ -114,7 +90,7 @@ class Writer:
         self._failure: BaseException | None = None
         self._queued: dict[str, dict[str, QueueItem]] = {}
         self.checkpointed = 0  # records covered by released STATEs
-        for name in self.routes:
+        for name in [*binding.routes, *binding.ignored]:  # the catalog's, named at the start
             self._sender(name)
 
     # --- streams -------------------------------------------------------------------------
@@ -122,18 +98,19 @@ class Writer:
     def _sender(self, name: str) -> Sender:
         sender = self._senders.get(name)
         if sender is None:
-            if name not in self.routes:  # not in the catalog: Airbyte does not send these
-                routes = stream_routes([name], self._prefix, self._senders_by_kind)
-                self.routes[name] = routes[name]
-            kind = self.routes[name]
+            kind = self.binding.route(name)  # None: ignored (outside the catalog: added)
             if kind is None:
-                self.ignored.append(name)
-                logger.warning("ignored stream %s: it has no use in CRM One", name)
+                logger.warning(ignored_notice(name, self.binding.ignored[name]))
                 sender = IgnoredSender(name, self.ctx)
             else:
                 sender = self._senders_by_kind[kind](name, self.ctx)
             self._senders[name] = sender
         return sender
+
+    @property
+    def ignored(self) -> dict[str, str]:
+        """Ignored stream name → why, in the order they were met."""
+        return dict(self.binding.ignored)
 
     # --- input -----------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from integration_tests.destination.airbyte_input import (
     write_jsonl,
 )
 from integration_tests.destination.test_write_command import COMMAND, Job
-from integration_tests.destination.test_write_command import sandbox as sandbox  # a fixture
 from sandbox.crmone import CrmOneSandbox
 
 pytestmark = pytest.mark.slow

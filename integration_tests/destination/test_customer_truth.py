@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,7 @@ from sandbox.crmone import CrmOneSandbox
 COMMAND = Path(sys.executable).parent / "destination-crmone"
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 def later(hours: float) -> str:

@@ -16,7 +16,6 @@ from airbyte_cdk.models import Status
 from destination_crmone.destination import DestinationCrmOne
 from integration_tests.destination.airbyte_input import customer, order, stamp
 from integration_tests.destination.test_commerce_write import CommerceJob
-from integration_tests.destination.test_write_command import sandbox as sandbox  # a fixture
 from sandbox.crmone import CrmOneSandbox
 
 pytestmark = pytest.mark.slow

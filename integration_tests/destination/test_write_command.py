@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,12 +96,6 @@ class Job:
     def last_stats(self) -> dict[str, Any]:
         stats = self.journal("runs")[0]["stats"]
         return json.loads(stats) if isinstance(stats, str) else stats
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=100_000, max_concurrency=64) as running:
-        yield running
 
 
 def shop(customers: int, orders: int) -> tuple[list[dict], list[dict], list[dict]]:

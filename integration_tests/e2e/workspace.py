@@ -26,12 +26,16 @@ def write_configs(
 
 
 def run_bounded(
-    command: list[str], *, timeout: float, env: dict[str, str] | None = None
+    command: list[str],
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command that starts children of its own; on timeout its whole group is stopped."""
     process = subprocess.Popen(
         command,
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

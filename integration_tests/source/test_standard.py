@@ -1,4 +1,5 @@
-"""airbyte-cdk's standard source tests against the commercetools sandbox (no image tests).
+"""airbyte-cdk's standard source tests against the commercetools sandbox (image tests are
+deselected: integration_tests/conftest.py).
 
 The connector root for these tests is ./source-commercetools (acceptance-test-config.yml);
 the configs it names are written here, for a sandbox started on loopback for this module.
@@ -44,10 +45,3 @@ class TestSourceCommercetools(SourceTestSuiteBase):
     @classmethod
     def get_connector_root_dir(cls) -> Path:
         return CONNECTOR_ROOT
-
-
-@pytest.fixture(autouse=True)
-def _no_image_tests(request):
-    """Image tests need Docker and the network: not part of this suite."""
-    if request.node.get_closest_marker("image_tests"):
-        pytest.skip("image tests need Docker; run `airbyte-cdk image test` for those")

@@ -11,20 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airbyte_cdk.models import AirbyteMessage, FailureType, Type
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    ConfiguredAirbyteCatalogSerializer,
+    FailureType,
+    Type,
+)
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from destination_crmone.catalog import NO_USE, NOT_CONFIGURED, ignored_notice
 from destination_crmone.crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.delivery import writer as writer_module
 from destination_crmone.delivery.relay import serialize
-from destination_crmone.delivery.writer import stream_routes
 from destination_crmone.destination import DestinationCrmOne
 from destination_crmone.journal import open_journal
-from destination_crmone.streams import STREAMS as STREAM_TABLE
 from destination_crmone.timefmt import parse_rfc3339
 from integration_tests.destination.airbyte_input import (
     bad_customers,
     catalog,
+    catalog_json,
     customer,
     customer_deleted,
     order,
@@ -498,46 +503,126 @@ def test_streams_without_use_are_acknowledged_and_counted(harness: Harness) -> N
     assert harness.queue() == []
 
 
-def test_prefixed_streams_are_written_and_unknown_ones_reported_once(
+def ignored_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("ignored stream")]
+
+
+def test_a_prefix_every_stream_carries_is_removed_and_a_configured_one_is_the_only_one(
     harness: Harness, sandbox: CrmOneSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     people = [customer(i) for i in range(3)]
     messages = stream_messages("ct_customers", people, 10)
     messages += stream_messages("ct_orders", [order(i, people[i]) for i in range(3)], 10)
-    messages += stream_messages("ct_products", [{"id": "p1"}, {"id": "p2"}], 10)
-    streams = ("ct_customers", "ct_orders", "ct_products")
-    run = harness.write(messages, streams=streams)
+    run = harness.write(messages, streams=("ct_customers", "ct_orders"))  # one prefix: ct_
     assert external_ids(sandbox) == {p["id"] for p in people}
     assert len(sandbox.activities()) == 3
     assert run.counts("ct_customers")["contacts_created"] == 3
-    assert run.stats["ignored_streams"] == ["ct_products"]
-    assert [r.getMessage() for r in caplog.records].count(
-        "ignored stream ct_products: it has no use in CRM One"
-    ) == 1
-    summary = [m.log.message for m in run.output if m.type == Type.LOG][-1]
-    assert "ignored stream ct_products" in summary
-    # a configured prefix is stripped first (and only it)
+    assert run.stats["ignored_streams"] == []
+    # configured: only `<prefix><stream>` is ours, a bare `customers` included out
+    caplog.clear()
     again = harness.write(
-        stream_messages("crm-customers", [customer(7)], 10),
-        streams=("crm-customers",),
+        stream_messages("crm-customers", [customer(7)], 10)
+        + stream_messages("customers", [customer(8)], 10),
+        streams=("crm-customers", "customers"),
         stream_prefix="crm-",
     )
     assert again.counts("crm-customers")["contacts_created"] == 1
+    assert again.counts("customers")["ignored"] == 1
+    assert customer(8)["id"] not in external_ids(sandbox)
+    assert ignored_warnings(caplog) == [ignored_notice("customers", NO_USE)]
 
 
-def test_stream_routes_strip_a_configured_or_detected_prefix() -> None:
-    streams = ["customers", "ct_orders", "x-messages", "ct_products", "customers_v2"]
-    assert stream_routes(streams, None, STREAM_TABLE) == {
-        "customers": "customers",
-        "ct_orders": "orders",
-        "x-messages": None,
-        "ct_products": None,
-        "customers_v2": None,
-    }
-    assert stream_routes(["x-messages", "ct_orders"], "x-", STREAM_TABLE) == {
-        "x-messages": "messages",
-        "ct_orders": None,
-    }
+def test_streams_of_other_sources_are_not_guessed_from_their_names(
+    harness: Harness, sandbox: CrmOneSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`shopify_customers` beside `customers` is not customers; with `ct_products` in the
+    catalog no prefix is taken, so `ct_customers` is not customers either."""
+    people = [customer(i) for i in range(2)]
+    others = [customer(i) for i in range(10, 12)]
+    messages = stream_messages("customers", people, 10)
+    messages += stream_messages("shopify_customers", others, 10)
+    run = harness.write(messages, streams=("customers", "shopify_customers"))
+    assert external_ids(sandbox) == {p["id"] for p in people}
+    assert run.counts("shopify_customers")["ignored"] == 2
+    assert run.stats["ignored_streams"] == ["shopify_customers"]
+    assert [s.state.destinationStats.recordCount for s in run.states] == [2.0, 2.0]
+
+    caplog.clear()
+    partial = stream_messages("ct_customers", [customer(20)], 10)
+    partial += stream_messages("ct_products", [{"id": "p1"}, {"id": "p2"}], 10)
+    run = harness.write(partial, streams=("ct_customers", "ct_products"))
+    assert customer(20)["id"] not in external_ids(sandbox)
+    assert run.stats["ignored_streams"] == ["ct_customers", "ct_products"]
+    assert ignored_warnings(caplog) == [
+        ignored_notice("ct_customers", NO_USE),
+        ignored_notice("ct_products", NO_USE),
+    ]  # each once, though records of both kept coming
+    summary = [m.log.message for m in run.output if m.type == Type.LOG][-1]
+    assert ignored_notice("ct_products", NO_USE) in summary
+
+
+def test_a_record_of_a_stream_outside_the_configured_catalog_is_not_written(
+    harness: Harness, sandbox: CrmOneSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [customer(i) for i in range(3)]
+    messages = stream_messages("customers", people, 10)
+    messages += stream_messages("orders", [order(i, people[i]) for i in range(3)], 10)
+    messages += stream_messages("orders", [order(i + 3, people[i]) for i in range(3)], 10)
+    run = harness.write(messages, streams=("customers",))  # the user selected customers only
+    assert external_ids(sandbox) == {p["id"] for p in people}
+    assert sandbox.activities() == []
+    assert run.counts("orders")["ignored"] == 6
+    assert run.stats["ignored_streams"] == ["orders"]
+    assert run.stats["ignored_reasons"] == {"orders": NOT_CONFIGURED}
+    assert ignored_warnings(caplog) == [ignored_notice("orders", NOT_CONFIGURED)]
+    assert [s.state.destinationStats.recordCount for s in run.states] == [3.0, 3.0, 3.0]
+    summary = [m.log.message for m in run.output if m.type == Type.LOG][-1]
+    assert ignored_notice("orders", NOT_CONFIGURED) in summary
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        {"destination_sync_mode": "overwrite"},
+        {"generation_id": 4, "minimum_generation_id": 4, "sync_id": 812},
+    ],
+    ids=["overwrite", "truncate refresh"],
+)
+def test_a_refresh_crm_one_cannot_do_fails_write_at_start_with_what_to_do(
+    harness: Harness, sandbox: CrmOneSandbox, configured: dict[str, Any]
+) -> None:
+    document = catalog_json("customers", "orders")
+    document["streams"][0].update(configured)
+    with pytest.raises(AirbyteTracedException) as raised:
+        list(
+            DestinationCrmOne().write(
+                harness.config(),
+                ConfiguredAirbyteCatalogSerializer.load(document),
+                iter(stream_messages("customers", [customer(1)], 10)),
+            )
+        )
+    assert raised.value.failure_type == FailureType.config_error
+    message = raised.value.message or ""
+    assert message.startswith("CRM One cannot be truncated, but streams customers ")
+    assert "Use a normal sync" in message and "reset the source's state" in message
+    assert sandbox.contacts() == []
+    assert not Path(harness.journal_path).exists()  # refused before anything was opened
+
+
+def test_pyairbyte_placeholder_generation_ids_are_no_refresh(
+    harness: Harness, sandbox: CrmOneSandbox
+) -> None:
+    document = catalog_json("customers")
+    document["streams"][0].update(generation_id=1, minimum_generation_id=1, sync_id=1)
+    output = list(
+        DestinationCrmOne().write(
+            harness.config(),
+            ConfiguredAirbyteCatalogSerializer.load(document),
+            iter(stream_messages("customers", [customer(1)], 10)),
+        )
+    )
+    assert [m.state.destinationStats.recordCount for m in output if m.type == Type.STATE] == [1.0]
+    assert external_ids(sandbox) == {customer(1)["id"]}
 
 
 def test_rejected_records_are_counted_on_the_state_that_covers_them(harness: Harness) -> None:

@@ -59,6 +59,7 @@ class FakeCommercetools:
     mocker: requests_mock.Mocker
     collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     queries: list[dict[str, Any]] = field(default_factory=list)  # path + params per API call
+    counts: list[dict[str, Any]] = field(default_factory=list)  # withTotal=true: row estimates
     token_requests: list[Any] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)  # responses served first
     after_page: Callable[[FakeCommercetools, int], None] | None = None
@@ -78,10 +79,34 @@ class FakeCommercetools:
             "scope": parse_qs(request.body or "").get("scope", [""])[0],
         }
 
+    def _count(self, path: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """`total` of a collection (through a store: its records in that store)."""
+        self.counts.append({"path": path, "params": params})
+        assert params["limit"] == ["1"] and "sort" not in params and "offset" not in params
+        store = None
+        if path.startswith("in-store/key="):
+            store, path = path.removeprefix("in-store/key=").split("/", 1)
+        rows = [
+            row
+            for row in self.collections.get(path.replace("-", "_"), [])
+            if not store
+            or store in [s["key"] for s in row.get("stores", [])]
+            or (row.get("store") or {}).get("key") == store
+        ]
+        return {
+            "limit": 1,
+            "offset": 0,
+            "count": len(rows[:1]),
+            "total": len(rows),
+            "results": copy.deepcopy(rows[:1]),
+        }
+
     def _query(self, request: Any, context: Any) -> dict[str, Any]:
         url = urlparse(request.url)
         params = parse_qs(url.query, keep_blank_values=True)
         path = url.path.removeprefix(f"/{PROJECT}/")
+        if params.get("withTotal") == ["true"]:  # a count, apart from the pages
+            return self._count(path, params)
         self.queries.append(
             {"path": path, "params": params, "auth": request.headers["Authorization"]}
         )

@@ -4,7 +4,7 @@ output) for destination-crmone, against the in-process CRM One sandbox.
 This folder is the connector root for the suite (`acceptance-test-config.yml`, `configs/`).
 A config whose base_url is `SANDBOX_PLACEHOLDER` is sent to the sandbox this module starts;
 every config's relative journal path is put under a temporary directory. Image tests need
-Docker and the network: deselect them (`-m "not image_tests"`); they skip without Docker.
+Docker and the network: integration_tests/conftest.py deselects them.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ def routed(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def crm_one_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CrmOneSandbox]:
-    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as sandbox:
-        ROUTE.update(base_url=sandbox.url, directory=str(tmp_path))
-        yield sandbox
-        ROUTE.clear()
+def crm_one_sandbox(
+    sandbox: CrmOneSandbox, tmp_path: Path, fast_backoff: None
+) -> Iterator[CrmOneSandbox]:
+    ROUTE.update(base_url=sandbox.url, directory=str(tmp_path))
+    yield sandbox
+    ROUTE.clear()
 
 
 class TestDestinationCrmOne(DestinationTestSuiteBase):
