@@ -9,7 +9,7 @@ cursor knows:
   the records it re-reads there are emitted again only if their `(id, version)` is not
   remembered from the previous run (the state keeps the `(cursor, id, version)` of every record
   within `lookback` of the newest position, so an idle run emits nothing);
-- its own state: `to_state()` / `from_state()`.
+- its state is written and read by state.py.
 
 Slices: the first read of a large partition can be split by cursor value into consecutive
 ranges `[start, end)` read concurrently (`split`); `merged_state` writes their exact
@@ -22,7 +22,7 @@ correctly as a string. Input variables are `var.t`, `var.id`, `var.end` (never e
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -69,37 +69,6 @@ class KeySetCursor:
         """Everything from `start` (None: from the first record, no `where` at all)."""
         return cls(field_name, cursor_value(start) if start else None, None, None, lookback_seconds)
 
-    @classmethod
-    def from_state(
-        cls,
-        field_name: str,
-        state: Mapping[str, Any] | None,
-        start: str,
-        lookback_seconds: float,
-    ) -> KeySetCursor:
-        """The cursor of an incremental run resuming from `state` (one partition's part).
-
-        With a look-back, the run starts `lookback_seconds` before the saved position, and
-        remembers the margin's `(id, version)` pairs so that it does not emit them again."""
-        start = cursor_value(start)
-        saved = _position(state, field_name)
-        if saved is None or saved[0] < start:
-            return cls.fresh(field_name, start, lookback_seconds)
-        if not lookback_seconds:
-            return cls(field_name, start, position=saved, saved=saved)
-        known = {
-            str(item[1]): (cursor_value(str(item[0])), item[2])
-            for item in (state or {}).get("margin") or []
-            if isinstance(item, Sequence) and len(item) == 3
-        }
-        return cls(
-            field_name,
-            max(shift(saved[0], -lookback_seconds), start),
-            lookback_seconds=lookback_seconds,
-            saved=saved,
-            known=known,
-        )
-
     def split(self, boundaries: Iterable[str]) -> list[KeySetCursor]:
         """Consecutive slices `[…, b1) [b1, b2) … [bn, end)`: the first keeps this cursor's
         progress, the others start fresh at their lower bound."""
@@ -131,15 +100,9 @@ class KeySetCursor:
         False for the record at the current position again (an index serving it twice) and
         for a margin record whose `(id, version)` the previous run already emitted. A record
         before the position raises OutOfOrder: skipping it could lose data."""
-        cursor, record_id = record.get(self.field), record.get("id")
-        if type(cursor) is not str or type(record_id) is not str:
+        position = parse_position(record.get(self.field), record.get("id"))
+        if position is None:
             return True  # emitted; the position cannot move on a record without cursor or id
-        if len(cursor) != 24 or cursor[-1] != "Z":  # not commercetools' own form: normalise
-            try:
-                cursor = cursor_value(cursor)
-            except ValueError:
-                return True
-        position = (cursor, record_id)
         if self.position is not None and position <= self.position:
             if position == self.position:
                 return False
@@ -196,79 +159,6 @@ class KeySetCursor:
         ]
         return sorted([*carried, *self.recent])
 
-    def to_state(self) -> dict[str, Any]:
-        newest = self.newest
-        if newest is None:
-            return {}
-        state: dict[str, Any] = {self.field: newest[0], "id": newest[1]}
-        margin = self.margin()
-        if margin:
-            state["margin"] = [list(item) for item in margin]
-        return state
-
-    def slice_state(self) -> dict[str, Any]:
-        """One slice's exact progress (see `merged_state`)."""
-        state: dict[str, Any] = {"start": self.start, "end": self.end}
-        if self.position is not None:
-            state[self.field], state["id"] = self.position
-        if self.done:
-            state["done"] = True
-        return state
-
-    @classmethod
-    def from_slice_state(
-        cls, field_name: str, state: Mapping[str, Any], lookback_seconds: float
-    ) -> KeySetCursor:
-        position = _position(state, field_name)
-        return cls(
-            field_name,
-            state.get("start"),
-            state.get("end"),
-            position,
-            lookback_seconds,
-            done=bool(state.get("done")),
-        )
-
-
-def merged_state(field_name: str, slices: Sequence[KeySetCursor]) -> dict[str, Any]:
-    """The state of a partition read as slices.
-
-    All done: one position (the newest record of all) with the margin of every slice. Else the
-    slices not done yet keep their exact progress under `slices`; the leading slices that are
-    done are collapsed into the one position in front."""
-    if len(slices) == 1:
-        return slices[0].to_state()
-    lead = 0
-    while lead < len(slices) and slices[lead].done:
-        lead += 1
-    done_positions = [s.position for s in slices[:lead] if s.position is not None]
-    state: dict[str, Any] = {}
-    if done_positions:
-        newest = max(done_positions)
-        state = {field_name: newest[0], "id": newest[1]}
-    if lead == len(slices):
-        recent = sorted(item for s in slices for item in s.recent)
-        whole = KeySetCursor(
-            field_name,
-            None,
-            position=max(done_positions) if done_positions else None,
-            lookback_seconds=slices[0].lookback_seconds,
-            recent=deque(recent),
-        )
-        return whole.to_state()
-    state["slices"] = [s.slice_state() for s in slices[lead:]]
-    return state
-
-
-def resume_slices(
-    field_name: str, state: Mapping[str, Any] | None, lookback_seconds: float
-) -> list[KeySetCursor] | None:
-    """The slices of an interrupted sliced read, each where it stopped; None if not sliced."""
-    parts = (state or {}).get("slices")
-    if not isinstance(parts, list) or not parts:
-        return None
-    return [KeySetCursor.from_slice_state(field_name, part, lookback_seconds) for part in parts]
-
 
 def page_params(
     field_name: str,
@@ -302,23 +192,18 @@ def page_params(
     return params
 
 
+def parse_position(cursor: Any, record_id: Any) -> Position | None:
+    """THE reading of a position: a cursor value and a non-empty id, the cursor in
+    commercetools' own form; None when either is missing or the cursor is not a datetime."""
+    if type(cursor) is not str or type(record_id) is not str or not record_id:
+        return None
+    if len(cursor) == 24 and cursor[-1] == "Z" and cursor[19] == ".":
+        return (cursor, record_id)
+    try:
+        return (cursor_value(cursor), record_id)
+    except ValueError:
+        return None
+
+
 def position_of(record: Mapping[str, Any], field_name: str) -> Position | None:
-    cursor, record_id = record.get(field_name), record.get("id")
-    if not isinstance(cursor, str) or not isinstance(record_id, str):
-        return None
-    try:
-        return (cursor_value(cursor), record_id)
-    except ValueError:
-        return None
-
-
-def _position(state: Mapping[str, Any] | None, field_name: str) -> Position | None:
-    if not isinstance(state, Mapping):
-        return None
-    cursor, record_id = state.get(field_name), state.get("id")
-    if not isinstance(cursor, str) or not isinstance(record_id, str) or not record_id:
-        return None
-    try:
-        return (cursor_value(cursor), record_id)
-    except ValueError:
-        return None
+    return parse_position(record.get(field_name), record.get("id"))

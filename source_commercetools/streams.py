@@ -40,13 +40,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, Err
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
-from source_commercetools.cursor import (
-    KeySetCursor,
-    OutOfOrder,
-    merged_state,
-    position_of,
-    resume_slices,
-)
+from source_commercetools.cursor import KeySetCursor, OutOfOrder, position_of
 from source_commercetools.http import (
     CommercetoolsBackoff,
     CommercetoolsErrorHandler,
@@ -54,6 +48,12 @@ from source_commercetools.http import (
     fetch_results,
 )
 from source_commercetools.pages import NoPosition, PageReader
+from source_commercetools.state import (
+    merged_state,
+    partition_cursors,
+    partition_state,
+    whole_state,
+)
 
 Record = dict[str, Any]
 SLICES_PER_REQUEST_SLOT = 2  # more slices than workers evens out unevenly filled time ranges
@@ -226,17 +226,13 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self._full_refresh = sync_mode == SyncMode.full_refresh
         self._state_cache = None
         store = (stream_slice or {}).get("store_key")
-        saved = {} if self._full_refresh else self.partition_state(stream_state, store)
-        slices = resume_slices(self.cursor_field, saved, self.config.lookback_window_seconds)
-        if slices is None:
-            slices = [
-                KeySetCursor.from_state(
-                    self.cursor_field,
-                    saved,
-                    self.config.start_cursor,
-                    self.config.lookback_window_seconds,
-                )
-            ]
+        saved = {} if self._full_refresh else partition_state(stream_state, store)
+        slices = partition_cursors(
+            self.cursor_field,
+            saved,
+            self.config.start_cursor,
+            self.config.lookback_window_seconds,
+        )
         try:
             yield from self.read_partition(store, slices)
         except OutOfOrder as problem:
@@ -265,9 +261,9 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             yield from self.messages(first, records, store)
             if len(records) < self.config.page_size:
                 first.finish()
-                self.set_progress(store, first.to_state())
+                self.set_progress(store, merged_state(self.cursor_field, [first]))
                 return
-            self.set_progress(store, first.to_state())
+            self.set_progress(store, merged_state(self.cursor_field, [first]))
             yield self.state_message()
             if concurrency > 1:
                 horizon, boundaries = self.boundaries(store, first, concurrency)
@@ -351,15 +347,8 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
 
     # --- state ---------------------------------------------------------------------
 
-    def partition_state(
-        self, stream_state: Mapping[str, Any] | None, store: str | None
-    ) -> dict[str, Any]:
-        part = (stream_state or {}).get("stores", {}).get(store) if store else stream_state
-        return dict(part) if isinstance(part, Mapping) else {}
-
     def set_progress(self, store: str | None, state: dict[str, Any]) -> None:
         self._progress[store] = state
-        self._state_cache = None
         self._state_cache = None
 
     @property
@@ -370,16 +359,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         return self._state_cache
 
     def _current_state(self) -> dict[str, Any]:
-        state = {} if self._full_refresh else dict(self._start_state)
-        stores = dict(state.get("stores") or {})
-        for store, progress in self._progress.items():
-            if store is None:
-                state = {**progress, **({"stores": stores} if stores else {})}
-            else:
-                stores[store] = progress
-        if stores:
-            state["stores"] = stores
-        return state
+        return whole_state({} if self._full_refresh else self._start_state, self._progress)
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from source_commercetools.cursor import (
-    KeySetCursor,
-    OutOfOrder,
+from source_commercetools.cursor import KeySetCursor, OutOfOrder, page_params
+from source_commercetools.state import (
+    cursor_from_state,
+    cursor_state,
     merged_state,
-    page_params,
     resume_slices,
 )
 from unit_tests.source.fake_api import ts
@@ -69,14 +69,14 @@ def test_margin_deduplicated_across_runs_and_idle_run_emits_nothing():
     records = [rec(n, n * 1000) for n in range(10)]  # one per second
     first = KeySetCursor.fresh(FIELD, "2025-01-01", lookback_seconds=5)
     assert len(run(first, records)) == 10
-    state = first.to_state()
+    state = cursor_state(first)
     # only the records within 5 s of the newest are remembered
     assert state["margin"] == [[ts(n * 1000), f"c-{n:03d}", 1] for n in range(4, 10)]
 
-    idle = KeySetCursor.from_state(FIELD, state, "2025-01-01", 5)
+    idle = cursor_from_state(FIELD, state, "2025-01-01", 5)
     assert idle.params(500)["var.t"] == ts(4000)
     assert run(idle, records[4:]) == []
-    assert idle.to_state() == state
+    assert cursor_state(idle) == state
 
 
 def test_a_late_record_inside_the_margin_is_read_and_a_new_version_is_emitted_again():
@@ -88,10 +88,10 @@ def test_a_late_record_inside_the_margin_is_read_and_a_new_version_is_emitted_ag
     margin = sorted(
         [*records[4:6], changed, records[7], late, *records[8:]], key=lambda r: (r[FIELD], r["id"])
     )
-    second = KeySetCursor.from_state(FIELD, first.to_state(), "2025-01-01", 5)
+    second = cursor_from_state(FIELD, cursor_state(first), "2025-01-01", 5)
     assert run(second, margin) == ["c-006", "c-077"]
     # the third run remembers them: nothing again
-    third = KeySetCursor.from_state(FIELD, second.to_state(), "2025-01-01", 5)
+    third = cursor_from_state(FIELD, cursor_state(second), "2025-01-01", 5)
     assert run(third, margin) == []
 
 
@@ -99,23 +99,23 @@ def test_state_round_trip_and_position_never_moves_back_while_in_the_margin():
     records = [rec(n, n * 1000) for n in range(10)]
     first = KeySetCursor.fresh(FIELD, "2025-01-01", lookback_seconds=5)
     run(first, records)
-    second = KeySetCursor.from_state(FIELD, first.to_state(), "2025-01-01", 5)
+    second = cursor_from_state(FIELD, cursor_state(first), "2025-01-01", 5)
     run(second, records[4:6])  # stopped half way through the margin
-    state = second.to_state()
+    state = cursor_state(second)
     assert (state[FIELD], state["id"]) == (ts(9000), "c-009")
     # nothing forgotten: the part of the margin not re-read yet is carried over
     assert {item[1] for item in state["margin"]} == {f"c-{n:03d}" for n in range(4, 10)}
-    assert KeySetCursor.from_state(FIELD, state, "2025-01-01", 5).to_state() == state
+    assert cursor_state(cursor_from_state(FIELD, state, "2025-01-01", 5)) == state
 
 
 def test_without_look_back_a_run_resumes_exactly_after_the_saved_record():
-    cursor = KeySetCursor.from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2025-01-01", 0)
+    cursor = cursor_from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2025-01-01", 0)
     assert cursor.params(10)["var.id"] == "c-5"
-    assert "margin" not in cursor.to_state()
+    assert "margin" not in cursor_state(cursor)
 
 
 def test_a_start_date_after_the_saved_position_wins():
-    cursor = KeySetCursor.from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2030-01-01", 120)
+    cursor = cursor_from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2030-01-01", 120)
     assert cursor.params(10)["var.t"] == "2030-01-01T00:00:00.000Z"
     assert "var.id" not in cursor.params(10)
 
