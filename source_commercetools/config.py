@@ -140,6 +140,17 @@ class SourceConfig(BaseModel):
         "are emitted again. 0 turns the look-back off (late-visible changes may be lost).",
         json_schema_extra={"order": 9},
     )
+    lookback_memory_max: int = Field(
+        default=10_000,
+        ge=0,
+        le=100_000,
+        title="Look-back memory (records per stream)",
+        description="At most this many (id, version) pairs of the look-back margin are kept in "
+        "the state per stream (and at most about 1 MB for all streams together). When more "
+        "records changed within the look-back window, the newest are remembered and the older "
+        "ones are emitted again by the next run (at least once, never lost).",
+        json_schema_extra={"order": 20},
+    )
     page_size: int = Field(
         default=MAX_PAGE_SIZE,
         ge=1,

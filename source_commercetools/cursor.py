@@ -7,8 +7,11 @@ cursor knows:
 - what was emitted: `advance(record)` moves the position and says whether to emit the record;
 - the look-back margin: an incremental run starts `lookback` before the saved position, and
   the records it re-reads there are emitted again only if their `(id, version)` is not
-  remembered from the previous run (the state keeps the `(cursor, id, version)` of every record
-  within `lookback` of the newest position, so an idle run emits nothing);
+  remembered from the previous run (the state keeps a short hash of `(id, version)` and the
+  cursor time of every record within `lookback` of the newest position, so an idle run emits
+  nothing). The memory is bounded (`memory_max` entries): past it the newest entries are
+  kept, and the older records of the window are emitted again by the next run (at least
+  once, never lost); `dropped` counts what was forgotten;
 - its state is written and read by state.py.
 
 Slices: the first read of a large partition can be split by cursor value into consecutive
@@ -21,16 +24,21 @@ correctly as a string. Input variables are `var.t`, `var.id`, `var.end` (never e
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from source_commercetools.config import format_datetime, parse_datetime
 
 Position = tuple[str, str]  # (cursor value, resource id)
-Remembered = tuple[str, str, Any]  # (cursor value, id, version) of a record in the margin
+Remembered = tuple[int, str]  # (cursor time in ms, entry_key) of a record in the margin
+DEFAULT_MEMORY_MAX = 10_000
+KEY_CHARS = 11  # 64 bits of blake2b, base64url without padding
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OutOfOrder(ValueError):
@@ -48,6 +56,19 @@ def shift(value: str, seconds: float) -> str:
     return format_datetime(parse_datetime(value) + timedelta(seconds=seconds))
 
 
+def cursor_ms(value: str) -> int:
+    """A cursor value (commercetools' form) as milliseconds since the epoch."""
+    moment = datetime.fromisoformat(value)  # Python 3.11 reads the trailing Z
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def entry_key(record_id: str, version: Any) -> str:
+    """What the margin remembers of a record: 64 bits of a hash of `(id, version)` (a false
+    match needs two of them to collide among the few thousand of one margin: ~1e-11)."""
+    digest = hashlib.blake2b(f"{record_id}\x00{version}".encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest)[:KEY_CHARS].decode()
+
+
 @dataclass
 class KeySetCursor:
     """The progress of one partition (or one slice of it) in `(field, id)` order."""
@@ -58,16 +79,25 @@ class KeySetCursor:
     position: Position | None = None  # the last record passed, this run or a resumed slice
     lookback_seconds: float = 0
     saved: Position | None = None  # where the previous run ended: the end of the margin
-    known: dict[str, tuple[str, Any]] = field(default_factory=dict)  # id → (cursor, version)
+    known: dict[str, int] = field(default_factory=dict)  # entry_key → cursor ms (previous run)
     done: bool = False
     recent: deque[Remembered] = field(default_factory=deque)
+    memory_max: int = DEFAULT_MEMORY_MAX  # entries of the margin at most
+    dropped: int = 0  # margin entries forgotten past memory_max (re-emitted next run)
 
     # --- construction --------------------------------------------------------------
 
     @classmethod
-    def fresh(cls, field_name: str, start: str | None, lookback_seconds: float = 0) -> KeySetCursor:
+    def fresh(
+        cls,
+        field_name: str,
+        start: str | None,
+        lookback_seconds: float = 0,
+        memory_max: int = DEFAULT_MEMORY_MAX,
+    ) -> KeySetCursor:
         """Everything from `start` (None: from the first record, no `where` at all)."""
-        return cls(field_name, cursor_value(start) if start else None, None, None, lookback_seconds)
+        start = cursor_value(start) if start else None
+        return cls(field_name, start, lookback_seconds=lookback_seconds, memory_max=memory_max)
 
     def split(self, boundaries: Iterable[str]) -> list[KeySetCursor]:
         """Consecutive slices `[…, b1) [b1, b2) … [bn, end)`: the first keeps this cursor's
@@ -81,7 +111,13 @@ class KeySetCursor:
         return [
             first,
             *(
-                KeySetCursor(self.field, low, high, lookback_seconds=self.lookback_seconds)
+                KeySetCursor(
+                    self.field,
+                    low,
+                    high,
+                    lookback_seconds=self.lookback_seconds,
+                    memory_max=self.memory_max,
+                )
                 for low, high in zip(edges, highs, strict=True)
             ),
         ]
@@ -108,13 +144,11 @@ class KeySetCursor:
                 return False
             raise OutOfOrder(f"{position} after {self.position}")
         self.position = position
-        version = record.get("version")
-        self.recent.append((position[0], position[1], version))
-        if self.saved is not None and position <= self.saved:
-            known = self.known.get(position[1])
-            if known is not None and known[1] == version:
-                return False
-        return True
+        if not self.lookback_seconds:
+            return True
+        key = entry_key(position[1], record.get("version"))
+        self.recent.append((cursor_ms(position[0]), key))
+        return not (self.saved is not None and position <= self.saved and key in self.known)
 
     def finish(self) -> None:
         self.done = True
@@ -129,35 +163,44 @@ class KeySetCursor:
             return self.saved
         return self.position
 
-    def trim(self) -> str | None:
-        """Forget the records behind the look-back of the newest position (call once a page:
-        memory stays flat); returns the margin's lower bound, None without a margin."""
+    def trim(self) -> int | None:
+        """Forget the records behind the look-back of the newest position, and the oldest
+        past `memory_max` (call once a page: memory stays flat); returns the margin's lower
+        bound in ms, None without a margin."""
         newest = self.newest
         if not self.lookback_seconds or newest is None:
             self.recent.clear()
             return None
-        floor = shift(newest[0], -self.lookback_seconds)
-        while self.recent and self.recent[0][0] < floor:
-            self.recent.popleft()
+        floor = cursor_ms(newest[0]) - round(self.lookback_seconds * 1000)
+        recent = self.recent
+        while recent and recent[0][0] < floor:
+            recent.popleft()
+        while len(recent) > self.memory_max:
+            recent.popleft()
+            self.dropped += 1
         return floor
 
     def margin(self) -> list[Remembered]:
-        """The records within the look-back of the newest position, oldest first."""
+        """The records within the look-back of the newest position, oldest first, at most
+        `memory_max` (the newest)."""
         floor = self.trim()
         if floor is None:
             return []
         if not self.known:
             return list(self.recent)  # in key order already
-        seen = {record_id for _, record_id, _ in self.recent}
+        seen = {key for _, key in self.recent}
+        ahead = cursor_ms(self.position[0]) if self.position is not None else floor
         # remembered from the previous run and not met again yet (still ahead of this run)
         carried = [
-            (cursor, record_id, version)
-            for record_id, (cursor, version) in self.known.items()
-            if record_id not in seen
-            and cursor >= floor
-            and (self.position is None or (cursor, record_id) > self.position)
+            (ms, key)
+            for key, ms in self.known.items()
+            if key not in seen and ms >= floor and ms >= ahead
         ]
-        return sorted([*carried, *self.recent])
+        margin = sorted([*carried, *self.recent])
+        if len(margin) > self.memory_max:
+            self.dropped = max(self.dropped, len(margin) - self.memory_max)
+            del margin[: len(margin) - self.memory_max]
+        return margin
 
 
 def page_params(

@@ -81,7 +81,7 @@ class SourceCommercetools(AbstractSource):
             DECLARATIONS[name] for name in self._selected_streams or [] if name in DECLARATIONS
         ]
         authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS)
-        return list(build_streams(parsed, authenticator))
+        return list(build_streams(parsed, authenticator, self._selected_streams))
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
         """Every stream, with `custom.fields` typed from ALL the project's Types (read from the

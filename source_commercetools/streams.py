@@ -51,6 +51,7 @@ from source_commercetools.pages import NoPosition, PageReader
 from source_commercetools.state import (
     merged_state,
     partition_cursors,
+    partition_memory,
     partition_state,
     whole_state,
 )
@@ -130,6 +131,11 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self._full_refresh = False
         self._state_cache: dict[str, Any] | None = None
         self.custom_field_schema: dict[str, Any] | None = None
+        partitions = max(len(self.stores), 1)
+        self.margin_memory = partition_memory(  # entries per partition; see build_streams
+            config.lookback_memory_max, partitions, partitions, config.lookback_window_seconds
+        )
+        self._told_memory_bound = False
 
     # --- what and where ------------------------------------------------------------
 
@@ -232,6 +238,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             saved,
             self.config.start_cursor,
             self.config.lookback_window_seconds,
+            self.margin_memory,
         )
         try:
             yield from self.read_partition(store, slices)
@@ -284,8 +291,24 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 cursor.finish()
             current = reader.slices()
             self.set_progress(store, merged_state(self.cursor_field, current))
+            self.tell_memory_bound(current)
             if not all(s.done for s in current):
                 yield self.state_message()
+
+    def tell_memory_bound(self, slices: list[KeySetCursor]) -> None:
+        """Once a run: more records changed within the look-back window than the state keeps."""
+        if self._told_memory_bound or not any(s.dropped for s in slices):
+            return
+        self._told_memory_bound = True
+        self.logger.warning(
+            "Stream '%s': more than %d records changed within the %s s look-back window; the "
+            "state remembers the newest %d, so the next run emits the older ones again (at "
+            "least once, never lost). Raise lookback_memory_max to avoid the repeats.",
+            self.name,
+            self.margin_memory,
+            self.config.lookback_window_seconds,
+            self.margin_memory,
+        )
 
     def emitted(
         self, cursor: KeySetCursor, records: list[Record], store: str | None
@@ -405,5 +428,19 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.__dict__.pop("_json_schema", None)
 
 
-def build_streams(config: SourceConfig, authenticator: Any) -> list[CommercetoolsStream]:
-    return [CommercetoolsStream(declaration, config, authenticator) for declaration in STREAMS]
+def build_streams(
+    config: SourceConfig, authenticator: Any, selected: Iterable[str] | None = None
+) -> list[CommercetoolsStream]:
+    """Every stream; the look-back memory is shared out among the partitions of the
+    `selected` streams (all when not given), so that the whole state stays within budget."""
+    streams = [CommercetoolsStream(declaration, config, authenticator) for declaration in STREAMS]
+    chosen = set(selected) if selected is not None else {stream.name for stream in streams}
+    all_partitions = sum(max(len(s.stores), 1) for s in streams if s.name in chosen)
+    for stream in streams:
+        stream.margin_memory = partition_memory(
+            config.lookback_memory_max,
+            max(len(stream.stores), 1),
+            all_partitions,
+            config.lookback_window_seconds,
+        )
+    return streams

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from source_commercetools.cursor import KeySetCursor, OutOfOrder, page_params
+from source_commercetools.cursor import (
+    KeySetCursor,
+    OutOfOrder,
+    cursor_ms,
+    entry_key,
+    page_params,
+)
 from source_commercetools.state import (
     cursor_from_state,
     cursor_state,
     merged_state,
+    read_margin,
     resume_slices,
 )
 from unit_tests.source.fake_api import ts
@@ -18,6 +25,11 @@ FIELD = "lastModifiedAt"
 
 def rec(n: int, ms: int, version: int = 1) -> dict:
     return {"id": f"c-{n:03d}", "version": version, FIELD: ts(ms)}
+
+
+def remembered(numbers: range, version: int = 1) -> list[tuple[int, str]]:
+    """The margin entries of records `c-NNN` changed at NNN seconds."""
+    return [(cursor_ms(ts(n * 1000)), entry_key(f"c-{n:03d}", version)) for n in numbers]
 
 
 def run(cursor: KeySetCursor, records: list[dict]) -> list[str]:
@@ -71,7 +83,7 @@ def test_margin_deduplicated_across_runs_and_idle_run_emits_nothing():
     assert len(run(first, records)) == 10
     state = cursor_state(first)
     # only the records within 5 s of the newest are remembered
-    assert state["margin"] == [[ts(n * 1000), f"c-{n:03d}", 1] for n in range(4, 10)]
+    assert read_margin(state["margin"]) == remembered(range(4, 10))
 
     idle = cursor_from_state(FIELD, state, "2025-01-01", 5)
     assert idle.params(500)["var.t"] == ts(4000)
@@ -104,7 +116,7 @@ def test_state_round_trip_and_position_never_moves_back_while_in_the_margin():
     state = cursor_state(second)
     assert (state[FIELD], state["id"]) == (ts(9000), "c-009")
     # nothing forgotten: the part of the margin not re-read yet is carried over
-    assert {item[1] for item in state["margin"]} == {f"c-{n:03d}" for n in range(4, 10)}
+    assert read_margin(state["margin"]) == remembered(range(4, 10))
     assert cursor_state(cursor_from_state(FIELD, state, "2025-01-01", 5)) == state
 
 
@@ -145,10 +157,14 @@ def test_slices_cover_the_range_once_and_merge_into_one_position():
             {"start": ts(8000), "end": None, FIELD: ts(11000), "id": "c-011", "done": True},
         ]
     }
-    # a crash here resumes every slice exactly where it stopped
+    # a crash here resumes every slice where it stopped, less the look-back (3 s) within its
+    # range, like every other start: what it emitted there is emitted again, nothing is lost
     resumed = resume_slices(FIELD, state, 3)
-    assert [s.params(5).get("var.id") for s in resumed] == ["c-001", "c-005", "c-011"]
-    assert resumed[2].done
+    assert [s.params(5)["var.t"] for s in resumed[:2]] == [ts(1000 - 3000), ts(4000)]
+    assert all("var.id" not in s.params(5) for s in resumed[:2])
+    assert run(resumed[1], records[4:7]) == ["c-004", "c-005", "c-006"]
+    assert resume_slices(FIELD, merged_state(FIELD, resumed), 3)[1].params(5)["var.t"] == ts(4000)
+    assert resumed[2].done and resumed[2].newest == (ts(11000), "c-011")
 
     run(slices[0], records[2:4])
     slices[0].finish()
@@ -158,8 +174,6 @@ def test_slices_cover_the_range_once_and_merge_into_one_position():
 
     run(slices[1], records[6:8])
     slices[1].finish()
-    assert merged_state(FIELD, slices) == {
-        FIELD: ts(11000),
-        "id": "c-011",
-        "margin": [[ts(n * 1000), f"c-{n:03d}", 1] for n in range(8, 12)],
-    }
+    state = merged_state(FIELD, slices)
+    assert (state[FIELD], state["id"]) == (ts(11000), "c-011")
+    assert read_margin(state["margin"]) == remembered(range(8, 12))
