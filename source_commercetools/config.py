@@ -151,6 +151,24 @@ class SourceConfig(BaseModel):
         "ones are emitted again by the next run (at least once, never lost).",
         json_schema_extra={"order": 20},
     )
+    reconcile_every_hours: float = Field(
+        default=24,
+        ge=0,
+        le=8760,
+        title="Id reconciliation interval (hours)",
+        description="How often the customer_ids, order_ids and cart_ids streams read every "
+        "live id (the only way to see deletions that no Message announces: carts, expired "
+        "Messages, customers leaving a store). 0 reads them on every run.",
+        json_schema_extra={"order": 21},
+    )
+    reconcile_on_lost_messages: bool = Field(
+        default=True,
+        title="Reconcile when Messages were lost",
+        description="When Messages are disabled, or the last sync read them longer ago than "
+        "the project keeps them, read customer_ids and order_ids in this run whatever the "
+        "interval says (needs view_project_settings to tell).",
+        json_schema_extra={"order": 22},
+    )
     page_size: int = Field(
         default=MAX_PAGE_SIZE,
         ge=1,

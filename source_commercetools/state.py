@@ -284,3 +284,18 @@ def whole_state(
     if stores:
         state["stores"] = stores
     return state
+
+
+def messages_position(states: Sequence[Any] | None) -> str | None:
+    """Where the last sync left the `messages` stream (its `createdAt`), from the per-stream
+    STATE messages a `read` starts with; None when there is none."""
+    for message in states or []:
+        stream = getattr(message, "stream", None)
+        descriptor = getattr(stream, "stream_descriptor", None)
+        if getattr(descriptor, "name", None) != "messages":
+            continue
+        blob = getattr(stream, "stream_state", None)
+        values = blob if isinstance(blob, Mapping) else getattr(blob, "__dict__", {})
+        position = saved_position(values, "createdAt")
+        return position[0] if position else None
+    return None
