@@ -95,6 +95,13 @@ def remember_written(
     if ctx.dry_run:
         return
     pairs = [(m, record) for m, record in written if m.external_id]
+    ctx.journal.remember_customers(  # what an id reconciliation compares with (reconcile.py)
+        {
+            m.source_id: (m.external_id, str(record.get("lastModifiedAt") or ""))
+            for m, record in pairs
+            if m.source_id and m.external_id
+        }
+    )
     if ctx.config.store_routing:
         ctx.journal.remember_stores(
             {f"ext:{m.external_id}": customer_store_keys(record) for m, record in pairs}

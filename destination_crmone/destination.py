@@ -70,6 +70,7 @@ from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_
 from destination_crmone.journal.placement import journal_placement
 from destination_crmone.mapping import configured_list_ids, unwritable_properties
 from destination_crmone.planning import Tally
+from destination_crmone.reconcile import SNAPSHOT_SENDERS
 from destination_crmone.senders import SENDERS, Fatal, Sender, Transient, WriteContext
 from destination_crmone.stats import RunStats, summary_text
 from destination_crmone.validate import ContactSchema
@@ -78,7 +79,7 @@ from destination_crmone.writer import Writer
 ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
 CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
 # Stream name → its sender: the core streams and the commerce events (carts, orders).
-STREAM_SENDERS = {**SENDERS, **COMMERCE_SENDERS}
+STREAM_SENDERS = {**SENDERS, **COMMERCE_SENDERS, **SNAPSHOT_SENDERS}
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_LIMITS = {"batch_max": 100, "max_concurrency": 8}

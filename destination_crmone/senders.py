@@ -31,6 +31,7 @@ from destination_crmone.client import CrmOneClient, CrmOneError, batch_key
 from destination_crmone.commerce_events import StoreDeparture
 from destination_crmone.config import DestinationConfig
 from destination_crmone.contact_hooks import leave_lists, plan_departures, remember_written
+from destination_crmone.contact_removal import remove_contact
 from destination_crmone.journal import Journal, keeps_payload
 from destination_crmone.journal.redact import personal_values, scrub_text
 from destination_crmone.mapping import map_message
@@ -576,31 +577,11 @@ class DeletionSender(Sender):
             return self.done(item)
         external_id = deletion.external_id or ctx.journal.identity(deletion.customer_id)
         try:
-            contact = ctx.client.find_contact(external_id=external_id) if external_id else None
-            if contact is None:
-                ctx.stats.add(self.stream, "deletions_not_found")
-            elif deletion.action == "archive" and contact.get("archived") is True:
-                ctx.stats.add(self.stream, "deletions_unchanged")
-            elif ctx.dry_run:
-                detail = {"action": deletion.action, "contact_id": contact.get("id")}
-                ctx.journal.add_review(ctx.run_id, "dry_run", external_id, None, detail)
-                ctx.stats.add(self.stream, f"dry_run_would_{deletion.action}")
-            elif deletion.action == "erase":
-                ctx.client.erase_contact(str(contact["id"]))
-                email = (contact.get("properties") or {}).get("email")
-                keys = [f"ext:{external_id}", *([f"email:{email}"] if email else [])]
-                ctx.journal.forget_contact_commerce(keys)  # carts, orders, stores of that person
-                ctx.stats.add(self.stream, "deletions_erased")
-            else:
-                ctx.client.archive_contact(str(contact["id"]))
-                ctx.stats.add(self.stream, "deletions_archived")
-        except CrmOneError as error:
-            stop_unless_record_level(error)
-            if error.status != 404:
-                return self.queue(item, "failed", error.code, f"{deletion.action}: {error}")
-            ctx.stats.add(self.stream, "deletions_not_found")
-        if not ctx.dry_run:  # what the journal holds about the customer goes too
-            ctx.journal.forget_customer(deletion.customer_id, external_id, deletion.action)
+            outcome = remove_contact(ctx, deletion.customer_id, external_id, deletion.action)
+        except CrmOneError as error:  # about this contact: it stays, and so does the message
+            return self.queue(item, "failed", error.code, f"{deletion.action}: {error}")
+        name = outcome if outcome.startswith("dry_run") else f"deletions_{outcome}"
+        ctx.stats.add(self.stream, name)
         return self.done(item)
 
 

@@ -35,6 +35,7 @@ from destination_crmone.journal.redact import (
     redact_error,
     redact_path,
 )
+from destination_crmone.journal.snapshots import SNAPSHOT_SCHEMA, SnapshotTables
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339
 from destination_crmone.versions import is_newer, version_key
 
@@ -157,7 +158,7 @@ def without_secrets(value: Any) -> Any:
     return value
 
 
-class SqlJournal(CommerceTables):
+class SqlJournal(CommerceTables, SnapshotTables):
     """The journal over a DB-API connection; backends set `marker` and `serial`."""
 
     marker = "?"
@@ -172,7 +173,11 @@ class SqlJournal(CommerceTables):
         self._forgotten: list[str] = []
         with self._lock:
             rows = self._table_versions()
-            for statement in (SCHEMA + ";" + COMMERCE_SCHEMA).format(serial=self.serial).split(";"):
+            for statement in (
+                ";".join((SCHEMA, COMMERCE_SCHEMA, SNAPSHOT_SCHEMA))
+                .format(serial=self.serial)
+                .split(";")
+            ):
                 if statement.strip():
                     self._execute(statement)
             if not rows:
