@@ -101,7 +101,7 @@ def lost_deletions(
     horizon = format_datetime(now - timedelta(days=settings.retention_days))
     if messages_position < horizon:
         return (
-            f"the last sync read Messages up to {messages_position}, but the project keeps "
+            f"the last sync read Messages until {messages_position}, but the project keeps "
             f"them {settings.retention_days} days (until {horizon} is gone): deletions made "
             "in between may have expired unread"
         )

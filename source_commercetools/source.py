@@ -33,7 +33,7 @@ from source_commercetools.config import ConfigError, SourceConfig, spec_schema
 from source_commercetools.custom_fields import custom_field_schemas
 from source_commercetools.project import lost_deletions, may_have_lost, read_messages_settings
 from source_commercetools.snapshots import RECONCILES, SNAPSHOTS, build_snapshots
-from source_commercetools.state import messages_position
+from source_commercetools.state import messages_read_until
 from source_commercetools.streams import DECLARATIONS, STREAMS, CommercetoolsStream, build_streams
 
 READABLE = {**DECLARATIONS, **{d.name: d for d in SNAPSHOTS}}  # every stream, by name
@@ -148,7 +148,7 @@ class SourceCommercetools(AbstractSource):
         sync (Messages disabled, or expired unread)? Then say so (a log line and an ANALYTICS
         trace) and, by default, reconcile ids in this run."""
         selected = set(self._selected_streams or [])
-        position, now = messages_position(state), datetime.now(UTC)
+        position, now = messages_read_until(state), datetime.now(UTC)
         if not selected & {"messages", *RECONCILES.values()} or not may_have_lost(position, now):
             return
         settings = read_messages_settings(config, logger)

@@ -17,7 +17,8 @@ first read is under way:
     {"slices": [{"start", "end", "lastModifiedAt"?, "id"?, "done"?}, …]}
 
 plus the position of the leading slices already done. With `store_keys`, the store-scoped
-streams keep one partition per store: `{"stores": {"eu-web": {…}, …}}`.
+streams keep one partition per store: `{"stores": {"eu-web": {…}, …}}`. The `messages` stream
+adds `read_at` once a read reached its end (the time that read started).
 """
 
 from __future__ import annotations
@@ -286,9 +287,17 @@ def whole_state(
     return state
 
 
-def messages_position(states: Sequence[Any] | None) -> str | None:
-    """Where the last sync left the `messages` stream (its `createdAt`), from the per-stream
-    STATE messages a `read` starts with; None when there is none."""
+def with_read_time(part: Mapping[str, Any], started_at: str) -> dict[str, Any]:
+    """A partition read to its end: `read_at` says every record created before `started_at`
+    was read (the messages stream keeps it, see `messages_read_until`)."""
+    return {**part, "read_at": started_at}
+
+
+def messages_read_until(states: Sequence[Any] | None) -> str | None:
+    """Up to when the last sync read the `messages` stream, from the per-stream STATE
+    messages a `read` starts with: the start of the last read that reached the end
+    (`read_at`), else the newest Message read (its `createdAt`; a quiet project's position
+    stays old); None when there is none."""
     for message in states or []:
         stream = getattr(message, "stream", None)
         descriptor = getattr(stream, "stream_descriptor", None)
@@ -296,6 +305,12 @@ def messages_position(states: Sequence[Any] | None) -> str | None:
             continue
         blob = getattr(stream, "stream_state", None)
         values = blob if isinstance(blob, Mapping) else getattr(blob, "__dict__", {})
+        read_at = values.get("read_at") if isinstance(values, Mapping) else None
+        if isinstance(read_at, str):
+            try:
+                return cursor_value(read_at)
+            except ValueError:
+                pass  # unreadable: the position decides
         position = saved_position(values, "createdAt")
         return position[0] if position else None
     return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -54,6 +54,7 @@ from source_commercetools.state import (
     partition_memory,
     partition_state,
     whole_state,
+    with_read_time,
 )
 
 Record = dict[str, Any]
@@ -88,6 +89,7 @@ class StreamDeclaration:
     store_scoped: bool = False  # also readable through /in-store/key={storeKey}/...
     clean: Callable[[Record], Record] = keep
     filters: Callable[[SourceConfig], tuple[list[str], dict[str, Any]]] = field(default=no_filter)
+    keeps_read_time: bool = False  # state `read_at`: when the last complete read started
 
 
 STREAMS: tuple[StreamDeclaration, ...] = (
@@ -109,6 +111,7 @@ STREAMS: tuple[StreamDeclaration, ...] = (
         "view_messages",
         cursor_field="createdAt",
         filters=message_type_filter,
+        keeps_read_time=True,  # the retention check asks how long ago Messages were read
     ),
 )
 DECLARATIONS: dict[str, StreamDeclaration] = {d.name: d for d in STREAMS}
@@ -240,8 +243,11 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             self.config.lookback_window_seconds,
             self.margin_memory,
         )
+        started = format_datetime(datetime.now(UTC))
         try:
             yield from self.read_partition(store, slices)
+            if self.declaration.keeps_read_time and store in self._progress:
+                self.set_progress(store, with_read_time(self._progress[store], started))
         except OutOfOrder as problem:
             raise AirbyteTracedException(
                 message=f"Stream '{self.name}': commercetools returned records out of "

@@ -134,6 +134,17 @@ def test_expired_messages_force_a_reconciliation_and_say_so(sandbox, caplog):
     assert "GET /demo" not in sandbox.stats()["requests"]
 
 
+def test_a_quiet_project_read_recently_lost_nothing(sandbox):
+    """No Message for 30 days, but the last complete read of them started an hour ago."""
+    recent = {"snapshot": {"completed_at": days_ago(0.1), "started_at": days_ago(0.1), "count": 1}}
+    quiet = {"createdAt": days_ago(30), "id": "m-1", "read_at": days_ago(1 / 24)}
+    output = run_read(
+        conf(sandbox), ["messages", "customer_ids"], {"messages": quiet, "customer_ids": recent}
+    )
+    assert output.analytics_messages == [] and records(output, "customer_ids") == []
+    assert final_state(output, "messages")["read_at"] > quiet["read_at"]
+
+
 def test_messages_disabled_force_it_unless_turned_off(sandbox):
     sandbox.set_messages_enabled(False)
     recent = {"snapshot": {"completed_at": days_ago(0.1), "started_at": days_ago(0.1), "count": 1}}
