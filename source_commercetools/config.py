@@ -169,6 +169,14 @@ class SourceConfig(BaseModel):
         "interval says (needs view_project_settings to tell).",
         json_schema_extra={"order": 22},
     )
+    include_global_customers: bool = Field(
+        default=False,
+        title="Include global customers",
+        description="With store keys: also read the project's customers of no store (stores "
+        "is empty), which in-store queries do not return. Needs view_customers for the whole "
+        "project.",
+        json_schema_extra={"order": 23},
+    )
     page_size: int = Field(
         default=MAX_PAGE_SIZE,
         ge=1,

@@ -46,7 +46,12 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
 from source_commercetools.cursor import KeySetCursor, position_of
 from source_commercetools.http import read_body, redirect_problem
-from source_commercetools.streams import CommercetoolsStream, StreamDeclaration
+from source_commercetools.streams import (
+    GLOBAL,
+    GLOBAL_PREDICATE,
+    CommercetoolsStream,
+    StreamDeclaration,
+)
 
 MARKER = "_ab_snapshot"
 # GraphQL query fields of the collections a snapshot reads (in-store: the same names).
@@ -197,7 +202,7 @@ class IdSnapshotStream(CommercetoolsStream):
                     "version": record.get("version"),
                     field: record[field],
                 }
-                if store:
+                if store and store != GLOBAL:
                     data["_ab_store_key"] = store
                 out.append(
                     AirbyteMessage(
@@ -253,15 +258,19 @@ class IdSnapshotStream(CommercetoolsStream):
         """One page of ids through GraphQL, with the streams' retries, back-off and token."""
         self.backoff.pause()
         field = self.declaration.cursor_field
+        where = keyset_where(field, cursor)
+        if store == GLOBAL:  # customers of no store, read project-wide
+            where = f"{GLOBAL_PREDICATE} and ({where})" if where else GLOBAL_PREDICATE
+        in_store = bool(store) and store != GLOBAL
         variables: dict[str, Any] = {
-            "where": keyset_where(field, cursor),
+            "where": where,
             "sort": [f"{field} asc", "id asc"],
             "limit": limit,
         }
-        if store:
+        if in_store:
             variables["store"] = store
         name = GRAPHQL_FIELDS[self.declaration.resource]
-        body = {"query": graphql_query(name, bool(store)), "variables": variables}
+        body = {"query": graphql_query(name, in_store), "variables": variables}
         _, response = self._http_client.send_request(
             "POST",
             f"{self.url_base}graphql",
@@ -286,7 +295,7 @@ class IdSnapshotStream(CommercetoolsStream):
                 else FailureType.system_error,
             )
         data = (answer or {}).get("data") or {}
-        node = data.get("inStore") if store else data
+        node = data.get("inStore") if in_store else data
         results = ((node or {}).get(name) or {}).get("results")
         if not isinstance(results, list):
             raise AirbyteTracedException(

@@ -58,6 +58,8 @@ from source_commercetools.state import (
 )
 
 Record = dict[str, Any]
+GLOBAL = "(global)"  # the partition of customers in no store (never a valid store key)
+GLOBAL_PREDICATE = "stores is empty"
 SLICES_PER_REQUEST_SLOT = 2  # more slices than workers evens out unevenly filled time ranges
 
 
@@ -156,11 +158,20 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
 
     @property
     def stores(self) -> list[str]:
-        return list(self.config.store_keys) if self.declaration.store_scoped else []
+        """The partitions read through stores; with `include_global_customers`, customers
+        also have `GLOBAL`: the project's customers of no store (`stores is empty`)."""
+        if not self.declaration.store_scoped or not self.config.store_keys:
+            return []
+        extra = [GLOBAL] if self.reads_global_customers else []
+        return [*self.config.store_keys, *extra]
+
+    @property
+    def reads_global_customers(self) -> bool:
+        return self.config.include_global_customers and self.declaration.resource == "customers"
 
     def resource_path(self, store: str | None) -> str:
         resource = self.declaration.resource
-        return f"in-store/key={store}/{resource}" if store else resource
+        return f"in-store/key={store}/{resource}" if store and store != GLOBAL else resource
 
     def path(self, *, stream_slice: Mapping[str, Any] | None = None, **_: Any) -> str:
         return self.resource_path((stream_slice or {}).get("store_key"))
@@ -192,6 +203,8 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         """One page: the request path `check` and `read` share."""
         self.backoff.pause()  # a 429 to any slice holds every new request of the stream
         predicates, variables = self.declaration.filters(self.config)
+        if store == GLOBAL:
+            predicates = [*predicates, GLOBAL_PREDICATE]
         if predicates:
             params = {
                 **params,
@@ -324,7 +337,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         kept = []
         for record in records:
             if cursor.advance(record):
-                if store:
+                if store and store != GLOBAL:
                     record["_ab_store_key"] = store
                 kept.append(clean(record))
         return kept

@@ -168,3 +168,38 @@ def test_without_view_project_settings_one_warning_names_the_scope(sandbox, capl
     assert not output.errors
     warnings = [r.getMessage() for r in caplog.records if "view_project_settings" in r.getMessage()]
     assert len(warnings) == 1 and "view_project_settings:demo" in warnings[0]
+
+
+def test_global_customers_are_read_only_when_asked_for(sandbox):
+    customers = sandbox.records("customers")
+    members = {(c["id"], s["key"]) for c in customers for s in c["stores"]}
+    global_ids = {c["id"] for c in customers if not c["stores"]}
+    assert global_ids
+    stores = ["eu-web", "us-web"]
+    without = run_read(conf(sandbox, store_keys=stores), ["customers", "customer_ids"])
+    assert not global_ids & {r["id"] for r in records(without, "customers")}
+
+    with_global = run_read(
+        conf(sandbox, store_keys=stores, include_global_customers=True),
+        ["customers", "customer_ids"],
+    )
+    read = records(with_global, "customers")
+    assert {(r["id"], r["_ab_store_key"]) for r in read if "_ab_store_key" in r} == members
+    assert {r["id"] for r in read if "_ab_store_key" not in r} == global_ids
+    assert set(final_state(with_global, "customers")["stores"]) == {*stores, "(global)"}
+    *ids, marker = records(with_global, "customer_ids")
+    assert {r["id"] for r in ids} == {c["id"] for c in customers}
+    assert marker[MARKER]["count"] == len(ids)
+
+
+def test_global_customers_need_the_project_wide_scope(sandbox):
+    sandbox.add_client("eu-only", "s3cret", ["view_customers:demo:eu-web"])
+    config = sandbox.source_config(
+        client_id="eu-only",
+        client_secret="s3cret",
+        store_keys=["eu-web"],
+        include_global_customers=True,
+    )
+    output = run_read(config, ["customers"])
+    assert output.errors
+    assert "view_customers:demo" in output.errors[-1].trace.error.message
