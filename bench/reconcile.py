@@ -2,8 +2,9 @@
 
 `python -m bench.reconcile [--customers 100000] [--latency-ms 0,60]` measures, per latency:
 
-- `customer_ids` (every live `{id, version, lastModifiedAt}` through GraphQL, key-set paged,
-  one page after another) and `customers` (the full records, REST, the default concurrent
+- `customer_ids` (every live `{id, version, lastModifiedAt}` through GraphQL, key-set paged
+  in concurrent time slices like every stream) and `customers` (the full records, REST, the
+  default concurrent
   first read), each a `source-commercetools read` subprocess from an empty state;
 - requests (the sandbox's count), wall seconds (process start included), bytes of the
   source's output, and the source's peak RSS (`bench/peak_rss.py`);

@@ -8,7 +8,8 @@ what the destination wrote and the snapshot lacks was deleted.
 A snapshot reads `{id, version, lastModifiedAt}` of every live record through GraphQL (the
 REST API has no
 field selection: a customer is ~2 KB, its id and version ~60 bytes), in-store for each
-`store_keys` entry, key-set paged by `(lastModifiedAt, id)` like every other stream (a record
+`store_keys` entry, key-set paged by `(lastModifiedAt, id)` like every other stream, in
+concurrent time slices after a full first page (a record
 changed during the read moves ahead of the position and is met again; none is missed). It
 emits one RECORD per record and, once every partition is read, one last RECORD
 
@@ -28,6 +29,7 @@ snapshot is whole, whatever the mode.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -54,6 +56,7 @@ from source_commercetools.streams import (
 )
 
 MARKER = "_ab_snapshot"
+VARIABLE = re.compile(r":([A-Za-z0-9]+)")
 # GraphQL query fields of the collections a snapshot reads (in-store: the same names).
 GRAPHQL_FIELDS = {"customers": "customers", "orders": "orders", "carts": "carts"}
 SNAPSHOTS: tuple[StreamDeclaration, ...] = (
@@ -102,11 +105,17 @@ def literal(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def keyset_where(field: str, cursor: KeySetCursor) -> str | None:
-    if cursor.position is None:
-        return None
-    at, after = literal(cursor.position[0]), literal(cursor.position[1])
-    return f"{field} > {at} or ({field} = {at} and id > {after})"
+def inline(predicate: str, params: Mapping[str, Any]) -> str:
+    """A predicate with its `:name` input variables replaced by quoted literals of their
+    values (GraphQL's `where` takes none); names are the key-set reader's own (t, id, end)."""
+
+    def value(match: re.Match[str]) -> str:
+        values = params.get(f"var.{match[1]}")
+        if not isinstance(values, str | list) or not values:
+            raise ValueError(f"no value for :{match[1]}")
+        return literal(values if isinstance(values, str) else values[0])
+
+    return VARIABLE.sub(value, predicate)
 
 
 class IdSnapshotStream(CommercetoolsStream):
@@ -180,42 +189,28 @@ class IdSnapshotStream(CommercetoolsStream):
         if stream_slice.get("last"):
             yield self.marker()
 
-    def read_snapshot(self, store: str | None) -> Iterator[AirbyteMessage]:
+    def read_snapshot(self, store: str | None) -> Iterator[Mapping[str, Any] | AirbyteMessage]:
+        """Every id of one partition, with the streams' concurrent key-set reading (time
+        slices after a full first page); no look-back, no margin: a snapshot starts afresh."""
+        cursor = KeySetCursor.fresh(self.declaration.cursor_field, None)
+        yield from self.read_guarded(store, [cursor])
+
+    def emitted(
+        self, cursor: KeySetCursor, records: list[dict[str, Any]], store: str | None
+    ) -> list[dict[str, Any]]:
         field = self.declaration.cursor_field
-        cursor = KeySetCursor.fresh(field, None)
-        page_size = self.config.page_size
-        while True:
-            records = self.fetch_ids(store, cursor, page_size)
-            emitted_at = time.time_ns() // 1_000_000
-            out = []
-            for record in records:
-                if position_of(record, field) is None:
-                    raise AirbyteTracedException(
-                        message=f"Stream '{self.name}': a GraphQL result without "
-                        f"{field} and id; cannot page further",
-                        failure_type=FailureType.system_error,
-                    )
-                if not cursor.advance(record):
-                    continue
-                data = {
-                    "id": record["id"],
-                    "version": record.get("version"),
-                    field: record[field],
-                }
-                if store and store != GLOBAL:
-                    data["_ab_store_key"] = store
-                out.append(
-                    AirbyteMessage(
-                        type=Type.RECORD,
-                        record=AirbyteRecordMessage(
-                            stream=self.name, data=data, emitted_at=emitted_at
-                        ),
-                    )
-                )
-            self._count += len(out)
-            yield from out
-            if len(records) < page_size:
-                return
+        if any(position_of(record, field) is None for record in records):
+            raise AirbyteTracedException(
+                message=f"Stream '{self.name}': a GraphQL result without {field} and id; "
+                "cannot page further",
+                failure_type=FailureType.system_error,
+            )
+        kept = super().emitted(cursor, records, store)
+        self._count += len(kept)
+        return kept
+
+    def set_progress(self, store: str | None, state: dict[str, Any]) -> None:
+        """A snapshot's progress is not state: cut short, the next one starts afresh."""
 
     def marker(self) -> AirbyteMessage:
         """The record that makes this run's snapshot complete, and the state that says so."""
@@ -254,18 +249,19 @@ class IdSnapshotStream(CommercetoolsStream):
 
     # --- the request ---------------------------------------------------------------
 
-    def fetch_ids(self, store: str | None, cursor: KeySetCursor, limit: int) -> list[dict]:
-        """One page of ids through GraphQL, with the streams' retries, back-off and token."""
+    def fetch(self, store: str | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One page of ids through GraphQL, for the REST-style page parameters the key-set
+        reader builds (`where` with `var.*` → the same predicates with quoted literals),
+        with the streams' retries, back-off and token."""
         self.backoff.pause()
-        field = self.declaration.cursor_field
-        where = keyset_where(field, cursor)
+        where = [inline(predicate, params) for predicate in params.get("where", [])]
         if store == GLOBAL:  # customers of no store, read project-wide
-            where = f"{GLOBAL_PREDICATE} and ({where})" if where else GLOBAL_PREDICATE
+            where.insert(0, GLOBAL_PREDICATE)
         in_store = bool(store) and store != GLOBAL
         variables: dict[str, Any] = {
-            "where": where,
-            "sort": [f"{field} asc", "id asc"],
-            "limit": limit,
+            "where": " and ".join(f"({w})" for w in where) if where else None,
+            "sort": params.get("sort"),
+            "limit": params.get("limit"),
         }
         if in_store:
             variables["store"] = store

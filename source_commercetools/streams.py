@@ -257,10 +257,16 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             self.margin_memory,
         )
         started = format_datetime(datetime.now(UTC))
+        yield from self.read_guarded(store, slices)
+        if self.declaration.keeps_read_time and store in self._progress:
+            self.set_progress(store, with_read_time(self._progress[store], started))
+
+    def read_guarded(
+        self, store: str | None, slices: list[KeySetCursor]
+    ) -> Iterator[Mapping[str, Any] | AirbyteMessage]:
+        """`read_partition`, its paging failures worded for the user."""
         try:
             yield from self.read_partition(store, slices)
-            if self.declaration.keeps_read_time and store in self._progress:
-                self.set_progress(store, with_read_time(self._progress[store], started))
         except OutOfOrder as problem:
             raise AirbyteTracedException(
                 message=f"Stream '{self.name}': commercetools returned records out of "

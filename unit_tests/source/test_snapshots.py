@@ -68,9 +68,10 @@ def test_a_snapshot_is_every_live_id_once_then_a_marker_and_waits_for_its_interv
     assert snapshot["safe_before"] < snapshot["started_at"]
     state = final_state(output, "customer_ids")
     assert state["snapshot"]["count"] == len(live)
-    # 700 customers, 200 a page: 4 GraphQL requests, no REST query at all
+    # 700 customers, 200 a page: 4 pages, plus the newest record and up to 2 x concurrency
+    # time slices of the concurrent reader (each ends with a short page); no REST query
     requests = sandbox.stats()["requests"]
-    assert requests.get("POST /demo/graphql") == 4
+    assert 4 <= requests["POST /demo/graphql"] <= 4 + 1 + 2 * 4
     assert not any(key.startswith("GET /demo/customers") for key in requests)
 
     # within reconcile_every_hours (24): nothing, the state kept
