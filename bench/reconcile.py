@@ -4,8 +4,8 @@
 
 - `customer_ids` (every live `{id, version, lastModifiedAt}` through GraphQL, key-set paged
   in concurrent time slices like every stream) and `customers` (the full records, REST, the
-  default concurrent
-  first read), each a `source-commercetools read` subprocess from an empty state;
+  default concurrent first read), each a `source-commercetools read` subprocess from an
+  empty state;
 - requests (the sandbox's count), wall seconds (process start included), bytes of the
   source's output, and the source's peak RSS (`bench/peak_rss.py`);
 - the ratios reconciliation ÷ full read.

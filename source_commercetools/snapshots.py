@@ -6,11 +6,10 @@ to live; a customer leaving a store). A snapshot of every live id is the one way
 what the destination wrote and the snapshot lacks was deleted.
 
 A snapshot reads `{id, version, lastModifiedAt}` of every live record through GraphQL (the
-REST API has no
-field selection: a customer is ~2 KB, its id and version ~60 bytes), in-store for each
-`store_keys` entry, key-set paged by `(lastModifiedAt, id)` like every other stream, in
-concurrent time slices after a full first page (a record
-changed during the read moves ahead of the position and is met again; none is missed). It
+REST API has no field selection: a customer is ~2 KB, its id and version ~60 bytes), in-store
+for each `store_keys` entry, key-set paged by `(lastModifiedAt, id)` like every other stream,
+in concurrent time slices after a full first page (a record changed during the read moves
+ahead of the position and is met again; none is missed). It
 emits one RECORD per record and, once every partition is read, one last RECORD
 
     {"_ab_snapshot": {"complete": true, "started_at", "safe_before", "count", "stores"}}
