@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from destination_crmone.client import CrmOneError
-from destination_crmone.commerce_events import payment_update
-from destination_crmone.contact_removal import remove_contact
-from destination_crmone.planning import Pending
-from destination_crmone.senders import Sender, stop_unless_record_level
+from destination_crmone.commerce.mapping import payment_update
+from destination_crmone.crmone.client import CrmOneError
+from destination_crmone.deletions import remove_contact
+from destination_crmone.delivery.context import Pending, stop_unless_record_level
+from destination_crmone.delivery.sender import Sender
 
 MARKER = "_ab_snapshot"
 SNAPSHOT_STREAMS = ("customer_ids", "order_ids", "cart_ids")
@@ -60,8 +60,6 @@ def snapshot_marker(record: Mapping[str, Any]) -> Snapshot | None:
 
 class SnapshotSender(Sender):
     """One id stream: ids into the journal, and on completion the reconciliation."""
-
-    follows = ("customers", "orders", "carts")  # what they wrote is compared, so it goes first
 
     def __init__(self, stream: str, ctx: Any) -> None:
         super().__init__(stream, ctx)
@@ -155,7 +153,7 @@ class SnapshotSender(Sender):
         gone = ctx.journal.orders_absent(self.stream, ctx.run_id, snapshot.safe_before, limit=None)
         if self.refused_empty(snapshot, len(gone)):
             return
-        if ctx.config.orders_as in ("objects", "both"):
+        if ctx.config.writes_order_objects:
             for start in range(0, len(gone), ctx.batch_size):
                 part = gone[start : start + ctx.batch_size]
                 records = [
@@ -188,6 +186,3 @@ class SnapshotSender(Sender):
         if not ctx.dry_run:
             ctx.journal.close_carts(row.cart_id for row in gone)
         ctx.stats.add(self.stream, "reconciled_carts_closed", len(gone))
-
-
-SNAPSHOT_SENDERS: dict[str, type[Sender]] = dict.fromkeys(SNAPSHOT_STREAMS, SnapshotSender)
