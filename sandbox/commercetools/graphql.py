@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.commercetools.predicates import PredicateError, parse
+from sandbox.commercetools.predicates import And, PredicateError, parse
 from sandbox.commercetools.query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -257,6 +257,10 @@ def as_query(arguments: Mapping[str, Any], with_total: bool) -> Query:
         nodes = [parse(where)] if isinstance(where, str) and where else []
     except PredicateError as error:
         raise GraphQLError(f"Malformed parameter: where: {error}") from None
+    # `a and b` in one string means what two REST `where` parameters mean: split, so the
+    # key-set index answers a key-set predicate here too (as a database plans either form)
+    while len(nodes) == 1 and isinstance(nodes[0], And):
+        nodes = list(nodes[0].parts)
     return Query(limit=limit, offset=offset, with_total=with_total, sort=keys, where=nodes)
 
 
