@@ -22,38 +22,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.__main__ import catalog
 from bench.source_read import START
 from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
 
 VENV_BIN = Path(sys.executable).parent
 
 
-def catalog(stream: str) -> dict[str, Any]:
-    return {
-        "streams": [
-            {
-                "stream": {
-                    "name": stream,
-                    "json_schema": {},
-                    "supported_sync_modes": ["full_refresh", "incremental"],
-                    "source_defined_cursor": True,
-                    "default_cursor_field": ["lastModifiedAt"],
-                    "source_defined_primary_key": [["id"]],
-                },
-                "sync_mode": "incremental",
-                "destination_sync_mode": "append",
-                "cursor_field": ["lastModifiedAt"],
-                "primary_key": [["id"]],
-            }
-        ]
-    }
-
-
 def read(folder: Path, ct: CommercetoolsSandbox, stream: str) -> dict[str, Any]:
     """One `source-commercetools read` of `stream` from an empty state, measured."""
     config_path, catalog_path = folder / "config.json", folder / "catalog.json"
     config_path.write_text(json.dumps(ct.source_config(start_date=START, reconcile_every_hours=0)))
-    catalog_path.write_text(json.dumps(catalog(stream)))
+    catalog_path.write_text(json.dumps(catalog([stream])))
     command = [sys.executable, "-m", "bench.peak_rss", "--keep-stdout"]
     command += [str(VENV_BIN / "source-commercetools"), "read"]
     command += ["--config", str(config_path), "--catalog", str(catalog_path)]

@@ -104,52 +104,46 @@ class SnapshotTables:
             [("DELETE FROM snapshot_ids WHERE stream = ? AND run_id = ?", [(stream, run_id)])]
         )
 
+    def _absent(
+        self, select: str, column: str, stream: str, run_id: str, before: str, limit: int | None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of `select` (aliased `t`, filtered on `t.<time> < ?`) whose `column` the
+        snapshot lacks, by that column."""
+        return self.query(
+            f"{select} AND {ABSENT.format(column=f't.{column}')} ORDER BY t.{column}"
+            + _limit(limit),
+            (before, stream, run_id),
+        )
+
     def customers_absent(
         self, stream: str, run_id: str, modified_before: str, limit: int | None = None
     ) -> list[tuple[str, str]]:
         """(customer id, external_id) of written customers the snapshot lacks, last written
         from a change before `modified_before` (a later one may be missing only because it was
         not visible yet)."""
-        return [
-            (row[0], row[1])
-            for row in self.query(
-                "SELECT customer_id, external_id FROM customers_written c"
-                " WHERE c.last_modified_at < ? AND "
-                + ABSENT.format(column="c.customer_id")
-                + " ORDER BY customer_id"
-                + _limit(limit),
-                (modified_before, stream, run_id),
-            )
-        ]
+        select = (
+            "SELECT customer_id, external_id FROM customers_written t WHERE t.last_modified_at < ?"
+        )
+        rows = self._absent(select, "customer_id", stream, run_id, modified_before, limit)
+        return [(row[0], row[1]) for row in rows]
 
     def orders_absent(
         self, stream: str, run_id: str, placed_before: str, limit: int | None = None
     ) -> list[tuple[str, str]]:
         """(order id, contact key) of written orders the snapshot lacks."""
-        return [
-            (row[0], row[1])
-            for row in self.query(
-                "SELECT order_id, contact_key FROM order_facts o"
-                " WHERE o.placed_at < ? AND "
-                + ABSENT.format(column="o.order_id")
-                + " ORDER BY order_id"
-                + _limit(limit),
-                (placed_before, stream, run_id),
-            )
-        ]
+        select = "SELECT order_id, contact_key FROM order_facts t WHERE t.placed_at < ?"
+        rows = self._absent(select, "order_id", stream, run_id, placed_before, limit)
+        return [(row[0], row[1]) for row in rows]
 
     def open_carts_absent(
         self, stream: str, run_id: str, modified_before: str, limit: int | None = None
     ) -> list[CartRow]:
         """Open carts (candidates for `cart_abandoned`) the snapshot lacks."""
-        rows = self.query(
-            "SELECT cart_id, state, contact_key, last_modified_at, activity FROM carts c"
-            " WHERE c.state = 'open' AND c.last_modified_at < ? AND "
-            + ABSENT.format(column="c.cart_id")
-            + " ORDER BY cart_id"
-            + _limit(limit),
-            (modified_before, stream, run_id),
+        select = (
+            "SELECT cart_id, state, contact_key, last_modified_at, activity FROM carts t"
+            " WHERE t.state = 'open' AND t.last_modified_at < ?"
         )
+        rows = self._absent(select, "cart_id", stream, run_id, modified_before, limit)
         return [CartRow(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     def close_carts(self, cart_ids: Iterable[str]) -> None:
