@@ -576,15 +576,22 @@ class SqlJournal(CommerceTables, SnapshotTables):
     ) -> dict[str, int]:
         """Settle what the journal holds about a customer whose CustomerDeleted was handled.
 
-        `archive`: their pending queue items are superseded (a re-send would restore the
-        contact). `erase`: their queue items are deleted (payloads and reasons), the identities
-        row and review items go, and sync-log rows and run stats keep no trace of them (the
-        objects naming them become `{"erased": true}`, their ids and emails "[erased]").
+        Either way the customer leaves `customers_written`. `archive`: their pending queue
+        items are superseded (a re-send would restore the contact). `erase`: their queue items
+        are deleted (payloads and reasons), the identities row and review items go, and
+        sync-log rows and run stats keep no trace of them (the objects naming them become
+        `{"erased": true}`, their ids and emails "[erased]").
         Returns the number of rows touched per table.
         """
         with self._lock:
             try:
                 items = self._customer_items(customer_id)
+                # no longer a written customer: an id reconciliation has nothing to do for it
+                self._execute(
+                    "DELETE FROM customers_written WHERE customer_id = ?"
+                    + (" OR external_id = ?" if external_id else ""),
+                    (customer_id, external_id) if external_id else (customer_id,),
+                )
                 if how == "archive":
                     pending = [item_id for item_id, status, _ in items if status == PENDING]
                     for item_id in pending:
