@@ -576,7 +576,7 @@ class SqlJournal(CommerceTables, SnapshotTables):
     ) -> dict[str, int]:
         """Settle what the journal holds about a customer whose CustomerDeleted was handled.
 
-        Either way the customer leaves `customers_written`. `archive`: their pending queue
+        Either way the customer leaves `customers_written` and `snapshot_ids`. `archive`: their pending queue
         items are superseded (a re-send would restore the contact). `erase`: their queue items
         are deleted (payloads and reasons), the identities row and review items go, and
         sync-log rows and run stats keep no trace of them (the objects naming them become
@@ -592,6 +592,7 @@ class SqlJournal(CommerceTables, SnapshotTables):
                     + (" OR external_id = ?" if external_id else ""),
                     (customer_id, external_id) if external_id else (customer_id,),
                 )
+                self._execute("DELETE FROM snapshot_ids WHERE record_id = ?", (customer_id,))
                 if how == "archive":
                     pending = [item_id for item_id, status, _ in items if status == PENDING]
                     for item_id in pending:
