@@ -576,11 +576,11 @@ class SqlJournal(CommerceTables, SnapshotTables):
     ) -> dict[str, int]:
         """Settle what the journal holds about a customer whose CustomerDeleted was handled.
 
-        Either way the customer leaves `customers_written` and `snapshot_ids`. `archive`: their pending queue
-        items are superseded (a re-send would restore the contact). `erase`: their queue items
-        are deleted (payloads and reasons), the identities row and review items go, and
-        sync-log rows and run stats keep no trace of them (the objects naming them become
-        `{"erased": true}`, their ids and emails "[erased]").
+        Either way the customer leaves `customers_written` and `snapshot_ids`. `archive`:
+        their pending queue items are superseded (a re-send would restore the contact).
+        `erase`: their queue items are deleted (payloads and reasons), the identities row and
+        review items go, and sync-log rows and run stats keep no trace of them (the objects
+        naming them become `{"erased": true}`, their ids and emails "[erased]").
         Returns the number of rows touched per table.
         """
         with self._lock:
