@@ -11,7 +11,6 @@ import pytest
 
 from integration_tests.destination.airbyte_input import customer, order
 from integration_tests.destination.test_commerce_write import CommerceJob, by_type, cart
-from integration_tests.destination.test_write_command import sandbox as sandbox  # a fixture
 from sandbox.crmone import CrmOneSandbox
 
 pytestmark = pytest.mark.slow
