@@ -34,7 +34,12 @@ from source_commercetools.config import ConfigError, SourceConfig, spec_schema
 from source_commercetools.custom_fields import custom_field_schemas
 from source_commercetools.estimates import estimates, full_reads
 from source_commercetools.project import lost_deletions, may_have_lost, read_messages_settings
-from source_commercetools.snapshots import RECONCILES, SNAPSHOTS, build_snapshots
+from source_commercetools.snapshots import (
+    RECONCILES,
+    SNAPSHOTS,
+    IdSnapshotStream,
+    build_snapshots,
+)
 from source_commercetools.state import messages_read_until
 from source_commercetools.streams import DECLARATIONS, STREAMS, CommercetoolsStream, build_streams
 
@@ -145,7 +150,7 @@ class SourceCommercetools(AbstractSource):
             streams = {
                 stream.name: stream
                 for stream in self._read_streams
-                if isinstance(stream, CommercetoolsStream)  # id snapshots are not counted
+                if not isinstance(stream, IdSnapshotStream)  # a snapshot costs no REST query
             }
             yield from estimates(streams, full_reads(catalog, state), logger, parsed.concurrency)
             yield from super().read(logger, config, catalog, state)
