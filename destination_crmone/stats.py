@@ -84,6 +84,23 @@ STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
         "deletions_ignored",
         "not_deletions",  # other message types: acknowledged, nothing to do
     ),
+    # id reconciliation (reconcile.py): what a complete snapshot changed
+    "customer_ids": (
+        "snapshot_ids",
+        "snapshots_complete",
+        "reconciled_archived",
+        "reconciled_erased",
+        "reconciled_unchanged",  # already archived
+        "reconciled_not_found",
+        "reconciled_ignored",
+    ),
+    "order_ids": (
+        "snapshot_ids",
+        "snapshots_complete",
+        "reconciled_orders_gone",
+        "reconciled_orders_marked_deleted",
+    ),
+    "cart_ids": ("snapshot_ids", "snapshots_complete", "reconciled_carts_closed"),
 }
 
 

@@ -22,6 +22,7 @@ from destination_crmone.contacts.sender import ContactSender
 from destination_crmone.customer_fields import CUSTOMER_LOCALE
 from destination_crmone.deletions import DeletionSender
 from destination_crmone.delivery.sender import Sender
+from destination_crmone.reconcile import SNAPSHOT_STREAMS, SnapshotSender
 from destination_crmone.segments import configured_lists
 from destination_crmone.store_languages import StoreLanguageSender
 
@@ -80,6 +81,11 @@ STREAMS: dict[str, Stream] = {
     "stores": Stream(
         StoreLanguageSender,
         wanted=lambda c: any(m.locale == CUSTOMER_LOCALE for m in c.field_mappings),
+    ),
+    # id snapshots (reconcile.py): what the three streams above wrote is compared, so it
+    # goes first
+    **dict.fromkeys(
+        SNAPSHOT_STREAMS, Stream(SnapshotSender, follows=("customers", "orders", "carts"))
     ),
     # payments set the payment properties of order objects: only when orders are objects
     "payments": Stream(

@@ -4,19 +4,15 @@ and request path as `read`, with every failure in a user's words."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
-import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from connectors_common import secrets
 from connectors_common.urls import check_resolved_host
-from source_commercetools.auth import CommercetoolsAuthenticator, basic_auth_header
+from source_commercetools.auth import CommercetoolsAuthenticator
 from source_commercetools.config import SourceConfig
+from source_commercetools.project import read_messages_settings
 from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
 
-TIMEOUT = 30
 PROBE = {"limit": 1, "withTotal": "false"}
 
 
@@ -79,35 +75,10 @@ class ConnectionCheck:
     def warn_if_messages_disabled(self) -> None:
         """Messages off is a warning: the other streams work, deletions will not arrive.
         Reading the setting needs view_project_settings, asked for here only."""
-        pk = self.config.project_key
-        secret = self.config.client_secret.get_secret_value()
-        session = requests.Session()
-        response = session.post(
-            f"{self.config.auth_root}/oauth/token",
-            data={"grant_type": "client_credentials", "scope": f"view_project_settings:{pk}"},
-            headers={"Authorization": basic_auth_header(self.config.client_id, secret)},
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        )
-        if not response.ok:
-            self.logger.info(
-                "Could not verify that messages are enabled (the client lacks "
-                "view_project_settings:%s); deletions arrive only if they are.",
-                pk,
-            )
-            return
-        token = str(response.json().get("access_token", ""))
-        secrets.remember(token)
-        project = session.get(
-            f"{self.config.api_root}/{pk}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        )
-        settings: Mapping[str, Any] = project.json().get("messages", {}) if project.ok else {}
-        if project.ok and not settings.get("enabled", False):
+        settings = read_messages_settings(self.config, self.logger)
+        if settings is not None and not settings.enabled:
             self.logger.warning(
                 "Messages are disabled in project '%s': the messages stream (deletions, state "
                 "changes) will stay empty. Enable them in Settings > Project settings > Messages.",
-                pk,
+                self.config.project_key,
             )

@@ -158,6 +158,43 @@ class SourceConfig(BaseModel):
         "are emitted again. 0 turns the look-back off (late-visible changes may be lost).",
         json_schema_extra={"order": 9, "group": "sync"},
     )
+    lookback_memory_max: int = Field(
+        default=10_000,
+        ge=0,
+        le=100_000,
+        title="Look-back memory (records per stream)",
+        description="At most this many (id, version) pairs of the look-back margin are kept in "
+        "the state per stream (and at most about 1 MB for all streams together). When more "
+        "records changed within the look-back window, the newest are remembered and the older "
+        "ones are emitted again by the next run (at least once, never lost). Default: 10000.",
+        json_schema_extra={"order": 21, "group": "advanced"},
+    )
+    reconcile_every_hours: float = Field(
+        default=24,
+        ge=0,
+        le=8760,
+        title="Id reconciliation interval (hours)",
+        description="How often the customer_ids, order_ids and cart_ids streams read every "
+        "live id (the only way to see deletions that no Message announces: carts, expired "
+        "Messages, customers leaving a store). 0 reads them on every run. Default: 24.",
+        json_schema_extra={"order": 22, "group": "sync"},
+    )
+    reconcile_on_lost_messages: bool = Field(
+        default=True,
+        title="Reconcile when Messages were lost",
+        description="When Messages are disabled, or the last sync read them longer ago than "
+        "the project keeps them, read customer_ids and order_ids in this run whatever the "
+        "interval says (needs view_project_settings to tell). Default: true.",
+        json_schema_extra={"order": 23, "group": "advanced"},
+    )
+    include_global_customers: bool = Field(
+        default=False,
+        title="Include global customers",
+        description="With store keys: also read the project's customers of no store (stores "
+        "is empty), which in-store queries do not return. Needs view_customers for the whole "
+        "project. Default: false.",
+        json_schema_extra={"order": 24, "group": "sync"},
+    )
     page_size: int = Field(
         default=MAX_PAGE_SIZE,
         ge=1,

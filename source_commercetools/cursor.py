@@ -7,9 +7,12 @@ cursor knows:
 - what was emitted: `advance(record)` moves the position and says whether to emit the record;
 - the look-back margin: an incremental run starts `lookback` before the saved position, and
   the records it re-reads there are emitted again only if their `(id, version)` is not
-  remembered from the previous run (the state keeps the `(cursor, id, version)` of every record
-  within `lookback` of the newest position, so an idle run emits nothing);
-- its own state: `to_state()` / `from_state()`.
+  remembered from the previous run (the state keeps a short hash of `(id, version)` and the
+  cursor time of every record within `lookback` of the newest position, so an idle run emits
+  nothing). The memory is bounded (`memory_max` entries): past it the newest entries are
+  kept, and the older records of the window are emitted again by the next run (at least
+  once, never lost); `dropped` counts what was forgotten;
+- its state is written and read by state.py.
 
 Slices: the first read of a large partition can be split by cursor value into consecutive
 ranges `[start, end)` read concurrently (`split`); `merged_state` writes their exact
@@ -21,16 +24,21 @@ correctly as a string. Input variables are `var.t`, `var.id`, `var.end` (never e
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from source_commercetools.config import format_datetime, parse_datetime
 
 Position = tuple[str, str]  # (cursor value, resource id)
-Remembered = tuple[str, str, Any]  # (cursor value, id, version) of a record in the margin
+Remembered = tuple[int, str]  # (cursor time in ms, entry_key) of a record in the margin
+DEFAULT_MEMORY_MAX = 10_000
+KEY_CHARS = 11  # 64 bits of blake2b, base64url without padding
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OutOfOrder(ValueError):
@@ -48,6 +56,19 @@ def shift(value: str, seconds: float) -> str:
     return format_datetime(parse_datetime(value) + timedelta(seconds=seconds))
 
 
+def cursor_ms(value: str) -> int:
+    """A cursor value (commercetools' form) as milliseconds since the epoch."""
+    moment = datetime.fromisoformat(value)  # Python 3.11 reads the trailing Z
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def entry_key(record_id: str, version: Any) -> str:
+    """What the margin remembers of a record: 64 bits of a hash of `(id, version)` (a false
+    match needs two of them to collide among the few thousand of one margin: ~1e-11)."""
+    digest = hashlib.blake2b(f"{record_id}\x00{version}".encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest)[:KEY_CHARS].decode()
+
+
 @dataclass
 class KeySetCursor:
     """The progress of one partition (or one slice of it) in `(field, id)` order."""
@@ -58,47 +79,25 @@ class KeySetCursor:
     position: Position | None = None  # the last record passed, this run or a resumed slice
     lookback_seconds: float = 0
     saved: Position | None = None  # where the previous run ended: the end of the margin
-    known: dict[str, tuple[str, Any]] = field(default_factory=dict)  # id → (cursor, version)
+    known: dict[str, int] = field(default_factory=dict)  # entry_key → cursor ms (previous run)
     done: bool = False
     recent: deque[Remembered] = field(default_factory=deque)
+    memory_max: int = DEFAULT_MEMORY_MAX  # entries of the margin at most
+    dropped: int = 0  # margin entries forgotten past memory_max (re-emitted next run)
 
     # --- construction --------------------------------------------------------------
 
     @classmethod
-    def fresh(cls, field_name: str, start: str | None, lookback_seconds: float = 0) -> KeySetCursor:
-        """Everything from `start` (None: from the first record, no `where` at all)."""
-        return cls(field_name, cursor_value(start) if start else None, None, None, lookback_seconds)
-
-    @classmethod
-    def from_state(
+    def fresh(
         cls,
         field_name: str,
-        state: Mapping[str, Any] | None,
-        start: str,
-        lookback_seconds: float,
+        start: str | None,
+        lookback_seconds: float = 0,
+        memory_max: int = DEFAULT_MEMORY_MAX,
     ) -> KeySetCursor:
-        """The cursor of an incremental run resuming from `state` (one partition's part).
-
-        With a look-back, the run starts `lookback_seconds` before the saved position, and
-        remembers the margin's `(id, version)` pairs so that it does not emit them again."""
-        start = cursor_value(start)
-        saved = _position(state, field_name)
-        if saved is None or saved[0] < start:
-            return cls.fresh(field_name, start, lookback_seconds)
-        if not lookback_seconds:
-            return cls(field_name, start, position=saved, saved=saved)
-        known = {
-            str(item[1]): (cursor_value(str(item[0])), item[2])
-            for item in (state or {}).get("margin") or []
-            if isinstance(item, Sequence) and len(item) == 3
-        }
-        return cls(
-            field_name,
-            max(shift(saved[0], -lookback_seconds), start),
-            lookback_seconds=lookback_seconds,
-            saved=saved,
-            known=known,
-        )
+        """Everything from `start` (None: from the first record, no `where` at all)."""
+        start = cursor_value(start) if start else None
+        return cls(field_name, start, lookback_seconds=lookback_seconds, memory_max=memory_max)
 
     def split(self, boundaries: Iterable[str]) -> list[KeySetCursor]:
         """Consecutive slices `[…, b1) [b1, b2) … [bn, end)`: the first keeps this cursor's
@@ -112,7 +111,13 @@ class KeySetCursor:
         return [
             first,
             *(
-                KeySetCursor(self.field, low, high, lookback_seconds=self.lookback_seconds)
+                KeySetCursor(
+                    self.field,
+                    low,
+                    high,
+                    lookback_seconds=self.lookback_seconds,
+                    memory_max=self.memory_max,
+                )
                 for low, high in zip(edges, highs, strict=True)
             ),
         ]
@@ -131,27 +136,19 @@ class KeySetCursor:
         False for the record at the current position again (an index serving it twice) and
         for a margin record whose `(id, version)` the previous run already emitted. A record
         before the position raises OutOfOrder: skipping it could lose data."""
-        cursor, record_id = record.get(self.field), record.get("id")
-        if type(cursor) is not str or type(record_id) is not str:
+        position = parse_position(record.get(self.field), record.get("id"))
+        if position is None:
             return True  # emitted; the position cannot move on a record without cursor or id
-        if len(cursor) != 24 or cursor[-1] != "Z":  # not commercetools' own form: normalise
-            try:
-                cursor = cursor_value(cursor)
-            except ValueError:
-                return True
-        position = (cursor, record_id)
         if self.position is not None and position <= self.position:
             if position == self.position:
                 return False
             raise OutOfOrder(f"{position} after {self.position}")
         self.position = position
-        version = record.get("version")
-        self.recent.append((position[0], position[1], version))
-        if self.saved is not None and position <= self.saved:
-            known = self.known.get(position[1])
-            if known is not None and known[1] == version:
-                return False
-        return True
+        if not self.lookback_seconds:
+            return True
+        key = entry_key(position[1], record.get("version"))
+        self.recent.append((cursor_ms(position[0]), key))
+        return not (self.saved is not None and position <= self.saved and key in self.known)
 
     def finish(self) -> None:
         self.done = True
@@ -166,108 +163,44 @@ class KeySetCursor:
             return self.saved
         return self.position
 
-    def trim(self) -> str | None:
-        """Forget the records behind the look-back of the newest position (call once a page:
-        memory stays flat); returns the margin's lower bound, None without a margin."""
+    def trim(self) -> int | None:
+        """Forget the records behind the look-back of the newest position, and the oldest
+        past `memory_max` (call once a page: memory stays flat); returns the margin's lower
+        bound in ms, None without a margin."""
         newest = self.newest
         if not self.lookback_seconds or newest is None:
             self.recent.clear()
             return None
-        floor = shift(newest[0], -self.lookback_seconds)
-        while self.recent and self.recent[0][0] < floor:
-            self.recent.popleft()
+        floor = cursor_ms(newest[0]) - round(self.lookback_seconds * 1000)
+        recent = self.recent
+        while recent and recent[0][0] < floor:
+            recent.popleft()
+        while len(recent) > self.memory_max:
+            recent.popleft()
+            self.dropped += 1
         return floor
 
     def margin(self) -> list[Remembered]:
-        """The records within the look-back of the newest position, oldest first."""
+        """The records within the look-back of the newest position, oldest first, at most
+        `memory_max` (the newest)."""
         floor = self.trim()
         if floor is None:
             return []
         if not self.known:
             return list(self.recent)  # in key order already
-        seen = {record_id for _, record_id, _ in self.recent}
+        seen = {key for _, key in self.recent}
+        ahead = cursor_ms(self.position[0]) if self.position is not None else floor
         # remembered from the previous run and not met again yet (still ahead of this run)
         carried = [
-            (cursor, record_id, version)
-            for record_id, (cursor, version) in self.known.items()
-            if record_id not in seen
-            and cursor >= floor
-            and (self.position is None or (cursor, record_id) > self.position)
+            (ms, key)
+            for key, ms in self.known.items()
+            if key not in seen and ms >= floor and ms >= ahead
         ]
-        return sorted([*carried, *self.recent])
-
-    def to_state(self) -> dict[str, Any]:
-        newest = self.newest
-        if newest is None:
-            return {}
-        state: dict[str, Any] = {self.field: newest[0], "id": newest[1]}
-        margin = self.margin()
-        if margin:
-            state["margin"] = [list(item) for item in margin]
-        return state
-
-    def slice_state(self) -> dict[str, Any]:
-        """One slice's exact progress (see `merged_state`)."""
-        state: dict[str, Any] = {"start": self.start, "end": self.end}
-        if self.position is not None:
-            state[self.field], state["id"] = self.position
-        if self.done:
-            state["done"] = True
-        return state
-
-    @classmethod
-    def from_slice_state(
-        cls, field_name: str, state: Mapping[str, Any], lookback_seconds: float
-    ) -> KeySetCursor:
-        position = _position(state, field_name)
-        return cls(
-            field_name,
-            state.get("start"),
-            state.get("end"),
-            position,
-            lookback_seconds,
-            done=bool(state.get("done")),
-        )
-
-
-def merged_state(field_name: str, slices: Sequence[KeySetCursor]) -> dict[str, Any]:
-    """The state of a partition read as slices.
-
-    All done: one position (the newest record of all) with the margin of every slice. Else the
-    slices not done yet keep their exact progress under `slices`; the leading slices that are
-    done are collapsed into the one position in front."""
-    if len(slices) == 1:
-        return slices[0].to_state()
-    lead = 0
-    while lead < len(slices) and slices[lead].done:
-        lead += 1
-    done_positions = [s.position for s in slices[:lead] if s.position is not None]
-    state: dict[str, Any] = {}
-    if done_positions:
-        newest = max(done_positions)
-        state = {field_name: newest[0], "id": newest[1]}
-    if lead == len(slices):
-        recent = sorted(item for s in slices for item in s.recent)
-        whole = KeySetCursor(
-            field_name,
-            None,
-            position=max(done_positions) if done_positions else None,
-            lookback_seconds=slices[0].lookback_seconds,
-            recent=deque(recent),
-        )
-        return whole.to_state()
-    state["slices"] = [s.slice_state() for s in slices[lead:]]
-    return state
-
-
-def resume_slices(
-    field_name: str, state: Mapping[str, Any] | None, lookback_seconds: float
-) -> list[KeySetCursor] | None:
-    """The slices of an interrupted sliced read, each where it stopped; None if not sliced."""
-    parts = (state or {}).get("slices")
-    if not isinstance(parts, list) or not parts:
-        return None
-    return [KeySetCursor.from_slice_state(field_name, part, lookback_seconds) for part in parts]
+        margin = sorted([*carried, *self.recent])
+        if len(margin) > self.memory_max:
+            self.dropped = max(self.dropped, len(margin) - self.memory_max)
+            del margin[: len(margin) - self.memory_max]
+        return margin
 
 
 def page_params(
@@ -302,23 +235,18 @@ def page_params(
     return params
 
 
+def parse_position(cursor: Any, record_id: Any) -> Position | None:
+    """THE reading of a position: a cursor value and a non-empty id, the cursor in
+    commercetools' own form; None when either is missing or the cursor is not a datetime."""
+    if type(cursor) is not str or type(record_id) is not str or not record_id:
+        return None
+    if len(cursor) == 24 and cursor[-1] == "Z" and cursor[19] == ".":
+        return (cursor, record_id)
+    try:
+        return (cursor_value(cursor), record_id)
+    except ValueError:
+        return None
+
+
 def position_of(record: Mapping[str, Any], field_name: str) -> Position | None:
-    cursor, record_id = record.get(field_name), record.get("id")
-    if not isinstance(cursor, str) or not isinstance(record_id, str):
-        return None
-    try:
-        return (cursor_value(cursor), record_id)
-    except ValueError:
-        return None
-
-
-def _position(state: Mapping[str, Any] | None, field_name: str) -> Position | None:
-    if not isinstance(state, Mapping):
-        return None
-    cursor, record_id = state.get(field_name), state.get("id")
-    if not isinstance(cursor, str) or not isinstance(record_id, str) or not record_id:
-        return None
-    try:
-        return (cursor_value(cursor), record_id)
-    except ValueError:
-        return None
+    return parse_position(record.get(field_name), record.get("id"))

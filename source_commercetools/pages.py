@@ -172,7 +172,11 @@ class PageReader:
         if middle <= after[0] or (cursor.end and middle >= cursor.end):
             return
         new = KeySetCursor(
-            cursor.field, middle, cursor.end, lookback_seconds=cursor.lookback_seconds
+            cursor.field,
+            middle,
+            cursor.end,
+            lookback_seconds=cursor.lookback_seconds,
+            memory_max=cursor.memory_max,
         )
         cursor.end = middle
         at = next(i for i, known in enumerate(self._slices) if known is cursor)

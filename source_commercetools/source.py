@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from airbyte_cdk.models import (
+    AirbyteAnalyticsTraceMessage,
     AirbyteCatalog,
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteStateMessage,
+    AirbyteTraceMessage,
     ConfiguredAirbyteCatalog,
     ConnectorSpecification,
     FailureType,
     Status,
+    TraceType,
+    Type,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
@@ -27,7 +33,17 @@ from source_commercetools.check import CheckFailed, ConnectionCheck
 from source_commercetools.config import ConfigError, SourceConfig, spec_schema
 from source_commercetools.custom_fields import custom_field_schemas
 from source_commercetools.estimates import estimates, full_reads
+from source_commercetools.project import lost_deletions, may_have_lost, read_messages_settings
+from source_commercetools.snapshots import (
+    RECONCILES,
+    SNAPSHOTS,
+    IdSnapshotStream,
+    build_snapshots,
+)
+from source_commercetools.state import messages_read_until
 from source_commercetools.streams import DECLARATIONS, STREAMS, CommercetoolsStream, build_streams
+
+READABLE = {**DECLARATIONS, **{d.name: d for d in SNAPSHOTS}}  # every stream, by name
 
 DOCUMENTATION_URL = (
     "https://github.com/crmone/airbyte-commercetools-crmone/blob/main/docs/source-commercetools.md"
@@ -48,6 +64,7 @@ class SourceCommercetools(AbstractSource):
         super().__init__()
         self._selected_streams: list[str] | None = None  # set by read: the catalog's streams
         self._read_streams: list[Stream] | None = None  # built once per read
+        self._reconcile_now: dict[str, str] = {}  # set by read: snapshot stream → why forced
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
@@ -84,17 +101,21 @@ class SourceCommercetools(AbstractSource):
             return self._read_streams
         parsed = parse_config(config)
         # Default scopes: what the selected streams need (all of them outside `read`).
-        selected = [
-            DECLARATIONS[name] for name in self._selected_streams or [] if name in DECLARATIONS
-        ]
+        selected = [READABLE[name] for name in self._selected_streams or [] if name in READABLE]
         authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS)
-        return list(build_streams(parsed, authenticator))
+        snapshots = build_snapshots(parsed, authenticator)
+        for snapshot in snapshots:
+            snapshot.forced_by = self._reconcile_now.get(snapshot.name)
+        return [*build_streams(parsed, authenticator, self._selected_streams), *snapshots]
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
         """Every stream, with `custom.fields` typed from ALL the project's Types (read from the
         very first, whatever start_date says), asking only for view_types."""
         parsed = parse_config(config)
-        streams = {stream.name: stream for stream in build_streams(parsed, None)}
+        streams = {
+            stream.name: stream
+            for stream in [*build_streams(parsed, None), *build_snapshots(parsed, None)]
+        }
         types_stream = CommercetoolsStream(
             DECLARATIONS["types"],
             parsed,
@@ -124,9 +145,56 @@ class SourceCommercetools(AbstractSource):
         self._selected_streams = [configured.stream.name for configured in catalog.streams]
         try:
             parsed = parse_config(config)
+            yield from self.watch_deletions(logger, parsed, state)  # before the streams exist
             self._read_streams = self.streams(config)
-            streams = {stream.name: stream for stream in self._read_streams}
+            streams = {
+                stream.name: stream
+                for stream in self._read_streams
+                if not isinstance(stream, IdSnapshotStream)  # a snapshot costs no REST query
+            }
             yield from estimates(streams, full_reads(catalog, state), logger, parsed.concurrency)
             yield from super().read(logger, config, catalog, state)
         finally:
             self._selected_streams = self._read_streams = None
+            self._reconcile_now = {}
+
+    def watch_deletions(
+        self,
+        logger: logging.Logger,
+        config: SourceConfig,
+        state: list[AirbyteStateMessage] | None,
+    ) -> Iterator[AirbyteMessage]:
+        """Before reading: may deletions announced by Messages have been lost since the last
+        sync (Messages disabled, or expired unread)? Then say so (a log line and an ANALYTICS
+        trace) and, by default, reconcile ids in this run."""
+        selected = set(self._selected_streams or [])
+        position, now = messages_read_until(state), datetime.now(UTC)
+        if not selected & {"messages", *RECONCILES.values()} or not may_have_lost(position, now):
+            return
+        settings = read_messages_settings(config, logger)
+        reason = lost_deletions(settings, position, now)
+        if reason is None:
+            return
+        snapshots = [name for name in RECONCILES.values() if name in selected]
+        if config.reconcile_on_lost_messages and snapshots:
+            self._reconcile_now = {name: reason for name in snapshots}
+            consequence = f"reconciling ids in this run: {', '.join(snapshots)}"
+        elif snapshots:
+            consequence = (
+                f"{', '.join(snapshots)} will find them at their next interval "
+                "(reconcile_on_lost_messages is off)"
+            )
+        else:
+            consequence = (
+                "select the customer_ids and order_ids streams to find them (id reconciliation)"
+            )
+        message = f"Deletions may have been lost: {reason}; {consequence}."
+        logger.warning(message)
+        yield AirbyteMessage(
+            type=Type.TRACE,
+            trace=AirbyteTraceMessage(
+                type=TraceType.ANALYTICS,
+                emitted_at=time.time() * 1000,
+                analytics=AirbyteAnalyticsTraceMessage(type="deletions_may_be_lost", value=message),
+            ),
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -40,13 +40,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, Err
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
-from source_commercetools.cursor import (
-    KeySetCursor,
-    OutOfOrder,
-    merged_state,
-    position_of,
-    resume_slices,
-)
+from source_commercetools.cursor import KeySetCursor, OutOfOrder, position_of
 from source_commercetools.http import (
     CommercetoolsBackoff,
     CommercetoolsErrorHandler,
@@ -54,8 +48,18 @@ from source_commercetools.http import (
     fetch_results,
 )
 from source_commercetools.pages import NoPosition, PageReader
+from source_commercetools.state import (
+    merged_state,
+    partition_cursors,
+    partition_memory,
+    partition_state,
+    whole_state,
+    with_read_time,
+)
 
 Record = dict[str, Any]
+GLOBAL = "(global)"  # the partition of customers in no store (never a valid store key)
+GLOBAL_PREDICATE = "stores is empty"
 SLICES_PER_REQUEST_SLOT = 2  # more slices than workers evens out unevenly filled time ranges
 
 
@@ -87,6 +91,7 @@ class StreamDeclaration:
     store_scoped: bool = False  # also readable through /in-store/key={storeKey}/...
     clean: Callable[[Record], Record] = keep
     filters: Callable[[SourceConfig], tuple[list[str], dict[str, Any]]] = field(default=no_filter)
+    keeps_read_time: bool = False  # state `read_at`: when the last complete read started
 
 
 STREAMS: tuple[StreamDeclaration, ...] = (
@@ -108,6 +113,7 @@ STREAMS: tuple[StreamDeclaration, ...] = (
         "view_messages",
         cursor_field="createdAt",
         filters=message_type_filter,
+        keeps_read_time=True,  # the retention check asks how long ago Messages were read
     ),
 )
 DECLARATIONS: dict[str, StreamDeclaration] = {d.name: d for d in STREAMS}
@@ -130,6 +136,11 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self._full_refresh = False
         self._state_cache: dict[str, Any] | None = None
         self.custom_field_schema: dict[str, Any] | None = None
+        partitions = max(len(self.stores), 1)
+        self.margin_memory = partition_memory(  # entries per partition; see build_streams
+            config.lookback_memory_max, partitions, partitions, config.lookback_window_seconds
+        )
+        self._told_memory_bound = False
 
     # --- what and where ------------------------------------------------------------
 
@@ -147,11 +158,20 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
 
     @property
     def stores(self) -> list[str]:
-        return list(self.config.store_keys) if self.declaration.store_scoped else []
+        """The partitions read through stores; with `include_global_customers`, customers
+        also have `GLOBAL`: the project's customers of no store (`stores is empty`)."""
+        if not self.declaration.store_scoped or not self.config.store_keys:
+            return []
+        extra = [GLOBAL] if self.reads_global_customers else []
+        return [*self.config.store_keys, *extra]
+
+    @property
+    def reads_global_customers(self) -> bool:
+        return self.config.include_global_customers and self.declaration.resource == "customers"
 
     def resource_path(self, store: str | None) -> str:
         resource = self.declaration.resource
-        return f"in-store/key={store}/{resource}" if store else resource
+        return f"in-store/key={store}/{resource}" if store and store != GLOBAL else resource
 
     def path(self, *, stream_slice: Mapping[str, Any] | None = None, **_: Any) -> str:
         return self.resource_path((stream_slice or {}).get("store_key"))
@@ -183,6 +203,8 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         """One page: the request path `check` and `read` share."""
         self.backoff.pause()  # a 429 to any slice holds every new request of the stream
         predicates, variables = self.declaration.filters(self.config)
+        if store == GLOBAL:
+            predicates = [*predicates, GLOBAL_PREDICATE]
         if predicates:
             params = {
                 **params,
@@ -226,17 +248,23 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self._full_refresh = sync_mode == SyncMode.full_refresh
         self._state_cache = None
         store = (stream_slice or {}).get("store_key")
-        saved = {} if self._full_refresh else self.partition_state(stream_state, store)
-        slices = resume_slices(self.cursor_field, saved, self.config.lookback_window_seconds)
-        if slices is None:
-            slices = [
-                KeySetCursor.from_state(
-                    self.cursor_field,
-                    saved,
-                    self.config.start_cursor,
-                    self.config.lookback_window_seconds,
-                )
-            ]
+        saved = {} if self._full_refresh else partition_state(stream_state, store)
+        slices = partition_cursors(
+            self.cursor_field,
+            saved,
+            self.config.start_cursor,
+            self.config.lookback_window_seconds,
+            self.margin_memory,
+        )
+        started = format_datetime(datetime.now(UTC))
+        yield from self.read_guarded(store, slices)
+        if self.declaration.keeps_read_time and store in self._progress:
+            self.set_progress(store, with_read_time(self._progress[store], started))
+
+    def read_guarded(
+        self, store: str | None, slices: list[KeySetCursor]
+    ) -> Iterator[Mapping[str, Any] | AirbyteMessage]:
+        """`read_partition`, its paging failures worded for the user."""
         try:
             yield from self.read_partition(store, slices)
         except OutOfOrder as problem:
@@ -265,9 +293,9 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             yield from self.messages(first, records, store)
             if len(records) < self.config.page_size:
                 first.finish()
-                self.set_progress(store, first.to_state())
+                self.set_progress(store, merged_state(self.cursor_field, [first]))
                 return
-            self.set_progress(store, first.to_state())
+            self.set_progress(store, merged_state(self.cursor_field, [first]))
             yield self.state_message()
             if concurrency > 1:
                 horizon, boundaries = self.boundaries(store, first, concurrency)
@@ -288,8 +316,24 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 cursor.finish()
             current = reader.slices()
             self.set_progress(store, merged_state(self.cursor_field, current))
+            self.tell_memory_bound(current)
             if not all(s.done for s in current):
                 yield self.state_message()
+
+    def tell_memory_bound(self, slices: list[KeySetCursor]) -> None:
+        """Once a run: more records changed within the look-back window than the state keeps."""
+        if self._told_memory_bound or not any(s.dropped for s in slices):
+            return
+        self._told_memory_bound = True
+        self.logger.warning(
+            "Stream '%s': more than %d records changed within the %s s look-back window; the "
+            "state remembers the newest %d, so the next run emits the older ones again (at "
+            "least once, never lost). Raise lookback_memory_max to avoid the repeats.",
+            self.name,
+            self.margin_memory,
+            self.config.lookback_window_seconds,
+            self.margin_memory,
+        )
 
     def emitted(
         self, cursor: KeySetCursor, records: list[Record], store: str | None
@@ -299,7 +343,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         kept = []
         for record in records:
             if cursor.advance(record):
-                if store:
+                if store and store != GLOBAL:
                     record["_ab_store_key"] = store
                 kept.append(clean(record))
         return kept
@@ -351,15 +395,8 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
 
     # --- state ---------------------------------------------------------------------
 
-    def partition_state(
-        self, stream_state: Mapping[str, Any] | None, store: str | None
-    ) -> dict[str, Any]:
-        part = (stream_state or {}).get("stores", {}).get(store) if store else stream_state
-        return dict(part) if isinstance(part, Mapping) else {}
-
     def set_progress(self, store: str | None, state: dict[str, Any]) -> None:
         self._progress[store] = state
-        self._state_cache = None
         self._state_cache = None
 
     @property
@@ -370,16 +407,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         return self._state_cache
 
     def _current_state(self) -> dict[str, Any]:
-        state = {} if self._full_refresh else dict(self._start_state)
-        stores = dict(state.get("stores") or {})
-        for store, progress in self._progress.items():
-            if store is None:
-                state = {**progress, **({"stores": stores} if stores else {})}
-            else:
-                stores[store] = progress
-        if stores:
-            state["stores"] = stores
-        return state
+        return whole_state({} if self._full_refresh else self._start_state, self._progress)
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
@@ -425,5 +453,19 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.__dict__.pop("_json_schema", None)
 
 
-def build_streams(config: SourceConfig, authenticator: Any) -> list[CommercetoolsStream]:
-    return [CommercetoolsStream(declaration, config, authenticator) for declaration in STREAMS]
+def build_streams(
+    config: SourceConfig, authenticator: Any, selected: Iterable[str] | None = None
+) -> list[CommercetoolsStream]:
+    """Every stream; the look-back memory is shared out among the partitions of the
+    `selected` streams (all when not given), so that the whole state stays within budget."""
+    streams = [CommercetoolsStream(declaration, config, authenticator) for declaration in STREAMS]
+    chosen = set(selected) if selected is not None else {stream.name for stream in streams}
+    all_partitions = sum(max(len(s.stores), 1) for s in streams if s.name in chosen)
+    for stream in streams:
+        stream.margin_memory = partition_memory(
+            config.lookback_memory_max,
+            max(len(stream.stores), 1),
+            all_partitions,
+            config.lookback_window_seconds,
+        )
+    return streams

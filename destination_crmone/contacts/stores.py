@@ -88,6 +88,13 @@ def remember_written(ctx: WriteContext, written: Iterable[MappedContact]) -> Non
     if ctx.dry_run:
         return
     mapped = [m for m in written if m.external_id]
+    ctx.journal.remember_customers(  # what an id reconciliation compares with (reconcile.py)
+        {
+            m.source_id: (m.external_id, m.source_updated_at or "")
+            for m in mapped
+            if m.source_id and m.external_id
+        }
+    )
     if ctx.config.routes or ctx.config.filters:
         ctx.journal.remember_memberships(
             {

@@ -37,6 +37,7 @@ from destination_crmone.journal.redact import (
     redact_error,
     redact_path,
 )
+from destination_crmone.journal.snapshots import SNAPSHOT_SCHEMA, SnapshotTables
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339
 from destination_crmone.versions import is_newer, version_key
 
@@ -189,7 +190,7 @@ def without_secrets(value: Any) -> Any:
     return value
 
 
-class SqlJournal(CommerceTables):
+class SqlJournal(CommerceTables, SnapshotTables):
     """The journal over a DB-API connection; backends set `marker` and `serial`."""
 
     marker = "?"
@@ -205,7 +206,11 @@ class SqlJournal(CommerceTables):
         self._erased_tables: set[str] = set()  # where erased rows may still have bytes on disk
         with self._lock:
             rows = self._table_versions()
-            for statement in (SCHEMA + ";" + COMMERCE_SCHEMA).format(serial=self.serial).split(";"):
+            for statement in (
+                ";".join((SCHEMA, COMMERCE_SCHEMA, SNAPSHOT_SCHEMA))
+                .format(serial=self.serial)
+                .split(";")
+            ):
                 if statement.strip():
                     self._execute(statement)
             if not rows:
@@ -617,15 +622,23 @@ class SqlJournal(CommerceTables):
     ) -> dict[str, int]:
         """Settle what the journal holds about a customer whose CustomerDeleted was handled.
 
-        `archive`: their pending queue items are superseded (a re-send would restore the
-        contact). `erase`: their queue items are deleted (payloads and reasons), the identities
-        row and review items go, and sync-log rows and run stats keep no trace of them (the
-        objects naming them become `{"erased": true}`, their ids and emails "[erased]").
+        Either way the customer leaves `customers_written` and `snapshot_ids`. `archive`:
+        their pending queue items are superseded (a re-send would restore the contact).
+        `erase`: their queue items are deleted (payloads and reasons), the identities row and
+        review items go, and sync-log rows and run stats keep no trace of them (the objects
+        naming them become `{"erased": true}`, their ids and emails "[erased]").
         Returns the number of rows touched per table.
         """
         with self._lock:
             try:
                 items = self._customer_items(customer_id)
+                # no longer a written customer: an id reconciliation has nothing to do for it
+                self._execute(
+                    "DELETE FROM customers_written WHERE customer_id = ?"
+                    + (" OR external_id = ?" if external_id else ""),
+                    (customer_id, external_id) if external_id else (customer_id,),
+                )
+                self._execute("DELETE FROM snapshot_ids WHERE record_id = ?", (customer_id,))
                 if how == "archive":
                     pending = [item_id for item_id, status, _ in items if status == PENDING]
                     for item_id in pending:

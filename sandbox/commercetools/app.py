@@ -4,6 +4,7 @@
     GET  /{pk}                                          project settings
     GET  /{pk}/{endpoint}[/{id} | /key={key}]           query / get one
     GET  /{pk}/in-store/key={store}/{endpoint}[/{id}]   customers, orders, carts of a store
+    POST /{pk}/graphql                                  id-only reads (see graphql.py)
     *    /_sandbox/...                                  admin, loopback only, no auth
 
 API errors have commercetools' shape: `{"statusCode": 403, "message": "...",
@@ -16,15 +17,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from werkzeug.wrappers import Request, Response
 
+from sandbox.commercetools import graphql
 from sandbox.commercetools.auth import Authority, OAuthError
 from sandbox.commercetools.faults import CODES, FaultInjector, FaultSettings
 from sandbox.commercetools.mutations import MutationError, Mutator
-from sandbox.commercetools.query import QueryError, parse_query, run
+from sandbox.commercetools.query import Query, QueryError, parse_query, run
 from sandbox.commercetools.seed import SEED_START, SeedSpec, seed
 from sandbox.commercetools.stats import RequestStats
 from sandbox.commercetools.store import COLLECTIONS, IN_STORE, Record, Store
@@ -39,6 +42,8 @@ MUTATIONS = {  # admin /mutate key → (answer key, Mutator method)
     "update_orders": ("updated_orders", "update_orders"),
     "cancel_orders": ("cancelled_orders", "cancel_orders"),
     "delete_orders": ("deleted_orders", "delete_orders"),
+    "delete_carts": ("deleted_carts", "delete_carts"),
+    "delete_payments": ("deleted_payments", "delete_payments"),
 }
 ALWAYS_ANSWERED = {"update_customers", "delete_customers", "update_orders", "cancel_orders"}
 
@@ -105,7 +110,8 @@ class CommercetoolsApp:
             time.sleep(self.latency_ms / 1000)  # a round trip to a far-away API
         if request.path.rstrip("/") == "/oauth/token":
             return self.token(request)
-        if request.method not in ("GET", "HEAD"):
+        is_graphql = request.path.rstrip("/") == f"/{self.project_key}/graphql"
+        if request.method not in ("GET", "HEAD") and not (is_graphql and request.method == "POST"):
             return api_error(
                 405, "MethodNotAllowed", "The sandbox API is read-only: change data via /_sandbox/."
             )
@@ -169,6 +175,9 @@ class CommercetoolsApp:
         if not parts:
             missing = self.auth.missing_scope(scopes, "")
             return self.insufficient(missing) if missing else json_response(self.project())
+        self.store.expire()  # retention and time to live: deleted without a Message
+        if parts == ["graphql"]:
+            return self.graphql(request, scopes)
         store_key = None
         if parts[0] == "in-store":
             if len(parts) < 3 or not parts[1].startswith("key=") or parts[2] not in IN_STORE:
@@ -202,6 +211,42 @@ class CommercetoolsApp:
             return api_error(400, "InvalidInput", str(error))
         return json_response(page.body())
 
+    def graphql(self, request: Request, scopes: frozenset[str]) -> Response:
+        if request.method != "POST":
+            return api_error(405, "MethodNotAllowed", "GraphQL queries are POSTed.")
+        body = request.get_json(silent=True, force=True)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return json_response(
+                graphql.error_body(graphql.GraphQLError("Send {query, variables}.")), 400
+            )
+        variables = body.get("variables") if isinstance(body.get("variables"), dict) else {}
+        try:
+            selections = graphql.parse_document(body["query"], variables)
+        except graphql.GraphQLError as error:
+            return json_response(graphql.error_body(error), 400)
+
+        def read(collection: str, query: Query, store: str | None) -> tuple[list, int | None]:
+            if store is not None and store not in self.store.store_keys():
+                raise graphql.GraphQLError(f"The Store with key '{store}' was not found.")
+            self.store.release_due()
+            with self.store.lock:
+                visible = _in_store(collection, store) if store else None
+                page = run(self.store[collection], query, visible)
+            return page.results, page.total
+
+        def allowed(collection: str, store: str | None) -> str | None:
+            return self.auth.missing_scope(scopes, collection, store)
+
+        try:
+            return json_response({"data": graphql.answer(selections, read, allowed)})
+        except (graphql.GraphQLError, QueryError) as error:
+            problem = (
+                error
+                if isinstance(error, graphql.GraphQLError)
+                else graphql.GraphQLError(str(error))
+            )
+            return json_response({"data": None, **graphql.error_body(problem)})
+
     def project(self) -> dict[str, Any]:
         return {
             "version": 1,
@@ -211,9 +256,12 @@ class CommercetoolsApp:
             "currencies": ["EUR", "USD", "GBP"],
             "languages": ["en", "de", "fr", "nl"],
             "createdAt": self.created_at,
-            "messages": {"enabled": self.store.messages_enabled, "deleteDaysAfterCreation": 15},
+            "messages": {
+                "enabled": self.store.messages_enabled,
+                "deleteDaysAfterCreation": self.store.messages_retention_days,
+            },
             "carts": {
-                "deleteDaysAfterLastModification": 90,
+                "deleteDaysAfterLastModification": self.store.cart_ttl_days or 90,
                 "countryTaxRateFallbackEnabled": False,
             },
             "searchIndexing": {},
@@ -251,6 +299,10 @@ class CommercetoolsApp:
             ("POST", "clients"): self.add_client,
             ("POST", "tokens/expire"): lambda _: self.auth.expire_tokens() or {},
             ("POST", "project"): self.set_project,
+            ("POST", "clock"): self.set_clock,
+            ("POST", "customer_stores"): lambda b: self.mutator.set_customer_stores(
+                list(b["customer_ids"]), list(b["stores"])
+            ),
             ("GET", "dump"): lambda _: self.dump(),
         }
         handler = handlers.get((request.method, action))
@@ -307,7 +359,21 @@ class CommercetoolsApp:
     def set_project(self, body: dict[str, Any]) -> dict[str, Any]:
         if "messages_enabled" in body:
             self.store.messages_enabled = bool(body["messages_enabled"])
+        if "messages_retention_days" in body:
+            days = int(body["messages_retention_days"])
+            if not 1 <= days <= 90:
+                raise ValueError("messages_retention_days is 1 to 90, as in commercetools")
+            self.store.messages_retention_days = days
+        if "cart_ttl_days" in body:
+            ttl = body["cart_ttl_days"]
+            self.store.cart_ttl_days = None if ttl is None else max(1, int(ttl))
         return self.project()
+
+    def set_clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"offset_days": -20}`: later changes are made as if 20 days ago (never before a
+        timestamp already handed out); retention and time to live count from that time."""
+        self.store.clock.set_offset(timedelta(days=float(body.get("offset_days", 0))))
+        return {"now": format_instant(self.store.clock.current())}
 
     def dump(self) -> dict[str, list[Record]]:
         with self.store.lock:

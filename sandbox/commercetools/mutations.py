@@ -19,6 +19,8 @@ from sandbox.commercetools.store import COLLECTIONS, TYPE_IDS, Record, Store
 ORDER_NEXT_STATE = {"Open": "Confirmed", "Confirmed": "Complete"}
 SHIPMENT_FOR_STATE = {"Confirmed": "Shipped", "Complete": "Delivered"}
 CREATED_MESSAGES = {"customers": "CustomerCreated", "orders": "OrderCreated"}
+# Deletions commercetools announces; carts, payments, customer groups and types are deleted
+# without a Message (so are carts removed by their time to live: Store.expire).
 DELETED_MESSAGES = {"customers": "CustomerDeleted", "orders": "OrderDeleted"}
 RESOURCE_KEY = {"customers": "customer", "orders": "order"}  # payload field in messages
 
@@ -165,12 +167,40 @@ class Mutator:
             picked = self.pick(collection, n, lambda r: True)
             for record in picked:
                 self.store[collection].remove(record["id"])
+                if collection not in DELETED_MESSAGES:
+                    continue
                 gone = {**record, "version": record.get("version", 1) + 1}
                 body = {"type": DELETED_MESSAGES[collection]}
                 if collection == "orders":
                     body["order"] = record
                 self.announce(collection, gone, self.store.clock.now(), [body])
             return [r["id"] for r in picked]
+
+    def delete_carts(self, n: int) -> list[str]:
+        return self.delete("carts", n)
+
+    def delete_payments(self, n: int) -> list[str]:
+        return self.delete("payments", n)
+
+    def set_customer_stores(self, customer_ids: list[str], store_keys: list[str]) -> list[str]:
+        """setStores (addStore/removeStore alike): a new version, and no Message at all."""
+        with self.store.lock:
+            known = self.store.store_keys()
+            unknown = sorted(set(store_keys) - known)
+            if unknown:
+                raise MutationError(f"Unknown stores {unknown}")
+            changed = []
+            for customer_id in customer_ids:
+                customer = self.store["customers"].latest().get(customer_id)
+                if customer is None:
+                    raise MutationError(f"No customer {customer_id!r}")
+
+                def stores(record: Record) -> list[dict[str, Any]]:
+                    record["stores"] = [ref("store", key=key) for key in store_keys]
+                    return []
+
+                changed.append(self.change("customers", customer, stores)["id"])
+            return changed
 
     def delete_customers(self, n: int) -> list[str]:
         return self.delete("customers", n)

@@ -4,6 +4,7 @@ tests and the demo use to change data, inject faults and read request counts."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -107,6 +108,34 @@ class CommercetoolsSandbox:
 
     def delete_orders(self, n: int) -> list[str]:
         return self.app.mutator.delete_orders(n)
+
+    def delete_carts(self, n: int) -> list[str]:
+        """No Message, as in commercetools."""
+        return self.app.mutator.delete_carts(n)
+
+    def delete_payments(self, n: int) -> list[str]:
+        """No Message, as in commercetools."""
+        return self.app.mutator.delete_payments(n)
+
+    def set_customer_stores(self, customer_ids: list[str], store_keys: list[str]) -> list[str]:
+        """Move customers between stores (setStores/addStore/removeStore): no Message."""
+        return self.app.mutator.set_customer_stores(customer_ids, store_keys)
+
+    def set_clock_offset(self, days: float) -> None:
+        """Later changes are made as if `days` away from now (negative: in the past)."""
+        self.store.clock.set_offset(timedelta(days=days))
+
+    def set_messages_retention(self, days: int) -> None:
+        """`deleteDaysAfterCreation`: older Messages vanish (1 to 90, default 15)."""
+        self.app.set_project({"messages_retention_days": days})
+
+    def set_cart_ttl(self, days: int | None) -> None:
+        """`deleteDaysAfterLastModification` of carts: older carts vanish, without a Message."""
+        self.app.set_project({"cart_ttl_days": days})
+
+    def expire(self) -> dict[str, list[str]]:
+        """Apply retention and time to live now (queries do it by themselves)."""
+        return self.store.expire()
 
     def upsert(self, resource_type: str, obj: dict[str, Any]) -> Record:
         return self.app.mutator.upsert(resource_type, obj)

@@ -14,9 +14,10 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.commercetools.timefmt import Clock
+from sandbox.commercetools.timefmt import Clock, format_instant
 
 Record = dict[str, Any]
 
@@ -139,6 +140,8 @@ class Store:
         self.lock = threading.RLock()
         self.clock = clock
         self.messages_enabled = messages_enabled
+        self.messages_retention_days = 15  # Project.messages.deleteDaysAfterCreation
+        self.cart_ttl_days: int | None = None  # carts.deleteDaysAfterLastModification; see expire
         self.collections = {name: Collection(cursor_field(name)) for name in COLLECTIONS}
         self.visibility_delay_s = 0.0
         self._delays = random.Random(7)
@@ -157,6 +160,33 @@ class Store:
             for collection in self.collections.values():
                 if collection._pending:
                     collection.release(now)
+
+    def expire(self) -> dict[str, list[str]]:
+        """What the platform deletes by itself, without a Message: Messages older than
+        `messages_retention_days`, and carts not modified for `cart_ttl_days` (None: carts
+        are kept; the seeded history lies in the past, so a 90-day default would delete every
+        seeded cart at once). Called before answering a query; answers the ids removed."""
+        with self.lock:
+            now = self.clock.current()
+            removed = {
+                "messages": self._expire("messages", now, self.messages_retention_days),
+                "carts": self._expire("carts", now, self.cart_ttl_days),
+            }
+        return removed
+
+    def _expire(self, name: str, now: datetime, days: int | None) -> list[str]:
+        if not days:
+            return []
+        cutoff = format_instant(now - timedelta(days=days))
+        collection = self.collections[name]
+        old = []
+        for record in collection.ordered_from(("", ""), inclusive=True):  # oldest first
+            if record[collection.order_field] >= cutoff:
+                break
+            old.append(record["id"])
+        for record_id in old:
+            collection.remove(record_id)
+        return old
 
     def __getitem__(self, collection: str) -> Collection:
         return self.collections[collection]

@@ -46,6 +46,17 @@ class Clock:
     def __init__(self, floor: datetime) -> None:
         self._last = floor
         self._lock = threading.Lock()
+        self.offset = timedelta(0)  # the project's "now" is the real time plus this
+
+    def set_offset(self, offset: timedelta) -> None:
+        """Make later changes as if the real time were `offset` away (days back: changes made
+        "in the past"); timestamps still never go back."""
+        with self._lock:
+            self.offset = offset
+
+    def current(self) -> datetime:
+        """The project's now, for retention and time-to-live (no timestamp is handed out)."""
+        return max(self._last, datetime.now(UTC) + self.offset)
 
     def advance_to(self, moment: datetime) -> None:
         with self._lock:
@@ -53,7 +64,7 @@ class Clock:
 
     def now(self) -> str:
         with self._lock:
-            real = datetime.now(UTC)
+            real = datetime.now(UTC) + self.offset
             real = real.replace(microsecond=real.microsecond // 1000 * 1000)
             self._last = max(self._last + timedelta(milliseconds=1), real)
             return format_instant(self._last)

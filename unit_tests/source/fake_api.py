@@ -66,10 +66,20 @@ class FakeCommercetools:
     granted: set[str] | None = None  # None: every scope asked for
     fail_from: int | None = None  # the n-th query and later answer HTTP 400
 
+    project: dict[str, Any] = field(
+        default_factory=lambda: {"messages": {"enabled": True, "deleteDaysAfterCreation": 15}}
+    )
+    project_reads: int = 0
+
     def install(self) -> FakeCommercetools:
         self.mocker.post(f"{API}/oauth/token", json=self._token)
+        self.mocker.get(f"{API}/{PROJECT}", json=self._project)
         self.mocker.get(re.compile(rf"{API}/{PROJECT}/.*"), json=self._query)
         return self
+
+    def _project(self, request: Any, context: Any) -> dict[str, Any]:
+        self.project_reads += 1
+        return {"key": PROJECT, **self.project}
 
     def _token(self, request: Any, context: Any) -> dict[str, Any]:
         self.token_requests.append(request)

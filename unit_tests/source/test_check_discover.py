@@ -252,6 +252,9 @@ def test_discover_types_custom_fields_from_the_projects_types(healthy):
         "customer_groups",
         "types",
         "messages",
+        "customer_ids",
+        "order_ids",
+        "cart_ids",
     }
     fields = streams["customers"].json_schema["properties"]["custom"]["properties"]["fields"][
         "properties"

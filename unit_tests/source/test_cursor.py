@@ -7,8 +7,15 @@ import pytest
 from source_commercetools.cursor import (
     KeySetCursor,
     OutOfOrder,
-    merged_state,
+    cursor_ms,
+    entry_key,
     page_params,
+)
+from source_commercetools.state import (
+    cursor_from_state,
+    cursor_state,
+    merged_state,
+    read_margin,
     resume_slices,
 )
 from unit_tests.source.fake_api import ts
@@ -18,6 +25,11 @@ FIELD = "lastModifiedAt"
 
 def rec(n: int, ms: int, version: int = 1) -> dict:
     return {"id": f"c-{n:03d}", "version": version, FIELD: ts(ms)}
+
+
+def remembered(numbers: range, version: int = 1) -> list[tuple[int, str]]:
+    """The margin entries of records `c-NNN` changed at NNN seconds."""
+    return [(cursor_ms(ts(n * 1000)), entry_key(f"c-{n:03d}", version)) for n in numbers]
 
 
 def run(cursor: KeySetCursor, records: list[dict]) -> list[str]:
@@ -69,14 +81,14 @@ def test_margin_deduplicated_across_runs_and_idle_run_emits_nothing():
     records = [rec(n, n * 1000) for n in range(10)]  # one per second
     first = KeySetCursor.fresh(FIELD, "2025-01-01", lookback_seconds=5)
     assert len(run(first, records)) == 10
-    state = first.to_state()
+    state = cursor_state(first)
     # only the records within 5 s of the newest are remembered
-    assert state["margin"] == [[ts(n * 1000), f"c-{n:03d}", 1] for n in range(4, 10)]
+    assert read_margin(state["margin"]) == remembered(range(4, 10))
 
-    idle = KeySetCursor.from_state(FIELD, state, "2025-01-01", 5)
+    idle = cursor_from_state(FIELD, state, "2025-01-01", 5)
     assert idle.params(500)["var.t"] == ts(4000)
     assert run(idle, records[4:]) == []
-    assert idle.to_state() == state
+    assert cursor_state(idle) == state
 
 
 def test_a_late_record_inside_the_margin_is_read_and_a_new_version_is_emitted_again():
@@ -88,10 +100,10 @@ def test_a_late_record_inside_the_margin_is_read_and_a_new_version_is_emitted_ag
     margin = sorted(
         [*records[4:6], changed, records[7], late, *records[8:]], key=lambda r: (r[FIELD], r["id"])
     )
-    second = KeySetCursor.from_state(FIELD, first.to_state(), "2025-01-01", 5)
+    second = cursor_from_state(FIELD, cursor_state(first), "2025-01-01", 5)
     assert run(second, margin) == ["c-006", "c-077"]
     # the third run remembers them: nothing again
-    third = KeySetCursor.from_state(FIELD, second.to_state(), "2025-01-01", 5)
+    third = cursor_from_state(FIELD, cursor_state(second), "2025-01-01", 5)
     assert run(third, margin) == []
 
 
@@ -99,23 +111,23 @@ def test_state_round_trip_and_position_never_moves_back_while_in_the_margin():
     records = [rec(n, n * 1000) for n in range(10)]
     first = KeySetCursor.fresh(FIELD, "2025-01-01", lookback_seconds=5)
     run(first, records)
-    second = KeySetCursor.from_state(FIELD, first.to_state(), "2025-01-01", 5)
+    second = cursor_from_state(FIELD, cursor_state(first), "2025-01-01", 5)
     run(second, records[4:6])  # stopped half way through the margin
-    state = second.to_state()
+    state = cursor_state(second)
     assert (state[FIELD], state["id"]) == (ts(9000), "c-009")
     # nothing forgotten: the part of the margin not re-read yet is carried over
-    assert {item[1] for item in state["margin"]} == {f"c-{n:03d}" for n in range(4, 10)}
-    assert KeySetCursor.from_state(FIELD, state, "2025-01-01", 5).to_state() == state
+    assert read_margin(state["margin"]) == remembered(range(4, 10))
+    assert cursor_state(cursor_from_state(FIELD, state, "2025-01-01", 5)) == state
 
 
 def test_without_look_back_a_run_resumes_exactly_after_the_saved_record():
-    cursor = KeySetCursor.from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2025-01-01", 0)
+    cursor = cursor_from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2025-01-01", 0)
     assert cursor.params(10)["var.id"] == "c-5"
-    assert "margin" not in cursor.to_state()
+    assert "margin" not in cursor_state(cursor)
 
 
 def test_a_start_date_after_the_saved_position_wins():
-    cursor = KeySetCursor.from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2030-01-01", 120)
+    cursor = cursor_from_state(FIELD, {FIELD: ts(5), "id": "c-5"}, "2030-01-01", 120)
     assert cursor.params(10)["var.t"] == "2030-01-01T00:00:00.000Z"
     assert "var.id" not in cursor.params(10)
 
@@ -145,10 +157,14 @@ def test_slices_cover_the_range_once_and_merge_into_one_position():
             {"start": ts(8000), "end": None, FIELD: ts(11000), "id": "c-011", "done": True},
         ]
     }
-    # a crash here resumes every slice exactly where it stopped
+    # a crash here resumes every slice where it stopped, less the look-back (3 s) within its
+    # range, like every other start: what it emitted there is emitted again, nothing is lost
     resumed = resume_slices(FIELD, state, 3)
-    assert [s.params(5).get("var.id") for s in resumed] == ["c-001", "c-005", "c-011"]
-    assert resumed[2].done
+    assert [s.params(5)["var.t"] for s in resumed[:2]] == [ts(1000 - 3000), ts(4000)]
+    assert all("var.id" not in s.params(5) for s in resumed[:2])
+    assert run(resumed[1], records[4:7]) == ["c-004", "c-005", "c-006"]
+    assert resume_slices(FIELD, merged_state(FIELD, resumed), 3)[1].params(5)["var.t"] == ts(4000)
+    assert resumed[2].done and resumed[2].newest == (ts(11000), "c-011")
 
     run(slices[0], records[2:4])
     slices[0].finish()
@@ -158,8 +174,6 @@ def test_slices_cover_the_range_once_and_merge_into_one_position():
 
     run(slices[1], records[6:8])
     slices[1].finish()
-    assert merged_state(FIELD, slices) == {
-        FIELD: ts(11000),
-        "id": "c-011",
-        "margin": [[ts(n * 1000), f"c-{n:03d}", 1] for n in range(8, 12)],
-    }
+    state = merged_state(FIELD, slices)
+    assert (state[FIELD], state["id"]) == (ts(11000), "c-011")
+    assert read_margin(state["margin"]) == remembered(range(8, 12))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from source_commercetools.cursor import KeySetCursor, merged_state
+from source_commercetools.cursor import KeySetCursor
 from source_commercetools.pages import PageReader
+from source_commercetools.state import merged_state
 from unit_tests.source.fake_api import ts
 
 FIELD = "lastModifiedAt"
