@@ -45,6 +45,7 @@ class SourceCommercetools(AbstractSource):
     def __init__(self) -> None:
         super().__init__()
         self._selected_streams: list[str] | None = None  # set by read: the catalog's streams
+        self._authenticator: CommercetoolsAuthenticator | None = None  # read's, shared
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
@@ -80,7 +81,9 @@ class SourceCommercetools(AbstractSource):
         selected = [
             DECLARATIONS[name] for name in self._selected_streams or [] if name in DECLARATIONS
         ]
-        authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS)
+        authenticator = self._authenticator or CommercetoolsAuthenticator(
+            parsed, selected or STREAMS
+        )
         return list(build_streams(parsed, authenticator))
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
@@ -114,8 +117,15 @@ class SourceCommercetools(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
+        """The token first: a refusal (bad credentials, scopes) or an unreachable token endpoint
+        ends the sync once, with one token request, instead of failing every stream."""
         self._selected_streams = [configured.stream.name for configured in catalog.streams]
+        parsed = parse_config(config)
+        selected = [DECLARATIONS[name] for name in self._selected_streams if name in DECLARATIONS]
+        self._authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS, logger)
         try:
+            self._authenticator.get_access_token()
             yield from super().read(logger, config, catalog, state)
         finally:
             self._selected_streams = None
+            self._authenticator = None

@@ -39,6 +39,7 @@ from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_commercetools.bounds import RequestBounds
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
 from source_commercetools.cursor import (
     KeySetCursor,
@@ -50,8 +51,10 @@ from source_commercetools.cursor import (
 from source_commercetools.http import (
     CommercetoolsBackoff,
     CommercetoolsErrorHandler,
+    PageLimit,
     error_text,
-    fetch_results,
+    fetch_page,
+    limit_of,
 )
 from source_commercetools.pages import NoPosition, PageReader
 
@@ -124,6 +127,8 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.declaration = declaration
         self.config = config  # before super(): it asks for the error handler and back-off
         self.backoff = CommercetoolsBackoff(config.retry_backoff_seconds)  # shared by slices
+        self.bounds = RequestBounds.of(config)
+        self.page_limit = PageLimit()  # halved for the run by a QueryTimedOut
         super().__init__(authenticator=authenticator)
         self._start_state: dict[str, Any] = {}  # the state this run started from
         self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
@@ -164,7 +169,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             yield {}
 
     def get_error_handler(self) -> ErrorHandler:
-        return CommercetoolsErrorHandler(self.name, self.logger)
+        return CommercetoolsErrorHandler(self.name, self.logger, self.bounds)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return self.backoff
@@ -189,12 +194,15 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 "where": [*params.get("where", []), *predicates],
                 **variables,
             }
-        return fetch_results(
+        return fetch_page(
             self._http_client,
             self.url_base + self.resource_path(store),
             params,
             self.config.max_response_mib << 20,
             self.name,
+            self.bounds,
+            self.backoff,
+            self.page_limit,
         )
 
     def newest(self, store: str | None) -> Record | None:
@@ -263,7 +271,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             first = slices[0]
             records = self.fetch(store, first.params(self.config.page_size))
             yield from self.messages(first, records, store)
-            if len(records) < self.config.page_size:
+            if len(records) < limit_of(records, self.config.page_size):
                 first.finish()
                 self.set_progress(store, first.to_state())
                 return
