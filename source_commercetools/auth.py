@@ -254,13 +254,13 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
             except (requests.ConnectionError, requests.Timeout) as error:
                 if attempt == TOKEN_ATTEMPTS:
                     raise self._unreachable(error, attempt) from None
-                time.sleep(min(2.0 ** (attempt - 1), 10.0))
+                time.sleep(self._config.retry_backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _unreachable(self, error: requests.RequestException, attempts: int) -> Exception:
         bounds = self._bounds
         return AirbyteTracedException(
-            message=f"The token endpoint at {location_host(self._config.auth_root)} did not "
+            message=f"The token endpoint at {request_host(error.request)} did not "
             f"answer in time, {attempts} attempts ({type(error).__name__}; connect "
             f"{bounds.connect_seconds:g} s, read {bounds.read_seconds:g} s, deadline "
             f"{bounds.deadline_seconds:g} s; last X-Correlation-ID "

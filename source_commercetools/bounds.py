@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+from urllib3.util import parse_url
 
 from connectors_common import location_host
 
@@ -72,7 +73,13 @@ def correlation_id(request: Any) -> str:
 
 
 def request_host(request: Any) -> str:
-    return location_host(getattr(request, "url", None)) or "the server"
+    """`host[:port]` of a request's URL: never its path or query (they may carry secrets)."""
+    url = getattr(request, "url", None)
+    host = location_host(url)
+    if not host:
+        return "the server"
+    port = parse_url(url).port
+    return f"{host}:{port}" if port else host
 
 
 def started_at(response: requests.Response) -> float:

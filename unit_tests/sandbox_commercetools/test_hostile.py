@@ -1,0 +1,114 @@
+"""The sandbox as unkind as a broken or hostile commercetools: stalls, slow drips, flooded pages,
+huge and absurd token answers, QueryTimedOut on demand; and the correlation ids it saw."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
+from sandbox.commercetools.stalling import StallingServer
+from unit_tests.sandbox_commercetools.conftest import session_for, token
+
+CLIENT = ("sandbox-client", "sandbox-secret")
+
+
+@pytest.fixture
+def sandbox() -> Iterator[CommercetoolsSandbox]:
+    with CommercetoolsSandbox(seed=SeedSpec(customers=30, orders=30)) as server:
+        yield server
+
+
+def test_a_stalling_server_accepts_and_never_answers() -> None:
+    with StallingServer("stall", max_seconds=10) as server:
+        started = time.monotonic()
+        with pytest.raises(requests.ReadTimeout):
+            requests.get(
+                f"{server.url}/demo/customers", headers={"X-Correlation-ID": "c-1"}, timeout=1
+            )
+        assert time.monotonic() - started < 3
+        time.sleep(0.1)
+        assert server.requests == [("GET /demo/customers HTTP/1.1", "c-1")]
+
+
+def test_a_stall_ends_after_max_seconds() -> None:
+    with (
+        StallingServer("stall", max_seconds=0.5) as server,
+        pytest.raises(requests.ConnectionError),
+    ):
+        requests.get(server.url, timeout=5)
+
+
+def test_a_dripping_server_sends_one_byte_per_interval() -> None:
+    with StallingServer("drip", interval_s=0.05, max_seconds=10) as server:
+        sock = socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(5)
+        head = sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length:" in head
+        started, received = time.monotonic(), b""
+        while len(received) < 5:
+            received += sock.recv(10)
+        assert len(received) <= 6  # one byte at a time, not the body at once
+        assert time.monotonic() - started >= 0.15
+        sock.close()
+
+
+def test_the_stalling_server_refuses_unknown_modes() -> None:
+    with pytest.raises(ValueError, match="stall or drip"):
+        StallingServer("flood")  # type: ignore[arg-type]
+
+
+def test_a_flooded_page_ignores_its_limit(sandbox) -> None:
+    api = session_for(sandbox.url, CLIENT)
+    sandbox.set_hostile(flood_items=25_000)
+    body = api.get(f"{sandbox.url}/demo/customers", params={"limit": 5}, timeout=30).json()
+    assert body["limit"] == 5 and len(body["results"]) == 25_000
+    assert body["results"][0] == {"id": "f0", "version": 1}
+    sandbox.set_hostile(flood_items=0)
+    body = api.get(f"{sandbox.url}/demo/customers", params={"limit": 5}, timeout=30).json()
+    assert len(body["results"]) == 5
+
+
+@pytest.mark.parametrize("raw", ["1e30", "NaN", "-5"])
+def test_token_expires_in_goes_out_raw(sandbox, raw) -> None:
+    sandbox.set_hostile(token_expires_in=raw)
+    response = token(sandbox.url, CLIENT)
+    assert response.status_code == 200
+    assert f'"expires_in":{raw}'.encode() in response.content
+    assert json.loads(response.content)["access_token"]  # otherwise a real token
+
+
+def test_a_padded_token_answer_is_as_large_as_asked(sandbox) -> None:
+    sandbox.set_hostile(token_padding_bytes=3 << 20)
+    response = token(sandbox.url, CLIENT)
+    assert len(response.content) > 3 << 20
+    assert len(response.json()["padding"]) == 3 << 20
+
+
+def test_query_timed_out_above_a_limit(sandbox) -> None:
+    api = session_for(sandbox.url, CLIENT)
+    sandbox.set_hostile(query_timeout_above=100)
+    heavy = api.get(f"{sandbox.url}/demo/customers", params={"limit": 101}, timeout=10)
+    assert heavy.status_code == 400
+    assert heavy.json()["errors"][0]["code"] == "QueryTimedOut"
+    light = api.get(f"{sandbox.url}/demo/customers", params={"limit": 100}, timeout=10)
+    assert light.status_code == 200
+
+
+def test_unknown_hostile_settings_are_refused(sandbox) -> None:
+    answer = requests.post(f"{sandbox.url}/_sandbox/hostile", json={"stall": True}, timeout=10)
+    assert answer.status_code == 400 and "unknown hostile settings" in answer.json()["error"]
+
+
+def test_stats_keep_the_correlation_id_of_each_request(sandbox) -> None:
+    api = session_for(sandbox.url, CLIENT)
+    sandbox.reset_stats()
+    api.get(f"{sandbox.url}/demo/customers", headers={"X-Correlation-ID": "run-7"}, timeout=10)
+    api.get(f"{sandbox.url}/demo/orders", timeout=10)
+    assert sandbox.stats()["correlation_ids"] == ["run-7", None]
