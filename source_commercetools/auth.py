@@ -57,6 +57,7 @@ def redirect_host(response: requests.Response) -> str:
     return location_host(response.headers.get("Location")) or "an unnamed location"
 
 
+LOGGER = logging.getLogger("airbyte")
 # commercetools lets each API client set its tokens' lifetime within these bounds (48 h if
 # not set); an `expires_in` outside them is clamped to them.
 TOKEN_LIFETIME_SECONDS = (3_600, 604_800)
@@ -74,11 +75,13 @@ def post_token(
     following it would send the grant (and, to the same host, the credentials) wherever it
     points."""
     bounds = bounds or RequestBounds()
+    correlation = CORRELATION.next_id()
+    LOGGER.debug("POST %s (X-Correlation-ID %s)", url, correlation)
     started = time.monotonic()
     response = requests.post(
         url,
         data=body,
-        headers={**headers, CORRELATION_HEADER: CORRELATION.next_id()},
+        headers={**headers, CORRELATION_HEADER: correlation},
         timeout=bounds.timeout,
         allow_redirects=False,
         stream=True,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import weakref
 from email.utils import parsedate_to_datetime
@@ -157,6 +158,7 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
         self._stream_name = stream_name
         self._bounds = bounds
         self._timeouts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()  # the stream's slices share this handler
 
     def interpret_response(
         self, response_or_exception: requests.Response | Exception | None = None
@@ -170,12 +172,18 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
         if not isinstance(response_or_exception, requests.Response):
             return resolution
         status = response_or_exception.status_code
-        if 300 <= status < 400 or is_query_timeout(response_or_exception):
-            # handed back as it is: fetch_page refuses a redirect and halves a QueryTimedOut
+        if 300 <= status < 400:  # handed back as it is: fetch_results refuses it
             return ErrorResolution(
                 response_action=ResponseAction.IGNORE,
                 failure_type=FailureType.config_error,
-                error_message=f"Stream '{self._stream_name}': handled by the stream",
+                error_message=redirect_problem(self._stream_name, response_or_exception),
+            )
+        if is_query_timeout(response_or_exception):  # handed back: fetch_page asks smaller
+            return ErrorResolution(
+                response_action=ResponseAction.IGNORE,
+                failure_type=FailureType.transient_error,
+                error_message=f"Stream '{self._stream_name}': commercetools answered "
+                "QueryTimedOut; asking again with a smaller page",
             )
         # Anything not retryable fails here, including statuses the CDK would retry blindly.
         retryable = resolution.response_action in RETRY_ACTIONS and status in self._error_mapping
@@ -194,8 +202,9 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
         request = error.request
         count = 1
         if request is not None:
-            count = self._timeouts.get(request, 0) + 1
-            self._timeouts[request] = count
+            with self._lock:
+                count = self._timeouts.get(request, 0) + 1
+                self._timeouts[request] = count
         if count > MAX_TIMEOUT_RETRIES:
             return ErrorResolution(
                 response_action=ResponseAction.FAIL,
