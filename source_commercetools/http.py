@@ -20,6 +20,7 @@ import random
 import threading
 import time
 import weakref
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -126,7 +127,7 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 class CommercetoolsErrorHandler(HttpStatusErrorHandler):
     """The CDK's defaults, plus: 429/5xx and dropped connections retried, a timeout retried
-    twice, 401 refreshes the token once, `400 QueryTimedOut` handed back to `fetch_page`, and
+    twice, 401 refreshes the token once, `400 QueryTimedOut` handed back to `PageFetcher`, and
     every other failure names the stream, the status, commercetools' words and the request's
     X-Correlation-ID."""
 
@@ -172,13 +173,13 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
         if not isinstance(response_or_exception, requests.Response):
             return resolution
         status = response_or_exception.status_code
-        if 300 <= status < 400:  # handed back as it is: fetch_results refuses it
+        if 300 <= status < 400:  # handed back as it is: PageFetcher refuses it
             return ErrorResolution(
                 response_action=ResponseAction.IGNORE,
                 failure_type=FailureType.config_error,
                 error_message=redirect_problem(self._stream_name, response_or_exception),
             )
-        if is_query_timeout(response_or_exception):  # handed back: fetch_page asks smaller
+        if is_query_timeout(response_or_exception):  # handed back: PageFetcher asks smaller
             return ErrorResolution(
                 response_action=ResponseAction.IGNORE,
                 failure_type=FailureType.transient_error,
@@ -305,46 +306,112 @@ class _Page(msgspec.Struct):
 PAGE_DECODER = msgspec.json.Decoder(_Page)
 
 
-def fetch_page(
-    client: HttpClient,
-    url: str,
-    params: dict[str, Any],
-    cap_bytes: int,
-    stream_name: str,
-    bounds: RequestBounds,
-    backoff: CommercetoolsBackoff,
-    page_limit: PageLimit,
-) -> Results:
-    """One page of a query endpoint: `fetch_results`, asked again with half the page size
-    while commercetools answers QueryTimedOut (and fails past the floor)."""
-    limit = page_limit.apply(int(params.get("limit", 20)))
-    while True:
-        try:
-            records = fetch_results(
-                client, url, {**params, "limit": limit}, cap_bytes, stream_name, bounds, backoff
+@dataclass
+class PageFetcher:
+    """How one stream asks a query endpoint for pages: through the CDK's client (retries,
+    back-off, token), within its bounds, with its page size halved for the run by a
+    QueryTimedOut."""
+
+    client: HttpClient
+    stream_name: str
+    cap_bytes: int
+    bounds: RequestBounds
+    backoff: CommercetoolsBackoff
+    page_limit: PageLimit = field(default_factory=PageLimit)
+
+    def page(self, url: str, params: dict[str, Any]) -> Results:
+        """One page: asked again with half the page size while commercetools answers
+        QueryTimedOut (and failing past the floor)."""
+        limit = self.page_limit.apply(int(params.get("limit", 20)))
+        while True:
+            try:
+                return Results(self.results(url, {**params, "limit": limit}), limit)
+            except QueryTimedOut as timed_out:
+                smaller = limit // 2
+                if smaller < QUERY_TIMEOUT_FLOOR:
+                    raise AirbyteTracedException(
+                        message=f"Stream '{self.stream_name}': commercetools could not finish "
+                        f"the query in time (400 QueryTimedOut) even with pages of {limit}; its "
+                        f"predicate is {predicate_size(params)} ({timed_out}). Narrow the query "
+                        "(fewer message_types or store_keys), or ask commercetools support with "
+                        "the X-Correlation-ID.",
+                        failure_type=FailureType.system_error,
+                    ) from None
+                LOGGER.warning(
+                    "Stream '%s': commercetools answered QueryTimedOut to a page of %d (%s); "
+                    "asking pages of %d from now on.",
+                    self.stream_name,
+                    limit,
+                    timed_out,
+                    smaller,
+                )
+                limit = self.page_limit.cap = smaller
+
+    def results(self, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One GET: the `results` of the page. Redirects are not followed; the body is read
+        within the deadline and the cap; a timeout while it arrives is retried twice."""
+        name, bounds = self.stream_name, self.bounds
+        for attempt in range(1, MAX_TIMEOUT_RETRIES + 2):
+            try:
+                _, response = self.client.send_request(
+                    "GET",
+                    url,
+                    request_kwargs={
+                        "allow_redirects": False,
+                        "stream": True,
+                        "timeout": bounds.timeout,
+                    },
+                    params=params,
+                )
+            except AirbyteTracedException as error:
+                raise clearer(error, name) from None
+            request = response.request
+            LOGGER.debug(
+                "GET %s: HTTP %s (X-Correlation-ID %s)",
+                request.path_url if request else url,
+                response.status_code,
+                correlation_id(request),
             )
-        except QueryTimedOut as timed_out:
-            smaller = limit // 2
-            if smaller < QUERY_TIMEOUT_FLOOR:
+            if 300 <= response.status_code < 400:
+                response.close()
                 raise AirbyteTracedException(
-                    message=f"Stream '{stream_name}': commercetools could not finish the query "
-                    f"in time (400 QueryTimedOut) even with pages of {limit}; its predicate is "
-                    f"{predicate_size(params)} ({timed_out}). Narrow the query (fewer "
-                    "message_types or store_keys), or ask commercetools support with the "
-                    "X-Correlation-ID.",
+                    message=redirect_problem(name, response),
+                    failure_type=FailureType.config_error,
+                )
+            if is_query_timeout(response):
+                raise QueryTimedOut(f"X-Correlation-ID {correlation_id(request)}")
+            try:
+                body = read_capped(
+                    response, self.cap_bytes, bounds.deadline_seconds, started_at(response)
+                )
+            except BodyTooLarge:
+                raise AirbyteTracedException(
+                    message=f"Stream '{name}': a commercetools response exceeded "
+                    f"{self.cap_bytes // (1 << 20)} MiB (max_response_mib); lower page_size or "
+                    f"raise the cap (X-Correlation-ID {correlation_id(request)}).",
                     failure_type=FailureType.system_error,
                 ) from None
-            LOGGER.warning(
-                "Stream '%s': commercetools answered QueryTimedOut to a page of %d (%s); "
-                "asking pages of %d from now on.",
-                stream_name,
-                limit,
-                timed_out,
-                smaller,
-            )
-            limit = page_limit.cap = smaller
-            continue
-        return Results(records, limit)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if attempt > MAX_TIMEOUT_RETRIES:
+                    raise AirbyteTracedException(
+                        message=timeout_text(name, error, attempt, bounds),
+                        internal_message=str(error),
+                        failure_type=FailureType.transient_error,
+                    ) from None
+                wait = self.backoff.backoff_time(error, attempt) or 0.0
+                LOGGER.info(
+                    "Stream '%s': the answer from %s broke off (%s, X-Correlation-ID %s); "
+                    "retrying in %.1f s",
+                    name,
+                    request_host(request),
+                    type(error).__name__,
+                    correlation_id(request),
+                    wait,
+                )
+                time.sleep(wait)
+                continue
+            return page_records(body, int(params.get("limit", 0)), name, request)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def predicate_size(params: dict[str, Any]) -> str:
@@ -357,79 +424,6 @@ def predicate_size(params: dict[str, Any]) -> str:
     )
     characters = sum(len(clause) for clause in clauses)
     return f"{len(clauses)} clause(s), {characters} characters, {values} input value(s)"
-
-
-def fetch_results(
-    client: HttpClient,
-    url: str,
-    params: dict[str, Any],
-    cap_bytes: int,
-    stream_name: str,
-    bounds: RequestBounds,
-    backoff: CommercetoolsBackoff,
-) -> list[dict[str, Any]]:
-    """One GET of a query endpoint through the CDK's client (retries, back-off, token): the
-    `results` of the page. Redirects are not followed; the body is read within the deadline and
-    the cap; a timeout while it arrives is retried twice."""
-    for attempt in range(1, MAX_TIMEOUT_RETRIES + 2):
-        try:
-            _, response = client.send_request(
-                "GET",
-                url,
-                request_kwargs={
-                    "allow_redirects": False,
-                    "stream": True,
-                    "timeout": bounds.timeout,
-                },
-                params=params,
-            )
-        except AirbyteTracedException as error:
-            raise clearer(error, stream_name, bounds) from None
-        request = response.request
-        LOGGER.debug(
-            "GET %s: HTTP %s (X-Correlation-ID %s)",
-            request.path_url if request else url,
-            response.status_code,
-            correlation_id(request),
-        )
-        if 300 <= response.status_code < 400:
-            response.close()
-            raise AirbyteTracedException(
-                message=redirect_problem(stream_name, response),
-                failure_type=FailureType.config_error,
-            )
-        if is_query_timeout(response):
-            raise QueryTimedOut(f"X-Correlation-ID {correlation_id(request)}")
-        try:
-            body = read_capped(response, cap_bytes, bounds.deadline_seconds, started_at(response))
-        except BodyTooLarge:
-            raise AirbyteTracedException(
-                message=f"Stream '{stream_name}': a commercetools response exceeded "
-                f"{cap_bytes // (1 << 20)} MiB (max_response_mib); lower page_size or raise the "
-                f"cap (X-Correlation-ID {correlation_id(request)}).",
-                failure_type=FailureType.system_error,
-            ) from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            if attempt > MAX_TIMEOUT_RETRIES:
-                raise AirbyteTracedException(
-                    message=timeout_text(stream_name, error, attempt, bounds),
-                    internal_message=str(error),
-                    failure_type=FailureType.transient_error,
-                ) from None
-            wait = backoff.backoff_time(error, attempt) or 0.0
-            LOGGER.info(
-                "Stream '%s': the answer from %s broke off (%s, X-Correlation-ID %s); retrying "
-                "in %.1f s",
-                stream_name,
-                request_host(request),
-                type(error).__name__,
-                correlation_id(request),
-                wait,
-            )
-            time.sleep(wait)
-            continue
-        return page_records(body, int(params.get("limit", 0)), stream_name, request)
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def page_records(
@@ -456,7 +450,7 @@ def page_records(
     return [orjson.loads(memoryview(raw)) for raw in page.results]
 
 
-def clearer(error: AirbyteTracedException, stream_name: str, bounds: RequestBounds) -> Exception:
+def clearer(error: AirbyteTracedException, stream_name: str) -> Exception:
     """The CDK's "Exhausted available request attempts" in words naming the host, the last
     answer and the X-Correlation-ID; any other failure as it is."""
     cause = getattr(error, "_exception", None)  # the CDK keeps it there

@@ -51,9 +51,8 @@ from source_commercetools.cursor import (
 from source_commercetools.http import (
     CommercetoolsBackoff,
     CommercetoolsErrorHandler,
-    PageLimit,
+    PageFetcher,
     error_text,
-    fetch_page,
     limit_of,
 )
 from source_commercetools.pages import NoPosition, PageReader
@@ -128,7 +127,6 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.config = config  # before super(): it asks for the error handler and back-off
         self.backoff = CommercetoolsBackoff(config.retry_backoff_seconds)  # shared by slices
         self.bounds = RequestBounds.of(config)
-        self.page_limit = PageLimit()  # halved for the run by a QueryTimedOut
         super().__init__(authenticator=authenticator)
         self._start_state: dict[str, Any] = {}  # the state this run started from
         self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
@@ -194,15 +192,16 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 "where": [*params.get("where", []), *predicates],
                 **variables,
             }
-        return fetch_page(
+        return self.pages.page(self.url_base + self.resource_path(store), params)
+
+    @cached_property
+    def pages(self) -> PageFetcher:
+        return PageFetcher(
             self._http_client,
-            self.url_base + self.resource_path(store),
-            params,
-            self.config.max_response_mib << 20,
             self.name,
+            self.config.max_response_mib << 20,
             self.bounds,
             self.backoff,
-            self.page_limit,
         )
 
     def newest(self, store: str | None) -> Record | None:

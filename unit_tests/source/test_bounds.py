@@ -15,6 +15,7 @@ import requests
 from airbyte_cdk.models import Status, SyncMode
 
 from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
+from sandbox.commercetools.auth import default_scopes
 from sandbox.commercetools.stalling import StallingServer
 from source_commercetools import SourceCommercetools
 from source_commercetools.auth import TOKEN_LIFETIME_SECONDS, token_lifetime
@@ -252,20 +253,7 @@ def test_a_client_with_only_manage_customers_reads_customers_and_is_warned(sandb
 
 
 def test_check_warns_about_a_client_holding_manage_scopes_it_does_not_need(sandbox, caplog):
-    scopes = [
-        f"view_{family}:demo"
-        for family in (
-            "customers",
-            "orders",
-            "payments",
-            "products",
-            "discount_codes",
-            "stores",
-            "customer_groups",
-            "types",
-            "messages",
-        )
-    ]
+    scopes = default_scopes("demo")  # every view_ scope
     sandbox.add_client("too-much", "t00much", [*scopes, "manage_orders:demo"])
     config = sandbox.source_config(client_id="too-much", client_secret="t00much", **QUICK)
     status, _ = check(config, caplog)
