@@ -27,6 +27,7 @@ from source_commercetools.bounds import (
     correlation_id,
     read_capped,
     request_host,
+    timed_out,
 )
 from source_commercetools.config import SourceConfig
 from source_commercetools.scopes import Declared, ScopePlan, plan_scopes, project_scopes
@@ -261,14 +262,9 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _unreachable(self, error: requests.RequestException, attempts: int) -> Exception:
-        bounds = self._bounds
         return AirbyteTracedException(
-            message=f"The token endpoint at {request_host(error.request)} did not "
-            f"answer in time, {attempts} attempts ({type(error).__name__}; connect "
-            f"{bounds.connect_seconds:g} s, read {bounds.read_seconds:g} s, deadline "
-            f"{bounds.deadline_seconds:g} s; last X-Correlation-ID "
-            f"{correlation_id(error.request)}). Check region and auth_url, or raise "
-            "read_timeout_seconds / request_timeout_seconds.",
+            message=f"The token endpoint at {timed_out(error, attempts, self._bounds)}. Check "
+            "region and auth_url, or raise read_timeout_seconds / request_timeout_seconds.",
             internal_message=str(error),
             failure_type=FailureType.transient_error,
         )
@@ -330,7 +326,7 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
                 self._bounds,
             )
             body = response.json() if response.ok else None
-        except (requests.RequestException, ValueError):
+        except (requests.RequestException, ValueError, AirbyteTracedException):
             return None
         return set(str(body.get("scope", "")).split()) if isinstance(body, dict) else None
 

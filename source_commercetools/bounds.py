@@ -82,6 +82,17 @@ def request_host(request: Any) -> str:
     return f"{host}:{port}" if port else host
 
 
+def timed_out(error: Exception, attempts: int, bounds: RequestBounds) -> str:
+    """`host did not answer in time, N attempts (…)`: what a timeout message says."""
+    request = getattr(error, "request", None)
+    return (
+        f"{request_host(request)} did not answer in time, {attempts} attempts "
+        f"({type(error).__name__}; connect {bounds.connect_seconds:g} s, read "
+        f"{bounds.read_seconds:g} s, deadline {bounds.deadline_seconds:g} s; last "
+        f"X-Correlation-ID {correlation_id(request)})"
+    )
+
+
 def started_at(response: requests.Response) -> float:
     """When the request was sent, on time.monotonic(): `elapsed` is sending → headers."""
     return time.monotonic() - response.elapsed.total_seconds()

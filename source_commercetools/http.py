@@ -53,6 +53,7 @@ from source_commercetools.bounds import (
     read_capped,
     request_host,
     started_at,
+    timed_out,
 )
 
 LOGGER = logging.getLogger("airbyte")
@@ -222,13 +223,9 @@ class CommercetoolsErrorHandler(HttpStatusErrorHandler):
 
 
 def timeout_text(stream_name: str, error: Exception, attempts: int, bounds: RequestBounds) -> str:
-    request = getattr(error, "request", None)
     return (
-        f"Stream '{stream_name}': {request_host(request)} did not answer in time, {attempts} "
-        f"attempts ({type(error).__name__}; connect {bounds.connect_seconds:g} s, read "
-        f"{bounds.read_seconds:g} s, deadline {bounds.deadline_seconds:g} s; last "
-        f"X-Correlation-ID {correlation_id(request)}). Check that the host is reachable and "
-        "healthy, or raise read_timeout_seconds / request_timeout_seconds."
+        f"Stream '{stream_name}': {timed_out(error, attempts, bounds)}. Check that the host is "
+        "reachable and healthy, or raise read_timeout_seconds / request_timeout_seconds."
     )
 
 
