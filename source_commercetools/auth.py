@@ -91,7 +91,8 @@ def post_token(
         response.close()
         raise AirbyteTracedException(
             message=f"The token endpoint answered HTTP {response.status_code}, a redirect to "
-            f"{redirect_host(response)}; redirects are never followed. Check region and auth_url.",
+            f"{redirect_host(response)}; redirects are never followed. Check region and auth_url. "
+            f"(X-Correlation-ID {correlation_id(response.request)})",
             failure_type=FailureType.config_error,
         )
     try:
@@ -134,7 +135,8 @@ def token_problem(response: requests.Response, config: SourceConfig, scopes: lis
     if response.status_code == 400 and "scope" in response.text:
         return (
             f"The API client may not request every scope asked for ({' '.join(scopes)}): "
-            f"{detail}. Give the client these scopes, or set `scopes` to the ones it has."
+            f"{detail}. Give the client these scopes, or set `scopes` to the ones it has "
+            f"(X-Correlation-ID {correlation_id(response.request)})."
         )
     return (
         f"The token request failed with HTTP {response.status_code}: {detail} "

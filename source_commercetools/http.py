@@ -263,7 +263,8 @@ def redirect_problem(stream_name: str, response: requests.Response) -> str:
     host = redirect_host(response)
     return (
         f"Stream '{stream_name}': commercetools answered HTTP {response.status_code}, a redirect "
-        f"to {host}; redirects are never followed. Check region, api_url and auth_url."
+        f"to {host}; redirects are never followed. Check region, api_url and auth_url. "
+        f"(X-Correlation-ID {correlation_id(response.request)})"
     )
 
 
