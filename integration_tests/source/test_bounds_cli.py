@@ -5,8 +5,8 @@ memory of the process stays far below what the hostile answers would cost unboun
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,24 +49,31 @@ class Finished:
         )
 
 
+# Runs the command and prints its exit code and peak RSS (KiB). Measured from this small
+# process: a child forked straight from pytest would count pytest's own pages in its ru_maxrss.
+WRAPPER = """
+import resource, subprocess, sys
+with open(sys.argv[1], "wb") as out, open(sys.argv[2], "wb") as err:
+    code = subprocess.run(sys.argv[3:], stdout=out, stderr=err).returncode
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def run_measured(tmp: Path, command: str, config: dict[str, Any], streams: list[str]) -> Finished:
-    """The command as a child process, its peak RSS from its own rusage (os.wait4)."""
+    """The command as a grandchild process, with its exit code and peak RSS."""
     (tmp / "config.json").write_text(json.dumps(config))
     args = [str(COMMAND), command, "--config", str(tmp / "config.json")]
     if command == "read":
         (tmp / "catalog.json").write_text(json.dumps(catalog(streams, "incremental")))
         args += ["--catalog", str(tmp / "catalog.json")]
     started = time.monotonic()
-    with open(tmp / "out", "wb") as out, open(tmp / "err", "wb") as err:
-        child = subprocess.Popen(args, stdout=out, stderr=err)
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            child.returncode = 0  # reaped above; keeps Popen from waiting again
+    wrapper = [sys.executable, "-c", WRAPPER, str(tmp / "out"), str(tmp / "err")]
+    done = subprocess.run([*wrapper, *args], capture_output=True, text=True, check=True)
     seconds = time.monotonic() - started
+    code, peak_kib = (int(word) for word in done.stdout.split())
     lines = (tmp / "out").read_text().splitlines()
     messages = [json.loads(line) for line in lines if line.startswith("{")]
-    return Finished(messages, os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss / 1024)
+    return Finished(messages, code, seconds, peak_kib / 1024)
 
 
 @pytest.fixture(scope="module")
