@@ -162,12 +162,13 @@ def chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
 
 
 def mapping_cpu(customers: list[dict[str, Any]], crm: CrmOneSandbox, folder: Path) -> float:
-    """Microseconds of CPU per contact for map + validate + digest (`planning.map_contacts`),
+    """Microseconds of CPU per contact for map + validate + digest (`contacts.plan.map_contacts`),
     with a fresh schema (whose definitions remember validation outcomes), as in a new run."""
-    from destination_crmone import validate
     from destination_crmone.config import DestinationConfig
+    from destination_crmone.contacts.plan import map_contacts
+    from destination_crmone.crmone import validate
+    from destination_crmone.delivery.context import Pending
     from destination_crmone.destination import make_client
-    from destination_crmone.planning import Pending, map_contacts
 
     config = DestinationConfig.parse_config(destination_config(crm, folder / "cpu.db"))
     schema = validate.ContactSchema.from_api(make_client(config).contact_schema())

@@ -32,7 +32,7 @@ from demo.pipeline import (
 )
 from demo.sandboxes import REPO_ROOT, Mutation, SandboxError, Sandboxes, Seed
 from demo.summary import RunReport, progress_line, render, render_crm_totals
-from destination_crmone.destination import used_streams
+from destination_crmone.streams import used_streams
 
 EXIT_SYNC_FAILED = 1
 EXIT_SETUP_FAILED = 2

@@ -76,7 +76,7 @@ def parse_message(line: bytes) -> dict[str, Any] | None:
 
 def configured_catalog(source_config: Path, streams: Iterable[str] | None) -> dict[str, Any]:
     """`source discover`, incremental with its default cursor, deduped by key: `streams` (the
-    ones the destination uses, `destination_crmone.destination.used_streams`, so a default
+    ones the destination uses, `destination_crmone.streams.used_streams`, so a default
     sync does not read what it throws away), or every stream when `streams` is None."""
     completed = subprocess.run(
         [executable(SOURCE), "discover", "--config", str(source_config)],

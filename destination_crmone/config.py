@@ -14,10 +14,8 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import platformdirs
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,7 +27,6 @@ from pydantic import (
 )
 
 from connectors_common import check_service_url
-from destination_crmone.journal.placement import is_mount_point
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
@@ -43,8 +40,6 @@ SECRET_FIELDS = frozenset({"client_secret", "journal.dsn"})
 # password in a URL): never echoed either.
 UNQUOTED_FIELDS = SECRET_FIELDS | {"base_url", "journal"}
 
-LOCAL_MOUNT = Path("/local")
-
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names every offending field."""
@@ -55,15 +50,6 @@ class ConfigError(ValueError):
         super().__init__(
             "Invalid configuration: " + "; ".join(f"{field}: {why}" for field, why in problems)
         )
-
-
-def default_journal_path() -> str:
-    """`/local/crmone/journal.db` when `/local` is a real mount (Airbyte's old local-file
-    mount), else the user data directory. A `/local` that is only a directory of the image
-    would vanish with the container (docs/destination-crmone.md, "Where the journal lives")."""
-    if LOCAL_MOUNT.is_dir() and is_mount_point(str(LOCAL_MOUNT)):
-        return str(LOCAL_MOUNT / "crmone" / "journal.db")
-    return str(Path(platformdirs.user_data_dir("destination-crmone")) / "journal.db")
 
 
 def _ui(order: int, group: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -89,7 +75,7 @@ class _Model(BaseModel):
 # --- journal -------------------------------------------------------------------------------
 
 
-class SqliteJournal(_Model):
+class SqliteJournalConfig(_Model):
     model_config = ConfigDict(title="SQLite file")
 
     type: Literal["sqlite"] = Field(
@@ -98,8 +84,9 @@ class SqliteJournal(_Model):
         description="A SQLite file on a disk the connector keeps between runs.",
         json_schema_extra=_ui(0),
     )
-    path: str = Field(
-        default_factory=default_journal_path,
+    # None: the journal decides (`journal.placement.journal_path`): config probes no disk
+    path: str | None = Field(
+        default=None,
         min_length=1,
         title="Path",
         description=(
@@ -123,13 +110,15 @@ class SqliteJournal(_Model):
 
     @field_validator("path")
     @classmethod
-    def _expand_home(cls, path: str) -> str:
+    def _expand_home(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
         if not path.strip():
             raise ValueError("must not be blank")
         return os.path.expanduser(path)
 
 
-class PostgresJournal(_Model):
+class PostgresJournalConfig(_Model):
     model_config = ConfigDict(title="PostgreSQL")
 
     type: Literal["postgres"] = Field(
@@ -170,7 +159,7 @@ def _raw_userinfo_password(url: str) -> str | None:
     return password if ("@" in password or "/" in password) else None
 
 
-Journal = Annotated[SqliteJournal | PostgresJournal, Field(discriminator="type")]
+JournalConfig = Annotated[SqliteJournalConfig | PostgresJournalConfig, Field(discriminator="type")]
 JOURNAL_SHAPE = 'must be an object: {"type": "sqlite", "path": …} or {"type": "postgres", "dsn": …}'
 
 
@@ -469,8 +458,8 @@ class DestinationConfig(_Model):
         description="omit_field writes the record without the value and journals a warning.",
         json_schema_extra=_ui(11, "behaviour"),
     )
-    journal: Journal = Field(
-        default_factory=SqliteJournal,
+    journal: JournalConfig = Field(
+        default_factory=SqliteJournalConfig,
         title="Journal",
         description="Where the sync log and the retry queue are kept.",
         json_schema_extra=_ui(12, "journal", default={"type": "sqlite"}),
@@ -647,6 +636,16 @@ class DestinationConfig(_Model):
     def _one_route_per_store(cls, routes: list[StoreRoute]) -> list[StoreRoute]:
         _unique(routes, lambda route: route.store_key, "store_key")
         return routes
+
+    @property
+    def writes_order_objects(self) -> bool:
+        """Orders become `orders` objects (`orders_as` objects or both)."""
+        return self.orders_as in ("objects", "both")
+
+    @property
+    def writes_order_activities(self) -> bool:
+        """Orders become timeline activities (`orders_as` activities or both)."""
+        return self.orders_as in ("activities", "both")
 
     # --- entry points ----------------------------------------------------------------------
 

@@ -23,22 +23,16 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-import orjson
 import psycopg
 from airbyte_cdk.destinations import Destination
 from airbyte_cdk.exception_handler import init_uncaught_exception_handler
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
-    AirbyteLogMessage,
     AirbyteMessage,
-    AirbyteMessageSerializer,
-    AirbyteStateStats,
-    AirbyteStateType,
     ConfiguredAirbyteCatalog,
     ConnectorSpecification,
     DestinationSyncMode,
@@ -49,14 +43,8 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_crmone.calllog import CallRecord
-from destination_crmone.client import CrmOneClient, CrmOneError
-from destination_crmone.commerce_events import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
-from destination_crmone.commerce_senders import (
-    COMMERCE_SENDERS,
-    PAYMENT_SENDERS,
-    write_abandoned_carts,
-)
+from destination_crmone.check import problems
+from destination_crmone.commerce.sender import write_abandoned_carts
 from destination_crmone.config import (
     ConfigError,
     DestinationConfig,
@@ -65,20 +53,18 @@ from destination_crmone.config import (
     spec_schema,
     upgrade_config,
 )
+from destination_crmone.crmone.calllog import CallRecord
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.crmone.validate import ContactSchema
+from destination_crmone.delivery.context import Fatal, Transient, WriteContext
+from destination_crmone.delivery.relay import log_message, reject_input, relay, serialize
+from destination_crmone.delivery.writer import Writer
 from destination_crmone.input import CappedInput, RejectedInput
 from destination_crmone.journal import Journal, JournalError, QueuePolicy, open_journal
-from destination_crmone.journal.placement import journal_placement
-from destination_crmone.mapping import configured_list_ids, unwritable_properties
-from destination_crmone.planning import Tally
-from destination_crmone.senders import SENDERS, Fatal, Sender, Transient, WriteContext
+from destination_crmone.journal.placement import journal_placement, journal_spec
 from destination_crmone.stats import RunStats, summary_text
-from destination_crmone.validate import ContactSchema
-from destination_crmone.writer import Writer
+from destination_crmone.streams import stream_follows, stream_senders
 
-ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
-CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
-# Stream name → its sender: the core streams and the commerce events (carts, orders).
-STREAM_SENDERS = {**SENDERS, **COMMERCE_SENDERS}
 BACKOFF_ENV = "CRMONE_BACKOFF_BASE"
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_LIMITS = {"batch_max": 100, "max_concurrency": 8}
@@ -117,45 +103,10 @@ def make_client(
     )
 
 
-def journal_spec(config: DestinationConfig) -> dict[str, Any]:
-    spec = config.journal.model_dump()
-    if config.journal.type == "postgres":
-        spec["dsn"] = config.journal.dsn.get_secret_value()
-    return spec
-
-
 def limit(limits: Mapping[str, Any], name: str) -> int:
     """A positive integer limit of `/v1/account`, or the contract's default."""
     value = limits.get(name)
     return value if isinstance(value, int) and value > 0 else DEFAULT_LIMITS[name]
-
-
-def writes_order_objects(config: DestinationConfig) -> bool:
-    return config.orders_as in ("objects", "both")
-
-
-def stream_senders(config: DestinationConfig) -> dict[str, type[Sender]]:
-    """Stream name → sender for this config: payments only when orders are objects."""
-    return {**STREAM_SENDERS, **(PAYMENT_SENDERS if writes_order_objects(config) else {})}
-
-
-def used_streams(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The source streams this (raw) destination config writes something for; a catalog needs
-    no others (`payments` only when orders are written as objects)."""
-    return tuple(stream_senders(DestinationConfig.parse_config(dict(config))))
-
-
-def required_scopes(config: DestinationConfig) -> list[str]:
-    scopes = ["contacts:write"]
-    if config.consents:
-        scopes.append("consents:write")
-    if configured_list_ids(config):
-        scopes.append("lists:write")
-    if config.orders_as in ("activities", "both") or config.carts_as == "activities":
-        scopes.append("activities:write")
-    if config.orders_as in ("objects", "both"):
-        scopes.append("objects:write")
-    return scopes
 
 
 def config_failure(message: str) -> AirbyteTracedException:
@@ -217,83 +168,13 @@ class DestinationCrmOne(Destination):
             return AirbyteConnectionStatus(status=Status.FAILED, message=str(error))
         if notice := consent_notice(parsed):
             logger.warning(notice)
-        problems = self.problems(parsed)
-        if problems:
+        found = problems(parsed, make_client(parsed, for_check=True))
+        if found:
             return AirbyteConnectionStatus(
                 status=Status.FAILED,
-                message=f"{len(problems)} problem(s): " + " | ".join(problems),
+                message=f"{len(found)} problem(s): " + " | ".join(found),
             )
         return AirbyteConnectionStatus(status=Status.SUCCEEDED)
-
-    def problems(self, config: DestinationConfig) -> list[str]:
-        problems: list[str] = []
-        try:
-            open_journal(journal_spec(config), redact_pii=config.redact_pii).close()
-        except JournalError as error:
-            problems.append(str(error))
-        placement = journal_placement(config)
-        if placement.problem:
-            problems.append(placement.problem)
-        elif placement.warning:
-            logging.getLogger("airbyte").warning(placement.warning)
-        client = make_client(config, for_check=True)
-        try:
-            account = client.account()
-        except CrmOneError as error:
-            return [*problems, f"base_url/client_id/client_secret: {error}"]
-        granted = account.get("scopes") if isinstance(account, dict) else None
-        if isinstance(granted, list):
-            absent = [s for s in required_scopes(config) if s not in granted]
-            if absent:
-                problems.append(f"the CRM One account lacks the scopes {', '.join(absent)}")
-        for check in (self._check_schema, self._check_lists, self._check_order_types):
-            try:
-                problems += check(client, config)
-            except (CrmOneError, KeyError, TypeError, ValueError) as error:
-                problems.append(f"{check.__name__.removeprefix('_check_')}: {error}")
-        return problems
-
-    @staticmethod
-    def _check_schema(client: CrmOneClient, config: DestinationConfig) -> list[str]:
-        schema = ContactSchema.from_api(client.contact_schema())
-        missing = unwritable_properties(config, schema)
-        if not missing:
-            return []
-        return [
-            "CRM One's contact schema lacks (or marks read-only) mapped properties: "
-            + ", ".join(missing)
-        ]
-
-    @staticmethod
-    def _check_lists(client: CrmOneClient, config: DestinationConfig) -> list[str]:
-        wanted = configured_list_ids(config)
-        if not wanted:
-            return []
-        known = {str(found.get("id")) for found in client.lists()}
-        unknown = [list_id for list_id in wanted if list_id not in known]
-        return (
-            [f"store_routing names unknown CRM One lists: {', '.join(unknown)}"] if unknown else []
-        )
-
-    @staticmethod
-    def _check_order_types(client: CrmOneClient, config: DestinationConfig) -> list[str]:
-        problems = []
-        wanted = list(ORDER_ACTIVITY_TYPES) if config.orders_as in ("activities", "both") else []
-        wanted += CART_ACTIVITY_TYPES if config.carts_as == "activities" else ()
-        if wanted:
-            types = set(client.activity_types())
-            absent = [name for name in wanted if name not in types]
-            if absent:
-                problems.append(f"CRM One lacks the activity types {', '.join(absent)}")
-        if writes_order_objects(config):
-            objects = client.object_properties()
-            if "orders" not in objects:
-                problems.append(
-                    f"CRM One has no 'orders' object type (orders_as={config.orders_as})"
-                )
-            elif PAYMENT_METHOD_PROPERTY not in objects["orders"]:
-                logging.getLogger("airbyte").warning(PAYMENT_METHOD_NOTICE)
-        return problems
 
     # --- write ---------------------------------------------------------------------------
 
@@ -331,7 +212,11 @@ class DestinationCrmOne(Destination):
                 client = make_client(parsed, observe)
                 context = self._context(parsed, client, journal, stats, run_id)
                 writer = Writer(
-                    context, streams, prefix=parsed.stream_prefix, senders=stream_senders(parsed)
+                    context,
+                    streams,
+                    prefix=parsed.stream_prefix,
+                    senders=stream_senders(parsed),
+                    follows=stream_follows(),
                 )
                 writer.resend_queue()
                 yield from relay(input_messages, writer, unread, on_unread)
@@ -397,7 +282,7 @@ class DestinationCrmOne(Destination):
         try:
             account = client.account()
             schema = ContactSchema.from_api(client.contact_schema())
-            objects = client.object_properties() if writes_order_objects(config) else {}
+            objects = client.object_properties() if config.writes_order_objects else {}
         except CrmOneError as error:
             failure = (
                 FailureType.config_error
@@ -427,95 +312,6 @@ class DestinationCrmOne(Destination):
             tenant=f"{config.base_url} {account.get('tenant') or ''}",
             order_properties=objects.get("orders", frozenset()),
         )
-
-
-def reject_input(
-    journal: Journal, stats: RunStats, run_id: str, dry_run: bool, rejected: RejectedInput
-) -> None:
-    """A record line over a limit: into the retry queue (no payload: there is none to keep)."""
-    stream = rejected.stream or "unknown"
-    if not dry_run:
-        key = f"input:{run_id}:line-{rejected.line}"
-        journal.enqueue(run_id, stream, key, None, {}, rejected.reason, rejected.code, "rejected")
-    stats.reject(stream, "rejected", rejected.code, rejected.reason)
-
-
-def relay(
-    messages: Iterable[AirbyteMessage],
-    writer: Writer,
-    unread: list[RejectedInput] | None = None,
-    on_unread: Callable[[RejectedInput], None] | None = None,
-) -> Iterator[AirbyteMessage]:
-    """Records into the writer; each STATE as soon as every record before it is settled.
-
-    `destinationStats.recordCount` mirrors the CDK's `sourceStats`: for a per-stream state, the
-    records of that stream since its previous state; for a global (or legacy) state, every
-    record since the previous state. `rejectedRecordCount` counts those of them that went to
-    the retry queue for good (rejected by validation or by CRM One, or refused by an input
-    limit: `unread`, filled by the input reader, handed to `on_unread` in input order).
-    """
-    tallies: dict[tuple[str, str | None], Tally] = {}
-    unread = [] if unread is None else unread
-
-    def count_unread() -> None:
-        while unread:
-            refused = unread.pop(0)
-            if on_unread is not None:
-                on_unread(refused)
-            writer.rejected_unread(tallies.setdefault((refused.stream or "unknown", None), Tally()))
-
-    try:
-        for message in messages:
-            count_unread()  # refused while the reader looked for this message: before it
-            if message.type == Type.RECORD and message.record is not None:
-                record = message.record
-                tally = tallies.setdefault((record.stream, record.namespace), Tally())
-                tally.records += 1
-                writer.add(record.stream, record.data, tally)
-            elif message.type == Type.STATE and message.state is not None:
-                state = message.state
-                descriptor = state.stream.stream_descriptor if state.stream else None
-                if state.type == AirbyteStateType.STREAM and descriptor is not None:
-                    closed = [tallies.pop((descriptor.name, descriptor.namespace), Tally())]
-                else:
-                    closed, tallies = list(tallies.values()), {}
-                writer.state(message, closed)
-            writer.tick()
-            yield from with_stats(writer.released())
-        count_unread()
-        yield from with_stats(writer.finish())
-    except Exception:
-        yield from with_stats(writer.abort())
-        raise
-
-
-@dataclass
-class StateStats(AirbyteStateStats):
-    """`AirbyteStateStats` with the protocol's `rejectedRecordCount` (airbyte-protocol #139),
-    which the installed dataclass lacks; `serialize` writes it."""
-
-    rejectedRecordCount: float | None = None
-
-
-def with_stats(released: Iterable[tuple[AirbyteMessage, int, int]]) -> Iterator[AirbyteMessage]:
-    for message, records, rejected in released:
-        message.state.destinationStats = StateStats(  # type: ignore[union-attr]
-            recordCount=float(records), rejectedRecordCount=float(rejected)
-        )
-        yield message
-
-
-def serialize(message: AirbyteMessage) -> str:
-    """One output line; a STATE's `destinationStats` keeps `rejectedRecordCount`."""
-    payload = AirbyteMessageSerializer.dump(message)
-    stats = message.state.destinationStats if message.state is not None else None
-    if isinstance(stats, StateStats) and stats.rejectedRecordCount is not None:
-        payload["state"]["destinationStats"]["rejectedRecordCount"] = stats.rejectedRecordCount
-    return orjson.dumps(payload).decode()
-
-
-def log_message(level: Level, text: str) -> AirbyteMessage:
-    return AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=level, message=text))
 
 
 JOURNAL_FAILURES: tuple[type[BaseException], ...] = (JournalError, sqlite3.Error, psycopg.Error)

@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from destination_crmone.calllog import CallRecord
+from destination_crmone.crmone.calllog import CallRecord
 
 EXAMPLES_PER_CODE = 3
 
@@ -49,6 +49,22 @@ STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
         "objects_updated",
         "objects_unchanged",
         "orders_skipped",
+    ),
+    "carts": (
+        "activities_created",  # checkout_started (and cart_recovered) activities
+        "activities_updated",
+        "activities_unchanged",
+        "carts_skipped",  # emptied, or a guest's under `guest_orders: skip`
+        "carts_open",  # remembered open: the end of a run may find them abandoned
+        "carts_recovered",  # an abandoned cart later ordered
+        "carts_abandoned",  # cart_abandoned written at the end of the run
+        "waiting_for_contact",  # queued until their contact is written
+    ),
+    "payments": (
+        "objects_created",  # order objects given the payment properties
+        "objects_updated",
+        "objects_unchanged",
+        "payments_without_order",  # remembered until an order names them
     ),
     "messages": (
         "deletions_archived",

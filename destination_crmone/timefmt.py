@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from connectors_common.datetimes import format_datetime
+
 _CANONICAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
@@ -32,11 +34,9 @@ def parse_rfc3339(value: str) -> datetime:
 
 
 def format_rfc3339(moment: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ` for an aware datetime (milliseconds truncated)."""
-    if moment.tzinfo is None:
-        raise ValueError("a datetime without a time zone cannot be formatted as an instant")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ` for an aware datetime: the form both connectors share
+    (`connectors_common.format_datetime`)."""
+    return format_datetime(moment)
 
 
 def normalize_rfc3339(value: str) -> str:

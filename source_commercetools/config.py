@@ -16,7 +16,13 @@ from pydantic import (
     model_validator,
 )
 
-from connectors_common import check_each, check_key, check_scope, check_service_url
+from connectors_common import (
+    check_each,
+    check_key,
+    check_scope,
+    check_service_url,
+    format_datetime,
+)
 
 REGIONS = (
     "us-central1.gcp",
@@ -38,12 +44,6 @@ MESSAGE_TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{1,99}")
 
 class ConfigError(ValueError):
     """A configuration problem, worded for the person who filled in the form."""
-
-
-def format_datetime(moment: datetime) -> str:
-    """commercetools' own datetime form: RFC 3339, milliseconds, `Z`."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_datetime(value: str) -> datetime:

@@ -136,3 +136,15 @@ def test_changelog_has_the_version_being_built(name: str) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     rows = table_rows(section(page(name), "Changelog"))
     assert any(cells[0] == version for cells in rows), f"no changelog row for {version}"
+
+
+def test_every_guarantee_of_internals_names_a_test_that_exists() -> None:
+    """docs/internals.md's guarantee table: each `path::test` it names is a test of that file
+    (a renamed or deleted test must update the table, which the next merge reads first)."""
+    text = (ROOT / "docs" / "internals.md").read_text()
+    named = re.findall(r"`([\w/]+\.py)::(\w+)`", text)
+    assert len(named) >= 20
+    missing = [
+        f"{path}::{name}" for path, name in named if f"def {name}(" not in (ROOT / path).read_text()
+    ]
+    assert not missing, missing

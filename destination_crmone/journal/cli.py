@@ -213,7 +213,7 @@ def _journal_spec(config: dict[str, Any]) -> dict[str, Any]:
     spec = config.get("journal")
     if isinstance(spec, dict) and (spec.get("path") or spec.get("dsn")):
         return spec
-    from destination_crmone.config import default_journal_path
+    from destination_crmone.journal.placement import default_journal_path
 
     return {"type": "sqlite", "path": default_journal_path()}
 

@@ -15,6 +15,9 @@ options [optional…] - fstype source super_options`). Inside a Kubernetes pod
 (`KUBERNETES_SERVICE_HOST` is set — every current Airbyte deployment, `abctl` included) an
 ephemeral journal is an error unless the user accepts it (`journal.allow_ephemeral`); elsewhere
 (docker-compose, a laptop) it is a warning.
+
+The default path of a SQLite journal is decided here too (`journal_path`), so the config
+module stays a contract that probes no disk.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import platformdirs
+
+from destination_crmone.config import DestinationConfig, SqliteJournalConfig
+
+LOCAL_MOUNT = Path("/local")
 MOUNTINFO = "/proc/self/mountinfo"
 OVERLAY_TYPES = frozenset({"overlay", "aufs", "fuse-overlayfs"})
 
@@ -152,11 +161,33 @@ def check_journal_path(
     )
 
 
-def journal_placement(config: object) -> Placement:
-    """`check_journal_path` for a parsed `DestinationConfig` (PostgreSQL: nothing to say)."""
-    journal = getattr(config, "journal", None)
-    if getattr(journal, "type", None) != "sqlite":
+def default_journal_path() -> str:
+    """`/local/crmone/journal.db` when `/local` is a real mount (Airbyte's old local-file
+    mount), else the user data directory. A `/local` that is only a directory of the image
+    would vanish with the container (docs/destination-crmone.md, "Where the journal lives")."""
+    if LOCAL_MOUNT.is_dir() and is_mount_point(str(LOCAL_MOUNT)):
+        return str(LOCAL_MOUNT / "crmone" / "journal.db")
+    return str(Path(platformdirs.user_data_dir("destination-crmone")) / "journal.db")
+
+
+def journal_path(journal: SqliteJournalConfig) -> str:
+    """The file of a SQLite journal: the configured path, else `default_journal_path`."""
+    return journal.path or default_journal_path()
+
+
+def journal_spec(config: DestinationConfig) -> dict[str, Any]:
+    """The `open_journal` spec of a config: the path decided, the DSN's secret revealed."""
+    spec = config.journal.model_dump()
+    if isinstance(config.journal, SqliteJournalConfig):
+        spec["path"] = journal_path(config.journal)
+    else:
+        spec["dsn"] = config.journal.dsn.get_secret_value()
+    return spec
+
+
+def journal_placement(config: DestinationConfig) -> Placement:
+    """`check_journal_path` for a parsed config (PostgreSQL: nothing to say)."""
+    journal = config.journal
+    if not isinstance(journal, SqliteJournalConfig):
         return Placement()
-    return check_journal_path(
-        str(journal.path), allow_ephemeral=bool(getattr(journal, "allow_ephemeral", False))
-    )
+    return check_journal_path(journal_path(journal), allow_ephemeral=journal.allow_ephemeral)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from destination_crmone.calllog import CallRecord, now_text
+from destination_crmone.crmone.calllog import CallRecord, now_text
 from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
     PARKED,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from destination_crmone.client import CrmOneClient
+from destination_crmone.crmone.client import CrmOneClient
 from destination_crmone.journal import open_journal
 from integration_tests.destination.airbyte_input import (
     catalog_json,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from demo.pipeline import configured_catalog, write_json
 from demo.sandboxes import REPO_ROOT, Sandboxes
-from destination_crmone.destination import used_streams
+from destination_crmone.streams import used_streams
 
 
 def write_configs(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from destination_crmone.validate import ContactSchema
+from destination_crmone.crmone.validate import ContactSchema
 
 STORES = ["eu-web", "us-web"]
 

@@ -15,9 +15,15 @@ import pytest
 import requests
 import requests_mock as rm
 
-from destination_crmone import client as client_module
-from destination_crmone.client import CallRecord, CrmOneClient, CrmOneError, RetryPolicy, batch_key
-from destination_crmone.pacing import SAFETY, TokenBucket
+from destination_crmone.crmone import client as client_module
+from destination_crmone.crmone.client import (
+    CallRecord,
+    CrmOneClient,
+    CrmOneError,
+    RetryPolicy,
+    batch_key,
+)
+from destination_crmone.crmone.pacing import SAFETY, TokenBucket
 from sandbox.crmone import CrmOneSandbox
 
 BASE = "https://crm.example/api"

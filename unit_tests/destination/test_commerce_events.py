@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from destination_crmone.commerce_events import (
+from destination_crmone.commerce.mapping import (
     abandoned_activity,
     abandoned_since,
     cart_transition,
@@ -20,8 +20,8 @@ from destination_crmone.commerce_events import (
     order_history_properties,
     order_recovery,
     recovered_activity,
-    store_departure,
 )
+from destination_crmone.contacts.stores import store_departure
 from destination_crmone.journal.commerce import CartRow, OrderFact
 from unit_tests.destination.test_mapping import (
     CUSTOMER_ID,

@@ -10,8 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from destination_crmone import config as config_module
 from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+from destination_crmone.journal import placement
+from destination_crmone.journal.placement import journal_path
 
 MINIMAL = {"base_url": "https://acme.crmone.example/api", "client_id": "id", "client_secret": "s3"}
 
@@ -53,7 +54,7 @@ def test_minimal_config_gets_every_default():
     assert config.guest_orders == "create_contact"
     assert config.invalid_values == "omit_field"
     assert config.journal.type == "sqlite"
-    assert config.journal.path.endswith("journal.db")
+    assert journal_path(config.journal).endswith("journal.db")
     assert (config.sync_log_retention_days, config.redact_pii) == (30, True)
     assert (config.batch_size, config.concurrency, config.dry_run) == (100, 4, False)
 
@@ -112,22 +113,23 @@ def test_postgres_journal(journal):
 
 
 def test_sqlite_journal_without_type_or_path(monkeypatch, tmp_path):
-    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path)
-    monkeypatch.setattr(config_module, "is_mount_point", lambda path: True)
-    assert parse(journal={}).journal.path == str(tmp_path / "crmone" / "journal.db")
-    assert parse(journal={"path": "~/j.db"}).journal.path == str(Path.home() / "j.db")
+    monkeypatch.setattr(placement, "LOCAL_MOUNT", tmp_path)
+    monkeypatch.setattr(placement, "is_mount_point", lambda path: True)
+    assert parse(journal={}).journal.path is None  # the config probes no disk
+    assert journal_path(parse(journal={}).journal) == str(tmp_path / "crmone" / "journal.db")
+    assert journal_path(parse(journal={"path": "~/j.db"}).journal) == str(Path.home() / "j.db")
 
 
 def test_default_journal_path_uses_local_only_when_it_is_a_mount(monkeypatch, tmp_path):
     mounted = {str(tmp_path)}
-    monkeypatch.setattr(config_module, "is_mount_point", lambda path: path in mounted)
-    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path)
-    assert parse().journal.path == str(tmp_path / "crmone" / "journal.db")
-    monkeypatch.setattr(config_module.platformdirs, "user_data_dir", lambda app: f"/data/{app}")
+    monkeypatch.setattr(placement, "is_mount_point", lambda path: path in mounted)
+    monkeypatch.setattr(placement, "LOCAL_MOUNT", tmp_path)
+    assert journal_path(parse().journal) == str(tmp_path / "crmone" / "journal.db")
+    monkeypatch.setattr(placement.platformdirs, "user_data_dir", lambda app: f"/data/{app}")
     mounted.clear()  # a /local directory of the image, not a volume: it would vanish
-    assert parse().journal.path == "/data/destination-crmone/journal.db"
-    monkeypatch.setattr(config_module, "LOCAL_MOUNT", tmp_path / "absent")
-    assert parse().journal.path == "/data/destination-crmone/journal.db"
+    assert journal_path(parse().journal) == "/data/destination-crmone/journal.db"
+    monkeypatch.setattr(placement, "LOCAL_MOUNT", tmp_path / "absent")
+    assert journal_path(parse().journal) == "/data/destination-crmone/journal.db"
 
 
 @pytest.mark.parametrize(

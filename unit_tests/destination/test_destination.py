@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ from integration_tests.destination.airbyte_input import catalog, customer, strea
 from sandbox.crmone import CrmOneSandbox
 
 logger = logging.getLogger("test")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
 
 
 def test_spec_offers_the_upsert_sync_modes_and_not_overwrite() -> None:
@@ -149,9 +142,9 @@ def test_input_records_decode_as_the_cdk_would_and_other_messages_through_it() -
 def test_failures_become_trace_errors_in_a_users_words() -> None:
     import sqlite3
 
+    from destination_crmone.delivery.context import Fatal, Transient
     from destination_crmone.destination import as_traced
     from destination_crmone.journal import JournalError
-    from destination_crmone.senders import Fatal, Transient
 
     down = as_traced(Transient("CRM One did not answer POST /v1/consents/batch"), 1200)
     assert down.failure_type == FailureType.transient_error

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from destination_crmone.client import CallRecord
+from destination_crmone.crmone.client import CallRecord
 from destination_crmone.journal import JournalError, open_journal
 from destination_crmone.journal.cli import main
 from destination_crmone.journal.redact import REDACTED, redact

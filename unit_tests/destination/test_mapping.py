@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from destination_crmone.config import DestinationConfig
-from destination_crmone.mapping import (
+from destination_crmone.records import (
     Deletion,
     configured_list_ids,
     get_path,

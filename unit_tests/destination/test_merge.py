@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from destination_crmone.config import DestinationConfig
-from destination_crmone.merge import decide, ownership_map, same_value
+from destination_crmone.contacts.merge import decide, ownership_map, same_value
 
 SOURCE_TIME = "2026-11-26T18:00:00.000Z"
 OLDER = "2026-11-20T10:00:00.000Z"

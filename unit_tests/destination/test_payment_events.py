@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from destination_crmone.commerce_events import (
+from destination_crmone.commerce.mapping import (
     map_payment,
     order_payment_ids,
     order_payment_properties,
@@ -15,9 +15,9 @@ from destination_crmone.commerce_events import (
     payment_state,
     payment_update,
 )
+from destination_crmone.crmone.validate import Issue
 from destination_crmone.journal import Journal
 from destination_crmone.journal.commerce import OrderPayments, PaymentFact
-from destination_crmone.validate import Issue
 from unit_tests.destination.test_journal import journal, spec  # noqa: F401 (fixtures)
 
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from destination_crmone.mapping import MappedContact
-from destination_crmone.planning import (
-    contact_digest,
-    needs_current,
-    newest_only,
-    upsert_properties,
-)
+from destination_crmone.contacts.plan import contact_digest, needs_current, upsert_properties
+from destination_crmone.delivery.context import newest_only
+from destination_crmone.records import MappedContact
 from destination_crmone.versions import is_newer, record_version, version_key
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
 from destination_crmone.destination import DestinationCrmOne
-from destination_crmone.mapping import map_customer, mapped_property_names, route_value
+from destination_crmone.records import map_customer, mapped_property_names, route_value
 from unit_tests.destination.crm_schema import contact_schema
 
 SCHEMA = contact_schema(

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from destination_crmone.timefmt import normalize_rfc3339, parse_rfc3339
-from destination_crmone.validate import (
+from destination_crmone.crmone.validate import (
     ContactSchema,
     Issue,
     cents_to_decimal,
     check_match_key,
     validate_properties,
 )
+from destination_crmone.timefmt import normalize_rfc3339, parse_rfc3339
 from unit_tests.destination.crm_schema import STORES, contact_schema
 
 SCHEMA = contact_schema()
@@ -368,7 +368,7 @@ def test_the_plain_email_fast_path_agrees_with_email_validator() -> None:
 
     from email_validator import validate_email
 
-    from destination_crmone.validate import _plain_email
+    from destination_crmone.crmone.validate import _plain_email
 
     rng = random.Random(7)
     alphabet = "abcxyz019._+-"
@@ -398,7 +398,7 @@ def test_the_plain_email_fast_path_agrees_with_email_validator() -> None:
 def test_phones_without_separators_read_as_with_them() -> None:
     import random
 
-    from destination_crmone.validate import _digits_only
+    from destination_crmone.crmone.validate import _digits_only
 
     rng = random.Random(11)
     layouts = ["+{cc} ({p}) {a} {b}", "({p}) {a}-{b}", "{p}/{a}{b}", "+{cc} (0){p} {a}.{b}",
@@ -443,8 +443,8 @@ class _Text(str):
      _Text("2025-01-01T00:00:00Z")],
 )  # fmt: skip
 def test_remembered_instants_equal_a_fresh_normalisation(value: Any) -> None:
+    from destination_crmone.crmone.validate import instant
     from destination_crmone.timefmt import try_normalize_rfc3339
-    from destination_crmone.validate import instant
 
     expected = try_normalize_rfc3339(value)
     assert instant(value) == expected
@@ -458,7 +458,7 @@ def test_remembered_instants_equal_a_fresh_normalisation(value: Any) -> None:
      (49, False), ({"code": "DE"}, False), (["DE"], False)],
 )  # fmt: skip
 def test_is_country_remembers_codes_and_refuses_what_is_not_one(code: Any, expected: bool) -> None:
-    from destination_crmone.validate import is_country
+    from destination_crmone.crmone.validate import is_country
 
     assert is_country(code) is expected
     assert is_country(code) is expected
@@ -467,7 +467,7 @@ def test_is_country_remembers_codes_and_refuses_what_is_not_one(code: Any, expec
 def test_validation_outcomes_are_remembered_per_definition_not_per_name() -> None:
     """Two tenants (or a schema that changed) with a property of the same name: the outcome
     remembered for one definition never answers for the other."""
-    from destination_crmone.validate import PropertyDef
+    from destination_crmone.crmone.validate import PropertyDef
 
     gold = ContactSchema({"tier": PropertyDef("tier", "enum", ("gold", "silver"))})
     bronze = ContactSchema({"tier": PropertyDef("tier", "enum", ("bronze",))})
@@ -486,7 +486,7 @@ def test_validation_outcomes_are_remembered_per_definition_not_per_name() -> Non
 
 
 def test_a_definitions_remembered_outcomes_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from destination_crmone import validate
+    from destination_crmone.crmone import validate
 
     monkeypatch.setattr(validate, "CACHE_SIZE", 3)
     definition = validate.PropertyDef("city", "string")

@@ -14,12 +14,14 @@ import pytest
 from airbyte_cdk.models import AirbyteMessage, FailureType, Type
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_crmone import writer as writer_module
-from destination_crmone.client import CrmOneClient, CrmOneError
-from destination_crmone.destination import DestinationCrmOne, serialize
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.delivery import writer as writer_module
+from destination_crmone.delivery.relay import serialize
+from destination_crmone.delivery.writer import stream_routes
+from destination_crmone.destination import DestinationCrmOne
 from destination_crmone.journal import open_journal
+from destination_crmone.streams import STREAMS as STREAM_TABLE
 from destination_crmone.timefmt import parse_rfc3339
-from destination_crmone.writer import stream_routes
 from integration_tests.destination.airbyte_input import (
     bad_customers,
     catalog,
@@ -35,15 +37,7 @@ from sandbox.crmone import CrmOneSandbox
 STREAMS = ("customers", "orders", "messages")
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 @dataclass
@@ -529,14 +523,14 @@ def test_prefixed_streams_are_written_and_unknown_ones_reported_once(
 
 def test_stream_routes_strip_a_configured_or_detected_prefix() -> None:
     streams = ["customers", "ct_orders", "x-messages", "ct_products", "customers_v2"]
-    assert stream_routes(streams, None) == {
+    assert stream_routes(streams, None, STREAM_TABLE) == {
         "customers": "customers",
         "ct_orders": "orders",
         "x-messages": None,
         "ct_products": None,
         "customers_v2": None,
     }
-    assert stream_routes(["x-messages", "ct_orders"], "x-") == {
+    assert stream_routes(["x-messages", "ct_orders"], "x-", STREAM_TABLE) == {
         "x-messages": "messages",
         "ct_orders": None,
     }

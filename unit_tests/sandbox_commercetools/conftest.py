@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -30,6 +31,17 @@ def session_for(url: str, client: tuple[str, str], scope: str | None = None) -> 
 def sandbox() -> Iterator[CommercetoolsSandbox]:
     with CommercetoolsSandbox(seed=SMALL) as server:
         yield server
+
+
+NewSandbox = Callable[[SeedSpec], CommercetoolsSandbox]
+
+
+@pytest.fixture
+def new_sandbox() -> Iterator[NewSandbox]:
+    """Sandboxes of a test's own, from a seed (for tests that change them: faults,
+    mutations), stopped when the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda seed: stack.enter_context(CommercetoolsSandbox(seed=seed))
 
 
 @pytest.fixture(scope="module")

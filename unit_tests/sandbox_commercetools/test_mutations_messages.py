@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
 from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
-from unit_tests.sandbox_commercetools.conftest import session_for
+from unit_tests.sandbox_commercetools.conftest import NewSandbox, session_for
 
 
 @pytest.fixture
-def sandbox() -> Iterator[CommercetoolsSandbox]:
-    with CommercetoolsSandbox(seed=SeedSpec(customers=300, orders=400, seed=7)) as server:
-        yield server
+def own_sandbox(new_sandbox: NewSandbox) -> CommercetoolsSandbox:
+    """A sandbox of this test's own (the tests here change it), not the module's shared one."""
+    return new_sandbox(SeedSpec(customers=300, orders=400, seed=7))
 
 
 @pytest.fixture
-def api(sandbox: CommercetoolsSandbox) -> requests.Session:
-    return session_for(sandbox.url, ("sandbox-client", "sandbox-secret"))
+def api(own_sandbox: CommercetoolsSandbox) -> requests.Session:
+    return session_for(own_sandbox.url, ("sandbox-client", "sandbox-secret"))
 
 
 def messages(api: requests.Session, url: str, **extra: str) -> list[dict]:
@@ -35,12 +33,12 @@ def messages(api: requests.Session, url: str, **extra: str) -> list[dict]:
     return response.json()["results"]
 
 
-def test_updates_bump_version_and_time_past_every_seeded_record(sandbox, api) -> None:
-    before = {r["id"]: r for r in sandbox.records("customers")}
+def test_updates_bump_version_and_time_past_every_seeded_record(own_sandbox, api) -> None:
+    before = {r["id"]: r for r in own_sandbox.records("customers")}
     newest_seed = max(r["lastModifiedAt"] for r in before.values())
-    updated = sandbox.update_customers(25)
+    updated = own_sandbox.update_customers(25)
     assert len(set(updated)) == 25
-    after = {r["id"]: r for r in sandbox.records("customers")}
+    after = {r["id"]: r for r in own_sandbox.records("customers")}
     stamps = [after[i]["lastModifiedAt"] for i in updated]
     assert all(s > newest_seed for s in stamps)
     assert len(set(stamps)) == 25  # one millisecond each, increasing
@@ -54,31 +52,31 @@ def test_updates_bump_version_and_time_past_every_seeded_record(sandbox, api) ->
         "var.t": newest_seed,
         "limit": 500,
     }
-    changed = api.get(f"{sandbox.url}/demo/customers", params=params, timeout=10).json()
+    changed = api.get(f"{own_sandbox.url}/demo/customers", params=params, timeout=10).json()
     assert [r["id"] for r in changed["results"]] == updated
 
 
-def test_deletions_leave_customer_deleted_messages(sandbox, api) -> None:
-    deleted = sandbox.delete_customers(5)
-    remaining = {r["id"] for r in sandbox.records("customers")}
+def test_deletions_leave_customer_deleted_messages(own_sandbox, api) -> None:
+    deleted = own_sandbox.delete_customers(5)
+    remaining = {r["id"] for r in own_sandbox.records("customers")}
     assert not set(deleted) & remaining
-    found = messages(api, sandbox.url, **{"where": 'type = "CustomerDeleted"'})
+    found = messages(api, own_sandbox.url, **{"where": 'type = "CustomerDeleted"'})
     assert [m["resource"] for m in found] == [{"typeId": "customer", "id": i} for i in deleted]
     for message in found:
         assert message["sequenceNumber"] >= 1
         assert message["createdAt"].endswith("Z")
         assert message["resourceVersion"] >= 2
-    gone = api.get(f"{sandbox.url}/demo/customers/{deleted[0]}", timeout=10)
+    gone = api.get(f"{own_sandbox.url}/demo/customers/{deleted[0]}", timeout=10)
     assert gone.status_code == 404
 
 
-def test_order_changes_carry_old_states_and_sequence_numbers_grow(sandbox, api) -> None:
-    old = {o["id"]: o["orderState"] for o in sandbox.records("orders")}
-    cancelled = sandbox.cancel_orders(3)
-    advanced = sandbox.update_orders(4)
-    states = {o["id"]: o for o in sandbox.records("orders")}
+def test_order_changes_carry_old_states_and_sequence_numbers_grow(own_sandbox, api) -> None:
+    old = {o["id"]: o["orderState"] for o in own_sandbox.records("orders")}
+    cancelled = own_sandbox.cancel_orders(3)
+    advanced = own_sandbox.update_orders(4)
+    states = {o["id"]: o for o in own_sandbox.records("orders")}
     assert all(states[i]["orderState"] == "Cancelled" for i in cancelled)
-    found = messages(api, sandbox.url)
+    found = messages(api, own_sandbox.url)
     changes = [m for m in found if m["type"] == "OrderStateChanged"]
     assert {m["resource"]["id"] for m in changes} == set(cancelled) | set(advanced)
     for message in changes:
@@ -92,9 +90,9 @@ def test_order_changes_carry_old_states_and_sequence_numbers_grow(sandbox, api) 
         assert states[order_id]["lastMessageSequenceNumber"] == numbers[-1]
 
 
-def test_admin_mutate_and_upsert_over_http(sandbox, api) -> None:
+def test_admin_mutate_and_upsert_over_http(own_sandbox, api) -> None:
     response = requests.post(
-        f"{sandbox.url}/_sandbox/mutate",
+        f"{own_sandbox.url}/_sandbox/mutate",
         json={
             "update_customers": 3,
             "delete_customers": 2,
@@ -115,14 +113,16 @@ def test_admin_mutate_and_upsert_over_http(sandbox, api) -> None:
             "created_customers",
         )
     ] == [3, 2, 2, 1, 1]
-    created = api.get(f"{sandbox.url}/demo/customers/{body['created_customers'][0]}", timeout=10)
+    created = api.get(
+        f"{own_sandbox.url}/demo/customers/{body['created_customers'][0]}", timeout=10
+    )
     assert created.json()["version"] == 1
-    kinds = {m["type"] for m in messages(api, sandbox.url)}
+    kinds = {m["type"] for m in messages(api, own_sandbox.url)}
     assert {"CustomerCreated", "CustomerDeleted", "OrderStateChanged"} <= kinds
-    bad = requests.post(f"{sandbox.url}/_sandbox/mutate", json={"explode": 1}, timeout=10)
+    bad = requests.post(f"{own_sandbox.url}/_sandbox/mutate", json={"explode": 1}, timeout=10)
     assert bad.status_code == 400
-    stored = sandbox.upsert("customer", {"email": "new@example.com", "stores": []})
-    replaced = sandbox.upsert("customers", {**stored, "email": "renamed@example.com"})
+    stored = own_sandbox.upsert("customer", {"email": "new@example.com", "stores": []})
+    replaced = own_sandbox.upsert("customers", {**stored, "email": "renamed@example.com"})
     assert (replaced["id"], replaced["version"], replaced["createdAt"]) == (
         stored["id"],
         2,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,12 +57,6 @@ class Api:
 
 def contact(external_id: str, **properties: Any) -> dict[str, Any]:
     return {"external_id": external_id, "properties": properties}
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,8 @@ STREAMS = ("customers", "orders", "messages")
 
 
 @pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRMONE_BACKOFF_BASE", "0.001")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CrmOneSandbox]:
-    with CrmOneSandbox(requests_per_second=10_000, max_concurrency=64) as running:
-        yield running
+def _short_backoff(fast_backoff: None) -> None:
+    """Every security test runs with the shared short back-off (unit_tests/conftest.py)."""
 
 
 @dataclass

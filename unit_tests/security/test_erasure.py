@@ -119,7 +119,7 @@ def journal_spec(request: pytest.FixtureRequest, tmp_path: Path) -> dict:
 
 
 def test_forget_customer_on_both_backends(journal_spec: dict) -> None:
-    from destination_crmone.client import CallRecord
+    from destination_crmone.crmone.client import CallRecord
 
     journal = open_journal(journal_spec, redact_pii=False)
     try:

@@ -107,7 +107,7 @@ def test_no_personal_value_leaves_where_it_belongs(
 
 
 def test_a_dropped_connection_error_in_the_sync_log_keeps_no_query(tmp_path) -> None:
-    from destination_crmone.client import CallRecord
+    from destination_crmone.crmone.client import CallRecord
     from destination_crmone.journal import open_journal
 
     journal = open_journal({"type": "sqlite", "path": str(tmp_path / "j.db")})

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from connectors_common import location_host
-from destination_crmone.client import CrmOneClient, CrmOneError
+from destination_crmone.crmone.client import CrmOneClient, CrmOneError
 
 pytestmark = pytest.mark.security
 

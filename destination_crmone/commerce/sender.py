@@ -20,17 +20,16 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from destination_crmone.client import CrmOneError
-from destination_crmone.commerce_events import (
+from destination_crmone.commerce.mapping import (
     PAYMENT_METHOD_NOTICE,
     PAYMENT_METHOD_PROPERTY,
     MappedCart,
     abandoned_activity,
     abandoned_since,
     cart_transition,
-    contact_key_of,
     guest_contact,
     guest_email,
     map_cart,
@@ -44,25 +43,22 @@ from destination_crmone.commerce_events import (
     order_recovery,
     payment_update,
 )
-from destination_crmone.contact_hooks import wake
-from destination_crmone.journal.commerce import CartRow, OrderFact, OrderPayments, PaymentFact
-from destination_crmone.mapping import MappedContact, MappedOrder
-from destination_crmone.merge import decide, ownership_map
-from destination_crmone.planning import (
+from destination_crmone.contacts.merge import decide, ownership_map
+from destination_crmone.contacts.stores import wake
+from destination_crmone.crmone.client import CrmOneError
+from destination_crmone.crmone.replies import error_text, read_reply
+from destination_crmone.crmone.validate import issue_summary
+from destination_crmone.delivery.context import (
     Failure,
     Pending,
-    chunks,
-    error_text,
-    issue_summary,
-    newest_only,
-)
-from destination_crmone.senders import (
-    CONTACT_STATUSES,
-    OrderSender,
-    Sender,
     WriteContext,
+    chunks,
+    newest_only,
     stop_unless_record_level,
 )
+from destination_crmone.delivery.sender import UPSERT_STATUSES, Sender
+from destination_crmone.journal.commerce import CartRow, OrderFact, OrderPayments, PaymentFact
+from destination_crmone.records import MappedContact, MappedOrder, contact_key
 from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")
@@ -86,14 +82,39 @@ class Planned:
 
     @property
     def contact_key(self) -> str | None:
-        return contact_key_of(self.mapped.contact_external_id, self.mapped.contact_email)
+        return self.mapped.contact_key
 
 
-class CommerceSender(OrderSender):
+class OrderCalls(Sender):
+    """Activities and `orders` objects, upserted in batches (carts, orders, payments)."""
+
+    def _send(
+        self,
+        kind: str,
+        batch: list[tuple[dict[str, Any], Pending]],
+        failures: dict[Pending, Failure],
+    ) -> None:
+        ctx = self.ctx
+        records = [record for record, _ in batch]
+        if ctx.dry_run:
+            detail = {"action": f"send {kind}", "records": records}
+            ctx.journal.add_review(ctx.run_id, "dry_run", None, None, detail)
+            ctx.stats.add(self.stream, f"dry_run_would_send_{kind}", len(records))
+            return
+        key = ctx.idempotency_key(self.stream, kind, records)
+        if kind == "activities":
+            call = partial(ctx.client.upsert_activities, idempotency_key=key)
+        else:
+            call = partial(ctx.client.upsert_objects, "orders", idempotency_key=key)
+        self.send_batch(
+            batch, call, kind, UPSERT_STATUSES, lambda record: record["external_id"], failures
+        )
+
+
+class CommerceSender(OrderCalls):
     """What carts and orders share: guest contacts, sending, settling, waiting for contacts."""
 
     noun = "records"
-    follows: tuple[str, ...] = ("customers",)
 
     def recall(self, items: list[Pending]) -> Any:
         """What the journal knows of these records, for `plan` (one read per batch)."""
@@ -215,14 +236,12 @@ class CommerceSender(OrderSender):
             stop_unless_record_level(error)
             return dict.fromkeys(missing, ("failed", error.code, f"guest contact: {error}"))
         failures: dict[str, Failure] = {}
-        for error in response.get("errors") or []:
-            index = error.get("index")
-            if isinstance(index, int) and 0 <= index < len(missing):
-                code, reason = error_text(error)
-                failures[missing[index]] = ("rejected", code, f"guest contact: {reason}")
+        for index, error in read_reply(response, len(missing)).errors:
+            code, reason = error_text(error)
+            failures[missing[index]] = ("rejected", code, f"guest contact: {reason}")
         created = [email for email in missing if email not in failures]
         ctx.stats.add(self.stream, "guest_contacts_created", len(created))
-        wake(ctx, [f"email:{email}" for email in created])
+        wake(ctx, [contact_key(email=email) or "" for email in created])
         return failures
 
     # --- carts recovered by orders -------------------------------------------------------
@@ -314,7 +333,6 @@ class CommerceOrderSender(CommerceSender):
     contact's order history follows what was written."""
 
     noun = "orders"
-    follows = ("customers", "carts")
 
     def __init__(self, stream: str, ctx: WriteContext) -> None:
         super().__init__(stream, ctx)
@@ -326,7 +344,7 @@ class CommerceOrderSender(CommerceSender):
         """Lifecycle events written, and (objects) the known payments the orders name."""
         journal = self.ctx.journal
         events = journal.written_events(item.key for item in items)
-        if self.ctx.config.orders_as not in ("objects", "both"):
+        if not self.ctx.config.writes_order_objects:
             return events, {}
         named = (pid for item in items for pid in order_payment_ids(item.record))
         return events, journal.payment_facts(named)
@@ -470,11 +488,11 @@ class CommerceOrderSender(CommerceSender):
             stop_unless_record_level(error)
             ctx.stats.warn(self.stream, error.code, f"order history: {error}")
             return
-        for result in response.get("results") or []:
-            status = result.get("status")
-            if status in CONTACT_STATUSES:
+        reply = read_reply(response, len(records))
+        for status in reply.statuses:
+            if status in UPSERT_STATUSES:
                 ctx.stats.add(self.stream, f"order_history_{status}")
-        for error in response.get("errors") or []:
+        for error in reply.every_error:
             code, reason = error_text(error)
             ctx.stats.warn(self.stream, code, f"order history: {reason}")
 
@@ -482,15 +500,13 @@ class CommerceOrderSender(CommerceSender):
 # --- payments ------------------------------------------------------------------------------
 
 
-class PaymentSender(OrderSender):
+class PaymentSender(OrderCalls):
     """payments → `payment_state` (and `payment_method`) of the order objects naming them.
 
     Every payment's fact is remembered (a later order picks it up); the written orders naming
     a payment of the batch get one upsert each, of the payment properties only, computed from
     every payment the order names. One batch at a time: two payments of one order in two
     batches never race."""
-
-    follows = ("customers", "orders")
 
     def __init__(self, stream: str, ctx: WriteContext) -> None:
         super().__init__(stream, ctx)
@@ -584,7 +600,8 @@ def write_abandoned_carts(ctx: WriteContext, now: datetime | None = None) -> Non
             stop_unless_record_level(error)  # transient: the sync fails; the next run retries
             ctx.stats.warn("carts", error.code, f"cart_abandoned: {error}")
             return
-        refused = {error.get("index"): error_text(error) for error in response.get("errors") or []}
+        reply = read_reply(response, len(records))
+        refused = {index: error_text(error) for index, error in reply.errors}
         rows = []
         for index, (row, record) in enumerate(zip(idle, records, strict=True)):
             if index in refused:
@@ -599,12 +616,3 @@ def write_abandoned_carts(ctx: WriteContext, now: datetime | None = None) -> Non
                 )
         ctx.journal.save_carts(rows)
         ctx.stats.add("carts", "carts_abandoned", len(idle) - len(refused))
-
-
-# Stream name → sender: carts, and orders with their lifecycle (replacing `OrderSender`).
-COMMERCE_SENDERS: dict[str, type[Sender]] = {
-    "carts": CartSender,
-    "orders": CommerceOrderSender,
-}
-# Used only when `orders_as` includes objects (else payments are acknowledged, not written).
-PAYMENT_SENDERS: dict[str, type[Sender]] = {"payments": PaymentSender}

@@ -535,3 +535,8 @@ def check_match_key(external_id: Any, source_field: str) -> list[Issue]:
         reason = f"external_id: {shown(external_id)} is {rule}"
         return [Issue("external_id", "invalid_external_id", reason, rule=f"external_id: {rule}")]
     return []
+
+
+def issue_summary(issues: list[Issue]) -> tuple[str, str]:
+    """(code, reasons) of a record's issues: the first code, every reason."""
+    return (issues[0].code if issues else "invalid"), "; ".join(i.reason for i in issues)

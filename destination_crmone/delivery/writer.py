@@ -17,7 +17,7 @@ releases each STATE as soon as every record received before it is settled (a wat
   STATE waits for it.
 - Two batches never run at once when they touch the same record, nor when they belong to
   different streams (orders and deletions must see the contacts sent before them).
-- A failure that is not about a record (`senders.Transient`, `senders.Fatal`, or any error)
+- A failure that is not about a record (`context.Transient`, `context.Fatal`, or any error)
   stops the writer: batches in flight finish, no new one starts, the STATEs their records
   complete are still released, and `finish`/`abort` raise it.
 """
@@ -28,14 +28,14 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from destination_crmone.delivery.context import Pending, Tally, WriteContext
+from destination_crmone.delivery.sender import IgnoredSender, Sender
 from destination_crmone.journal import QueueItem
-from destination_crmone.planning import Pending, Tally
-from destination_crmone.senders import SENDERS, IgnoredSender, Sender, WriteContext
 from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")
@@ -44,13 +44,14 @@ FLUSH_AFTER_SECONDS = 3.0
 
 
 def stream_routes(
-    streams: list[str], prefix: str | None, known: Mapping[str, Any] = SENDERS
+    streams: list[str], prefix: str | None, known: Iterable[str]
 ) -> dict[str, str | None]:
     """Catalog stream name → the stream it is (`customers`…), or None: no use in CRM One.
 
     A connection may prefix stream names (`ct_customers`): the configured `prefix` is stripped
     first; without one, a name that ends in `_<known stream>` is that stream.
     """
+    known = tuple(known)
     routes: dict[str, str | None] = {}
     for name in dict.fromkeys(streams):
         if name in known:
@@ -86,12 +87,16 @@ class Writer:
         streams: list[str],
         *,
         prefix: str | None = None,
-        senders: Mapping[str, type[Sender]] = SENDERS,
+        senders: Mapping[str, type[Sender]],
+        follows: Mapping[str, tuple[str, ...]] | None = None,
         flush_after: float | None = None,
     ) -> None:
+        """`senders`: stream (without prefix) → its sender; `follows`: stream → the streams
+        whose buffered records are sent before a batch of it (the stream table's)."""
         self.ctx = ctx
         ctx.settle = self._settle
         self._senders_by_kind = senders
+        self._follows = dict(follows or {})
         self._prefix = prefix
         self.routes = stream_routes(streams, prefix, senders)
         self.ignored: list[str] = []
@@ -208,7 +213,7 @@ class Writer:
     def _flush(self, stream: str) -> None:
         """Send `stream`'s batch, after the batches of the streams it follows (orders follow
         customers) and of the streams whose records came first."""
-        follows = self._senders[stream].follows
+        follows = self._follows.get(self.routes.get(stream) or "", ())
         for name in list(self._buffers):
             if self.routes.get(name) in follows:
                 self._submit(name)

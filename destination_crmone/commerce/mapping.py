@@ -23,9 +23,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from destination_crmone.config import DestinationConfig, StoreRoute
+from destination_crmone.config import DestinationConfig
+from destination_crmone.crmone.validate import (
+    ContactSchema,
+    Invalid,
+    Issue,
+    is_country,
+    shown,
+    validate_properties,
+)
 from destination_crmone.journal.commerce import CartRow, OrderFact, PaymentFact
-from destination_crmone.mapping import (
+from destination_crmone.records import (
     ActivityPayload,
     MappedContact,
     MappedOrder,
@@ -40,14 +48,6 @@ from destination_crmone.mapping import (
     order_store,
 )
 from destination_crmone.timefmt import format_rfc3339, parse_rfc3339, try_normalize_rfc3339
-from destination_crmone.validate import (
-    ContactSchema,
-    Invalid,
-    Issue,
-    is_country,
-    shown,
-    validate_properties,
-)
 
 INITIAL_STATE = "Pending"  # commercetools' first shipment and payment state
 OPEN_CART_STATE = "Active"
@@ -70,21 +70,6 @@ class MappedCart(MappedOrder):
     state: str = "closed"
     last_modified_at: str | None = None
     abandoned: ActivityPayload | None = None
-
-    @property
-    def contact_key(self) -> str | None:
-        return contact_key_of(self.contact_external_id, self.contact_email)
-
-
-def contact_key(self) -> str | None:
-    return contact_key_of(self.contact_external_id, self.contact_email)
-
-
-def contact_key_of(external_id: str | None, email: str | None) -> str | None:
-    """The journal's key of a contact: `ext:<external_id>`, else `email:<email>`."""
-    if external_id:
-        return f"ext:{external_id}"
-    return f"email:{email}" if email else None
 
 
 def map_cart(
@@ -577,51 +562,3 @@ def payment_update(
         record["contact_email"] = contact_key.removeprefix("email:")
     record["properties"] = dict(properties)
     return record
-
-
-# --- store routing, both ways --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoreDeparture:
-    """What leaving routed stores undoes: lists to leave, routed properties to clear."""
-
-    remove_list_ids: tuple[str, ...] = ()
-    clear_properties: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.remove_list_ids or self.clear_properties)
-
-
-def route_property_names(route: StoreRoute) -> list[str]:
-    """The property names a route sets (`properties` as a mapping or as `{property, value}`
-    items)."""
-    properties: Any = route.properties
-    if isinstance(properties, Mapping):
-        return list(properties)
-    names = []
-    for item in properties or []:
-        name = item.get("property") if isinstance(item, Mapping) else item.property
-        names.append(str(name))
-    return names
-
-
-def store_departure(
-    previous_stores: Iterable[str], current_stores: Iterable[str], config: DestinationConfig
-) -> StoreDeparture:
-    """The customer was in `previous_stores` (as last written) and is now in
-    `current_stores`: leave the lists of routed stores it left, and clear the properties those
-    routes set, except what a route of a store it is still in adds or sets."""
-    current = set(current_stores)
-    left = [key for key in dict.fromkeys(previous_stores) if key not in current]
-    if not left:
-        return StoreDeparture()
-    staying = [route for route in config.store_routing if route.store_key in current]
-    leaving = [route for route in config.store_routing if route.store_key in left]
-    kept_lists = {list_id for route in staying for list_id in route.list_ids}
-    kept_properties = {name for route in staying for name in route_property_names(route)}
-    lists = [i for route in leaving for i in route.list_ids if i not in kept_lists]
-    names = [
-        n for route in leaving for n in route_property_names(route) if n not in kept_properties
-    ]
-    return StoreDeparture(tuple(dict.fromkeys(lists)), tuple(dict.fromkeys(names)))

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors_common.datetimes import format_datetime
+
 
 def now_text() -> str:
     """Now as RFC 3339 UTC with milliseconds (the form every journal timestamp has)."""
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return format_datetime(datetime.now(UTC))
 
 
 @dataclass(frozen=True)

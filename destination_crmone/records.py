@@ -19,8 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from destination_crmone.config import ConsentMapping, DestinationConfig, Identity, StoreRoute
-from destination_crmone.timefmt import try_normalize_rfc3339
-from destination_crmone.validate import (
+from destination_crmone.crmone.validate import (
     ContactSchema,
     Invalid,
     Issue,
@@ -34,6 +33,7 @@ from destination_crmone.validate import (
     shown,
     validate_properties,
 )
+from destination_crmone.timefmt import try_normalize_rfc3339
 
 CONSENT_SOURCE = "commercetools"
 ORDER_OBJECT_TYPE = "orders"
@@ -191,6 +191,10 @@ class MappedOrder:
     @property
     def skipped(self) -> bool:
         return self.skipped_reason is not None
+
+    @property
+    def contact_key(self) -> str | None:
+        return contact_key(self.contact_external_id, self.contact_email)
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,13 @@ def route_value(value: Any, schema: ContactSchema, name: str) -> Any:
     except orjson.JSONDecodeError:
         return value
     return parsed if isinstance(parsed, int | float | bool) else value
+
+
+def contact_key(external_id: str | None = None, email: str | None = None) -> str | None:
+    """The journal's key of a contact: `ext:<external_id>`, else `email:<email>`."""
+    if external_id:
+        return f"ext:{external_id}"
+    return f"email:{email}" if email else None
 
 
 def contact_external_id(identity: Identity, value: Any) -> str | None:
@@ -608,7 +619,7 @@ def _map_order(
         "payment_state": record.get("paymentState"),
         "shipment_state": record.get("shipmentState"),
     }
-    if config.orders_as in ("activities", "both"):
+    if config.writes_order_activities:
         number = record.get("orderNumber") or order_id
         common = {
             "subject": f"Order {number}",
@@ -635,7 +646,7 @@ def _map_order(
                     **common,
                 )
             )
-    if config.orders_as in ("objects", "both"):
+    if config.writes_order_objects:
         properties = {
             "order_number": record.get("orderNumber"),
             **states,

@@ -44,8 +44,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from connectors_common import location_host
-from destination_crmone.calllog import CallRecord, now_text
-from destination_crmone.pacing import TokenBucket
+from destination_crmone.crmone.calllog import CallRecord, now_text
+from destination_crmone.crmone.pacing import TokenBucket
 
 TOKEN_PATH = "/oauth/token"
 # 408 and the contract's "nothing was applied; retry" statuses.

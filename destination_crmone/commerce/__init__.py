@@ -1,0 +1,1 @@
+"""Commerce events: carts, orders with their lifecycle, payments, guest contacts, order history."""
