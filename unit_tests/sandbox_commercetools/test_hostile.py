@@ -6,22 +6,21 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from sandbox.commercetools import CommercetoolsSandbox, SeedSpec
 from sandbox.commercetools.stalling import StallingServer
-from unit_tests.sandbox_commercetools.conftest import session_for, token
+from unit_tests.sandbox_commercetools.conftest import NewSandbox, session_for, token
 
 CLIENT = ("sandbox-client", "sandbox-secret")
 
 
 @pytest.fixture
-def sandbox() -> Iterator[CommercetoolsSandbox]:
-    with CommercetoolsSandbox(seed=SeedSpec(customers=30, orders=30)) as server:
-        yield server
+def hostile(new_sandbox: NewSandbox) -> CommercetoolsSandbox:
+    """A sandbox of the test's own: the tests make it unkind."""
+    return new_sandbox(SeedSpec(customers=30, orders=30))
 
 
 def test_a_stalling_server_accepts_and_never_answers() -> None:
@@ -64,51 +63,51 @@ def test_the_stalling_server_refuses_unknown_modes() -> None:
         StallingServer("flood")  # type: ignore[arg-type]
 
 
-def test_a_flooded_page_ignores_its_limit(sandbox) -> None:
-    api = session_for(sandbox.url, CLIENT)
-    sandbox.set_hostile(flood_items=25_000)
-    body = api.get(f"{sandbox.url}/demo/customers", params={"limit": 5}, timeout=30).json()
+def test_a_flooded_page_ignores_its_limit(hostile) -> None:
+    api = session_for(hostile.url, CLIENT)
+    hostile.set_hostile(flood_items=25_000)
+    body = api.get(f"{hostile.url}/demo/customers", params={"limit": 5}, timeout=30).json()
     assert body["limit"] == 5 and len(body["results"]) == 25_000
     assert body["results"][0] == {"id": "f0", "version": 1}
-    sandbox.set_hostile(flood_items=0)
-    body = api.get(f"{sandbox.url}/demo/customers", params={"limit": 5}, timeout=30).json()
+    hostile.set_hostile(flood_items=0)
+    body = api.get(f"{hostile.url}/demo/customers", params={"limit": 5}, timeout=30).json()
     assert len(body["results"]) == 5
 
 
 @pytest.mark.parametrize("raw", ["1e30", "NaN", "-5"])
-def test_token_expires_in_goes_out_raw(sandbox, raw) -> None:
-    sandbox.set_hostile(token_expires_in=raw)
-    response = token(sandbox.url, CLIENT)
+def test_token_expires_in_goes_out_raw(hostile, raw) -> None:
+    hostile.set_hostile(token_expires_in=raw)
+    response = token(hostile.url, CLIENT)
     assert response.status_code == 200
     assert f'"expires_in":{raw}'.encode() in response.content
     assert json.loads(response.content)["access_token"]  # otherwise a real token
 
 
-def test_a_padded_token_answer_is_as_large_as_asked(sandbox) -> None:
-    sandbox.set_hostile(token_padding_bytes=3 << 20)
-    response = token(sandbox.url, CLIENT)
+def test_a_padded_token_answer_is_as_large_as_asked(hostile) -> None:
+    hostile.set_hostile(token_padding_bytes=3 << 20)
+    response = token(hostile.url, CLIENT)
     assert len(response.content) > 3 << 20
     assert len(response.json()["padding"]) == 3 << 20
 
 
-def test_query_timed_out_above_a_limit(sandbox) -> None:
-    api = session_for(sandbox.url, CLIENT)
-    sandbox.set_hostile(query_timeout_above=100)
-    heavy = api.get(f"{sandbox.url}/demo/customers", params={"limit": 101}, timeout=10)
+def test_query_timed_out_above_a_limit(hostile) -> None:
+    api = session_for(hostile.url, CLIENT)
+    hostile.set_hostile(query_timeout_above=100)
+    heavy = api.get(f"{hostile.url}/demo/customers", params={"limit": 101}, timeout=10)
     assert heavy.status_code == 400
     assert heavy.json()["errors"][0]["code"] == "QueryTimedOut"
-    light = api.get(f"{sandbox.url}/demo/customers", params={"limit": 100}, timeout=10)
+    light = api.get(f"{hostile.url}/demo/customers", params={"limit": 100}, timeout=10)
     assert light.status_code == 200
 
 
-def test_unknown_hostile_settings_are_refused(sandbox) -> None:
-    answer = requests.post(f"{sandbox.url}/_sandbox/hostile", json={"stall": True}, timeout=10)
+def test_unknown_hostile_settings_are_refused(hostile) -> None:
+    answer = requests.post(f"{hostile.url}/_sandbox/hostile", json={"stall": True}, timeout=10)
     assert answer.status_code == 400 and "unknown hostile settings" in answer.json()["error"]
 
 
-def test_stats_keep_the_correlation_id_of_each_request(sandbox) -> None:
-    api = session_for(sandbox.url, CLIENT)
-    sandbox.reset_stats()
-    api.get(f"{sandbox.url}/demo/customers", headers={"X-Correlation-ID": "run-7"}, timeout=10)
-    api.get(f"{sandbox.url}/demo/orders", timeout=10)
-    assert sandbox.stats()["correlation_ids"] == ["run-7", None]
+def test_stats_keep_the_correlation_id_of_each_request(hostile) -> None:
+    api = session_for(hostile.url, CLIENT)
+    hostile.reset_stats()
+    api.get(f"{hostile.url}/demo/customers", headers={"X-Correlation-ID": "run-7"}, timeout=10)
+    api.get(f"{hostile.url}/demo/orders", timeout=10)
+    assert hostile.stats()["correlation_ids"] == ["run-7", None]
