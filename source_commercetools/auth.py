@@ -24,6 +24,7 @@ from source_commercetools.bounds import (
     TOKEN_BODY_BYTES,
     BodyTooLarge,
     RequestBounds,
+    bounded_session,
     correlation_id,
     read_capped,
     request_host,
@@ -79,14 +80,22 @@ def post_token(
     correlation = CORRELATION.next_id()
     LOGGER.debug("POST %s (X-Correlation-ID %s)", url, correlation)
     started = time.monotonic()
-    response = requests.post(
-        url,
-        data=body,
-        headers={**headers, CORRELATION_HEADER: correlation},
-        timeout=bounds.timeout,
-        allow_redirects=False,
-        stream=True,
-    )
+    with bounded_session(bounds) as session:
+        response = session.post(
+            url,
+            data=body,
+            headers={**headers, CORRELATION_HEADER: correlation},
+            timeout=bounds.timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+        return _token_answer(response, bounds, started)
+
+
+def _token_answer(
+    response: requests.Response, bounds: RequestBounds, started: float
+) -> requests.Response:
+    """The token endpoint's answer read in full within bounds; a redirect refused."""
     if 300 <= response.status_code < 400:
         response.close()
         raise AirbyteTracedException(

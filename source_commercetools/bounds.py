@@ -2,20 +2,28 @@
 
 - Connect and read timeouts go to `requests` (`timeout=`); a read timeout is the longest
   silence allowed, so a server answering one byte a second never trips it. The body is
-  therefore read as it arrives (`read1`) against a total deadline per request and a size cap.
+  therefore read as it arrives (`read1`) against a total deadline per request and a size cap,
+  and while the answer's head (status line and headers) is awaited, a timer shuts the socket
+  when the deadline passes (`DeadlineAdapter`, mounted on every session the source uses).
 - Every request carries `X-Correlation-ID`: one prefix per run plus a counter. commercetools
   logs it with the request, and support asks for it; every error message quotes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 from urllib3.util import parse_url
 
@@ -96,6 +104,93 @@ def timed_out(error: Exception, attempts: int, bounds: RequestBounds) -> str:
 def started_at(response: requests.Response) -> float:
     """When the request was sent, on time.monotonic(): `elapsed` is sending → headers."""
     return time.monotonic() - response.elapsed.total_seconds()
+
+
+# --- the deadline while the answer's head is awaited ---------------------------------------
+
+_watch = threading.local()  # .deadline: time.monotonic() by which the head must be in
+
+
+class _HeadDeadline:
+    """A connection whose `getresponse()` (reading the status line and headers) ends by the
+    thread's deadline: a timer shuts the socket then, and the wait ends as a read timeout."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_watch, "deadline", None)
+        sock = self.sock
+        if deadline is None or sock is None:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        fired = threading.Event()
+
+        def shut() -> None:
+            fired.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        except Exception:
+            if fired.is_set():  # urllib3 reads this as a read timeout
+                raise TimeoutError("no complete answer head within the deadline") from None
+            raise
+        finally:
+            timer.cancel()
+
+
+class _HTTPConnection(_HeadDeadline, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeadDeadline, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections stop waiting for an answer's head at the request's
+    deadline (a server dripping its headers a byte at a time never trips a read timeout)."""
+
+    def __init__(self, deadline_seconds: float, **kwargs: Any) -> None:
+        self.deadline_seconds = deadline_seconds
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        _watch.deadline = time.monotonic() + self.deadline_seconds
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _watch.deadline = None
+
+
+def bound_session(session: requests.Session, bounds: RequestBounds, pool_size: int = 10) -> None:
+    """Mount the deadline on every request `session` makes."""
+    adapter = DeadlineAdapter(
+        bounds.deadline_seconds, pool_connections=pool_size, pool_maxsize=pool_size
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+def bounded_session(bounds: RequestBounds) -> requests.Session:
+    session = requests.Session()
+    bound_session(session, bounds)
+    return session
 
 
 def read_capped(

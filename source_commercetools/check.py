@@ -18,6 +18,7 @@ from source_commercetools.bounds import (
     CORRELATION_HEADER,
     BodyTooLarge,
     RequestBounds,
+    bounded_session,
     read_capped,
 )
 from source_commercetools.config import SourceConfig
@@ -127,22 +128,23 @@ class ConnectionCheck:
         """`GET /{pk}` within the request bounds; {} when it cannot be read."""
         started = time.monotonic()
         try:
-            project = requests.get(
-                f"{self.config.api_root}/{self.config.project_key}",
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    CORRELATION_HEADER: CORRELATION.next_id(),
-                },
-                timeout=self.bounds.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-            if not project.ok:
-                project.close()
-                return {}
-            body = orjson.loads(
-                read_capped(project, PROJECT_BODY_BYTES, self.bounds.deadline_seconds, started)
-            )
+            with bounded_session(self.bounds) as session:
+                project = session.get(
+                    f"{self.config.api_root}/{self.config.project_key}",
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        CORRELATION_HEADER: CORRELATION.next_id(),
+                    },
+                    timeout=self.bounds.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                if not project.ok:
+                    project.close()
+                    return {}
+                body = orjson.loads(
+                    read_capped(project, PROJECT_BODY_BYTES, self.bounds.deadline_seconds, started)
+                )
         except (requests.RequestException, BodyTooLarge, orjson.JSONDecodeError):
             return {}
         return body if isinstance(body, Mapping) else {}

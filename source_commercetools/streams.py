@@ -34,12 +34,13 @@ from airbyte_cdk.models import (
     SyncMode,
     Type,
 )
+from airbyte_cdk.sources.http_config import MAX_CONNECTION_POOL_SIZE
 from airbyte_cdk.sources.streams.core import CheckpointMixin
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_commercetools.bounds import RequestBounds
+from source_commercetools.bounds import RequestBounds, bound_session
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
 from source_commercetools.cursor import (
     KeySetCursor,
@@ -128,6 +129,8 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.backoff = CommercetoolsBackoff(config.retry_backoff_seconds)  # shared by slices
         self.bounds = RequestBounds.of(config)
         super().__init__(authenticator=authenticator)
+        # The CDK's client has no public hook for its session's adapters.
+        bound_session(self._http_client._session, self.bounds, MAX_CONNECTION_POOL_SIZE)
         self._start_state: dict[str, Any] = {}  # the state this run started from
         self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
         self._full_refresh = False

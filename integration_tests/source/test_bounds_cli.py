@@ -82,7 +82,7 @@ def sandbox() -> Iterator[CommercetoolsSandbox]:
         yield server
 
 
-@pytest.mark.parametrize("mode", ["stall", "drip"])
+@pytest.mark.parametrize("mode", ["stall", "drip", "drip_head"])
 def test_read_against_a_stalled_or_dripping_api_ends_in_bounds(sandbox, tmp_path, mode):
     with StallingServer(mode, interval_s=1.0, max_seconds=60) as hostile:
         host = hostile.url.removeprefix("http://")

@@ -2,6 +2,7 @@
 
     stall   accept the connection, read the request, never answer
     drip    answer `200` with a JSON body announced in full, sent one byte per `interval_s`
+    drip_head  send the status line, then headers one byte per `interval_s`, never ending them
 
 Every connection is held at most `max_seconds`, and `stop()` closes them all: a test that
 forgets to stop it leaves nothing running for long. Each request's first line and
@@ -16,7 +17,8 @@ import threading
 import time
 from typing import Literal
 
-Mode = Literal["stall", "drip"]
+Mode = Literal["stall", "drip", "drip_head"]
+MODES = ("stall", "drip", "drip_head")
 DRIP_BODY = b'{"access_token":"drip","expires_in":3600,"limit":1,"count":0,"results":[]}'
 
 
@@ -28,8 +30,8 @@ class StallingServer:
         interval_s: float = 1.0,
         max_seconds: float = 60.0,
     ) -> None:
-        if mode not in ("stall", "drip"):
-            raise ValueError(f"mode must be stall or drip, got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
         self.interval_s = interval_s
         self.max_seconds = max_seconds
@@ -102,6 +104,10 @@ class StallingServer:
                     if self._stop.wait(self.interval_s) or time.monotonic() > deadline:
                         break
                     connection.sendall(bytes([byte]))
+            elif self.mode == "drip_head":
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self._stop.wait(self.interval_s) and time.monotonic() < deadline:
+                    connection.sendall(b"X")  # one endless header line
             else:
                 self._stop.wait(max(0.0, deadline - time.monotonic()))
         except OSError:

@@ -58,8 +58,20 @@ def test_a_dripping_server_sends_one_byte_per_interval() -> None:
         sock.close()
 
 
+def test_a_head_dripping_server_never_finishes_its_headers() -> None:
+    with StallingServer("drip_head", interval_s=0.05, max_seconds=10) as server:
+        sock = socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(5)
+        received = b""
+        while len(received) < 25:
+            received += sock.recv(10)
+        assert received.startswith(b"HTTP/1.1 200 OK\r\nXXXX") and b"\r\n\r\n" not in received
+        sock.close()
+
+
 def test_the_stalling_server_refuses_unknown_modes() -> None:
-    with pytest.raises(ValueError, match="stall or drip"):
+    with pytest.raises(ValueError, match="stall, drip, drip_head"):
         StallingServer("flood")  # type: ignore[arg-type]
 
 

@@ -65,7 +65,7 @@ def check(config: dict, caplog) -> tuple[Status, str | None]:
 # --- stalls and slow drips ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["stall", "drip"])
+@pytest.mark.parametrize("mode", ["stall", "drip", "drip_head"])
 def test_a_stalled_or_dripping_api_fails_in_bounded_time_naming_the_host(ct, mode):
     with StallingServer(mode, interval_s=0.2, max_seconds=30) as hostile:
         config = ct.source_config(
@@ -87,7 +87,7 @@ def test_a_stalled_or_dripping_api_fails_in_bounded_time_naming_the_host(ct, mod
     assert took < 10
 
 
-@pytest.mark.parametrize("mode", ["stall", "drip"])
+@pytest.mark.parametrize("mode", ["stall", "drip", "drip_head"])
 def test_a_stalled_or_dripping_token_endpoint_ends_the_sync_once(ct, mode):
     with StallingServer(mode, interval_s=0.2, max_seconds=30) as hostile:
         config = ct.source_config(
