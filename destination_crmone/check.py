@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 
+from connectors_common.urls import check_resolved_host
 from destination_crmone.commerce.mapping import PAYMENT_METHOD_NOTICE, PAYMENT_METHOD_PROPERTY
 from destination_crmone.config import DestinationConfig
 from destination_crmone.crmone.client import CrmOneClient, CrmOneError
 from destination_crmone.crmone.validate import ContactSchema
 from destination_crmone.journal import JournalError, open_journal
 from destination_crmone.journal.placement import journal_placement, journal_spec
-from destination_crmone.records import configured_list_ids, unwritable_properties
+from destination_crmone.records import DEFAULT_CUSTOMER_FIELDS, unwritable_properties
+from destination_crmone.schema_check import list_problems, property_problems
+from destination_crmone.segments import configured_lists
 from destination_crmone.streams import required_activity_types, required_scopes
 
 
@@ -30,6 +33,8 @@ def problems(config: DestinationConfig, client: CrmOneClient) -> list[str]:
         problems.append(placement.problem)
     elif placement.warning:
         logging.getLogger("airbyte").warning(placement.warning)
+    if problem := check_resolved_host(config.base_url, config.allow_private_network):
+        return [*problems, f"base_url: its host {problem}"]  # where DNS points it now
     try:
         account = client.account()
     except CrmOneError as error:
@@ -48,23 +53,22 @@ def problems(config: DestinationConfig, client: CrmOneClient) -> list[str]:
 
 
 def _check_schema(client: CrmOneClient, config: DestinationConfig) -> list[str]:
+    """The default mapping's properties, then every property the config names (by path)."""
     schema = ContactSchema.from_api(client.contact_schema())
-    missing = unwritable_properties(config, schema)
-    if not missing:
-        return []
-    return [
-        "CRM One's contact schema lacks (or marks read-only) mapped properties: "
-        + ", ".join(missing)
-    ]
+    problems = []
+    missing = [n for n in unwritable_properties(config, schema) if n in DEFAULT_CUSTOMER_FIELDS]
+    if missing:
+        problems.append(
+            "CRM One's contact schema lacks (or marks read-only) mapped properties: "
+            + ", ".join(missing)
+        )
+    return problems + property_problems(config, schema)
 
 
 def _check_lists(client: CrmOneClient, config: DestinationConfig) -> list[str]:
-    wanted = configured_list_ids(config)
-    if not wanted:
+    if not configured_lists(config):
         return []
-    known = {str(found.get("id")) for found in client.lists()}
-    unknown = [list_id for list_id in wanted if list_id not in known]
-    return [f"store_routing names unknown CRM One lists: {', '.join(unknown)}"] if unknown else []
+    return list_problems(config, (found.get("id") for found in client.lists()))
 
 
 def _check_order_types(client: CrmOneClient, config: DestinationConfig) -> list[str]:

@@ -4,16 +4,24 @@ The keys of `../shared/CONFIG.md` are a public interface (`base_url`, `client_id
 `client_secret`, `journal`, `ownership`, `deletions`, `orders_as`, `dry_run`); every other key
 has a default, so a config of the connection and a journal path works untouched.
 
-Parsing is lenient about keys it does not know (they are ignored) and strict about the values
-of keys it does know: a wrong type or an out-of-range value is a `ConfigError` that names the
-field, never a silent coercion. Secret values never appear in an error message.
+Parsing is strict: a key no model knows, anywhere in the config, is a `ConfigError` naming its
+path and the nearest known key ("did you mean …"), found from the pydantic models themselves
+(every model forbids extra keys), so a key added to a model is known everywhere at once. A
+wrong type or an out-of-range value is a `ConfigError` that names the field, never a silent
+coercion. Configs of earlier releases are brought to today's shape first (`upgrade_config`).
+Secret values (and the values of unknown keys, which may be a mistyped secret) never appear in
+an error message.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,11 +30,15 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
-from connectors_common import check_service_url
+from connectors_common import check_service_url, secrets
+from connectors_common.urls import check_service_address
+from destination_crmone.journal import DSN_UNREADABLE
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
@@ -69,7 +81,7 @@ FORM_GROUPS = (
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- journal -------------------------------------------------------------------------------
@@ -145,6 +157,8 @@ class PostgresJournalConfig(_Model):
             raise ValueError(
                 "the password holds an unencoded '@' or '/': percent-encode it (%40, %2F)"
             )
+        if not secrets.dsn_parts(text):  # libpq's own message would quote the text
+            raise ValueError(DSN_UNREADABLE)
         return SecretStr(text)
 
 
@@ -160,6 +174,10 @@ def _raw_userinfo_password(url: str) -> str | None:
 
 
 JournalConfig = Annotated[SqliteJournalConfig | PostgresJournalConfig, Field(discriminator="type")]
+JOURNAL_FIELDS_OF = {
+    "sqlite": frozenset(SqliteJournalConfig.model_fields),
+    "postgres": frozenset(PostgresJournalConfig.model_fields),
+}
 JOURNAL_SHAPE = 'must be an object: {"type": "sqlite", "path": …} or {"type": "postgres", "dsn": …}'
 
 
@@ -200,8 +218,10 @@ class FieldMapping(_Model):
         pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
         title="commercetools field",
         description=(
-            "Dotted path in the customer, e.g. custom.fields.loyaltyTier; address.* is the "
-            "default billing (else first) address."
+            "Dotted path in the customer, e.g. custom.fields.loyaltyTier; "
+            "address.billing.city is the default billing (else first) address, "
+            "address.shipping.postal_code the default shipping (else billing) address; "
+            "address.* alone is the billing address."
         ),
         json_schema_extra=_ui(0),
     )
@@ -211,6 +231,17 @@ class FieldMapping(_Model):
         title="CRM One property",
         description="Name of the contact property in CRM One, e.g. loyalty_tier.",
         json_schema_extra=_ui(1),
+    )
+    locale: str | None = Field(
+        default=None,
+        pattern=r"^(customer|[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*)$",
+        title="Language of a localized value",
+        description=(
+            "For a localized field (a LocalizedString): customer takes the customer's locale, "
+            "then its store's languages, then fallback_locale; or a fixed language such as "
+            "de. Empty: the field is read as it is."
+        ),
+        json_schema_extra=_ui(2, examples=["customer", "de"]),
     )
 
     @field_validator("target")
@@ -311,39 +342,44 @@ def property_pairs(properties: Any) -> Any:
 
 
 def upgrade_config(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A config of an earlier release in today's shape, before anything validates it against
-    the spec (Airbyte's spec check would refuse the object form of route properties)."""
+    """A config of an earlier release, or one using a shorthand the docs allow, in the
+    spec's shape, before anything validates it against the spec (Airbyte's spec check would
+    refuse the object form of route properties, `routing` as a list of rules, a rule's
+    `when` as one condition)."""
     config = dict(raw)
     routes = config.get("store_routing")
     if isinstance(routes, list):
-        config["store_routing"] = [
-            {**route, "properties": property_pairs(route["properties"])}
-            if isinstance(route, Mapping) and "properties" in route
-            else route
-            for route in routes
+        config["store_routing"] = [_with_property_pairs(route) for route in routes]
+    routing = config.get("routing")
+    if isinstance(routing, list):
+        routing = {"rules": routing}
+    if isinstance(routing, Mapping) and isinstance(routing.get("rules"), list):
+        rules = [_with_property_pairs(rule) for rule in routing["rules"]]
+        rules = [
+            {**rule, "when": _spec_conditions(_conditions(rule["when"]))}
+            if isinstance(rule, Mapping) and "when" in rule
+            else rule
+            for rule in rules
         ]
+        config["routing"] = {**routing, "rules": rules}
+    if "filters" in config:
+        config["filters"] = _spec_conditions(config["filters"])
     return config
 
 
-class StoreRoute(_Model):
-    model_config = ConfigDict(title="Store route")
+def _with_property_pairs(route: Any) -> Any:
+    if isinstance(route, Mapping) and "properties" in route:
+        return {**route, "properties": property_pairs(route["properties"])}
+    return route
 
-    store_key: str = Field(
-        min_length=1,
-        title="Store key",
-        description="Key of the commercetools store whose customers this route applies to.",
-        json_schema_extra=_ui(0),
-    )
-    list_ids: list[Annotated[str, Field(min_length=1)]] = Field(
-        default=[],
-        title="CRM One list ids",
-        description="Contacts of this store are added to these lists.",
-        json_schema_extra=_ui(1),
-    )
+
+class _SetsProperties(_Model):
+    """What a store route and a routing rule share: the properties they set."""
+
     properties: list[RouteProperty] = Field(
         default=[],
         title="Properties",
-        description="Set on contacts of this store, e.g. sales_region = EU.",
+        description="Set on the contacts it applies to, e.g. sales_region = EU.",
         json_schema_extra=_ui(2),
     )
 
@@ -362,8 +398,166 @@ class StoreRoute(_Model):
 
     @property
     def property_values(self) -> dict[str, Any]:
-        """The properties this route sets, by name."""
+        """The properties it sets, by name."""
         return {item.property: item.value for item in self.properties}
+
+
+class StoreRoute(_SetsProperties):
+    model_config = ConfigDict(title="Store route")
+
+    store_key: str = Field(
+        min_length=1,
+        title="Store key",
+        description="Key of the commercetools store whose customers this route applies to.",
+        json_schema_extra=_ui(0),
+    )
+    list_ids: list[Annotated[str, Field(min_length=1)]] = Field(
+        default=[],
+        title="CRM One list ids",
+        description="Contacts of this store are added to these lists.",
+        json_schema_extra=_ui(1),
+    )
+
+    def as_rule(self) -> RoutingRule:
+        """The routing rule this store route is shorthand for."""
+        return RoutingRule(
+            when=[Condition(field="stores", in_=[self.store_key])],
+            lists=self.list_ids,
+            properties=self.properties,
+        )
+
+
+# A value a condition compares with; the form offers text.
+ConditionValue = Annotated[str | int | float | bool, WithJsonSchema({"type": "string"})]
+CONDITION_OPERATORS = ("in", "not_in", "exists")
+
+
+class Condition(_Model):
+    """One test on a customer field: `in` (its value, or one of its values, is listed),
+    `not_in` (none is), or `exists` (it has a value: true; it has none: false)."""
+
+    model_config = ConfigDict(title="Condition", populate_by_name=True)
+
+    field: str = Field(
+        pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
+        title="Customer field",
+        description=(
+            "Dotted path in the customer: stores, country (of the billing address), locale, "
+            "customerGroup.key, custom.fields.<name>, address.shipping.country, …"
+        ),
+        json_schema_extra=_ui(0, examples=["country", "stores", "custom.fields.region"]),
+    )
+    in_: list[ConditionValue] | None = Field(
+        default=None,
+        alias="in",
+        min_length=1,
+        title="In",
+        description="The field's value (any of them, for a list such as stores) is one of these.",
+        json_schema_extra=_ui(1),
+    )
+    not_in: list[ConditionValue] | None = Field(
+        default=None,
+        min_length=1,
+        title="Not in",
+        description="None of the field's values is one of these (a missing value is not in).",
+        json_schema_extra=_ui(2),
+    )
+    exists: bool | None = Field(
+        default=None,
+        strict=True,
+        title="Exists",
+        description="true: the field has a value; false: it has none.",
+        json_schema_extra=_ui(3),
+    )
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        operands = zip(CONDITION_OPERATORS, (self.in_, self.not_in, self.exists), strict=True)
+        given = [op for op, value in operands if value is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a condition on {self.field!r} needs exactly one of in, not_in, exists"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+def condition_text(value: Any) -> str:
+    """A value as conditions compare it: text without regard to case; a boolean as
+    true/false, a number in its shortest form (1.0 → 1)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        try:
+            return format(Decimal(str(value)).normalize(), "f")
+        except InvalidOperation:
+            return str(value)
+    return str(value).strip().casefold()
+
+
+def _spec_conditions(conditions: Any) -> Any:
+    """Conditions with their values as text (the spec offers text; comparing is by text)."""
+    if not isinstance(conditions, list):
+        return conditions
+    shaped = []
+    for condition in conditions:
+        if isinstance(condition, Mapping):
+            condition = dict(condition)
+            for operator in ("in", "not_in"):
+                values = condition.get(operator)
+                if isinstance(values, list):
+                    condition[operator] = [
+                        condition_text(v) if isinstance(v, bool | int | float) else v
+                        for v in values
+                    ]
+        shaped.append(condition)
+    return shaped
+
+
+def _conditions(value: Any) -> Any:
+    """`when` may be one condition or a list of them (all must hold)."""
+    return [value] if isinstance(value, Mapping) else value
+
+
+class RoutingRule(_SetsProperties):
+    model_config = ConfigDict(title="Routing rule")
+
+    when: list[Condition] = Field(
+        default=[],
+        title="When",
+        description="Conditions on the customer, all of which must hold (as in filters). "
+        "Empty: every customer.",
+        json_schema_extra=_ui(0),
+    )
+    lists: list[Annotated[str, Field(min_length=1)]] = Field(
+        default=[],
+        title="CRM One list ids",
+        description="Contacts matching the rule are added to these lists.",
+        json_schema_extra=_ui(1),
+    )
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _from_one_condition(cls, when: Any) -> Any:
+        return _conditions(when)
+
+
+class Routing(_Model):
+    model_config = ConfigDict(title="Routing")
+
+    mode: Literal["all_matches", "first_match"] = Field(
+        default="all_matches",
+        title="Mode",
+        description="all_matches: every rule that matches applies (the first of them wins a "
+        "property two set); first_match: only the first matching rule applies.",
+        json_schema_extra=_ui(0),
+    )
+    rules: list[RoutingRule] = Field(
+        default=[],
+        title="Rules",
+        description="Evaluated in order, after the store_routing shorthand.",
+        json_schema_extra=_ui(1),
+    )
 
 
 def _unique(items: list[Any], key: Any, what: str) -> None:
@@ -379,8 +573,17 @@ def _unique(items: list[Any], key: Any, what: str) -> None:
 
 
 class DestinationConfig(_Model):
-    model_config = ConfigDict(title="CRM One Destination Spec", extra="ignore", frozen=True)
+    model_config = ConfigDict(title="CRM One Destination Spec", extra="forbid", frozen=True)
 
+    allow_private_network: bool = Field(
+        default=False,
+        strict=True,
+        title="Allow a private network",
+        description="Let base_url point at a private address (10/8, 172.16/12, 192.168/16, "
+        "fc00::/7…), for a CRM One reached inside your network. Link-local and cloud "
+        "metadata addresses are refused whatever this says.",
+        json_schema_extra=_ui(40, "advanced"),
+    )
     base_url: str = Field(
         title="CRM One API URL",
         description="Root of the API, e.g. https://acme.crmone.example/api (https; http only "
@@ -583,10 +786,72 @@ class DestinationConfig(_Model):
         json_schema_extra=_ui(25, "advanced"),
     )
 
+    filters: list[Condition] = Field(
+        default=[],
+        title="Filters",
+        description=(
+            "Only customers meeting every condition are written (with their orders, carts, "
+            "payments and consents); e.g. country in [DE, AT]. Empty: every customer."
+        ),
+        json_schema_extra=_ui(26, "mapping"),
+    )
+    on_leave: Literal["keep", "archive", "remove_from_lists"] = Field(
+        default="keep",
+        title="When a contact stops matching the filters",
+        description=(
+            "keep: leave it as it is; archive: archive it in CRM One; remove_from_lists: "
+            "take it out of the lists routing added it to."
+        ),
+        json_schema_extra=_ui(27, "behaviour"),
+    )
+    routing: Routing = Field(
+        default=Routing(),
+        title="Routing",
+        description="Lists and properties for customers matching conditions on any field "
+        "(store_routing is a shorthand for rules on stores).",
+        json_schema_extra=_ui(28, "mapping"),
+    )
+    lifecycle_stage: bool = Field(
+        default=True,
+        strict=True,
+        title="Set lifecycle_stage",
+        description=(
+            "subscriber (a granted marketing consent, no order), customer (one order), "
+            "repeat_customer (two or more), lead otherwise; subject to ownership."
+        ),
+        json_schema_extra=_ui(29, "mapping"),
+    )
+    fallback_locale: str = Field(
+        default="en",
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+        title="Fallback language",
+        description="Language of localized values when neither the customer's locale nor "
+        "its store's languages have one.",
+        json_schema_extra=_ui(30, "mapping"),
+    )
+
+    @field_validator("routing", mode="before")
+    @classmethod
+    def _rules_alone(cls, routing: Any) -> Any:
+        """`routing` given as a list is its rules (mode all_matches)."""
+        return {"rules": routing} if isinstance(routing, list) else routing
+
+    @property
+    def routing_rules(self) -> list[RoutingRule]:
+        """Every routing rule in order: the store_routing shorthand first, then `routing`."""
+        return [route.as_rule() for route in self.store_routing] + list(self.routing.rules)
+
+    @property
+    def routes(self) -> bool:
+        """Does anything route (lists or properties by rule)?"""
+        return bool(self.store_routing or self.routing.rules)
+
     @field_validator("base_url")
     @classmethod
-    def _service_url(cls, url: str) -> str:
-        return check_service_url(url)
+    def _service_url(cls, url: str, info: ValidationInfo) -> str:
+        checked = check_service_url(url)
+        check_service_address(checked, bool(info.data.get("allow_private_network")))
+        return checked
 
     @field_validator("client_id")
     @classmethod
@@ -610,8 +875,11 @@ class DestinationConfig(_Model):
         if not isinstance(value, Mapping):
             raise ValueError(JOURNAL_SHAPE)
         if "type" not in value:
-            return {**value, "type": "postgres" if "dsn" in value else "sqlite"}
-        return value
+            value = {**value, "type": "postgres" if "dsn" in value else "sqlite"}
+        # the Airbyte form may keep the fields of the type it was switched away from
+        other = JOURNAL_FIELDS_OF.get("sqlite" if value["type"] == "postgres" else "postgres")
+        own = JOURNAL_FIELDS_OF.get(value["type"], frozenset())
+        return {key: item for key, item in value.items() if key in own or key not in (other or ())}
 
     @field_validator("ownership")
     @classmethod
@@ -636,6 +904,15 @@ class DestinationConfig(_Model):
     def _one_route_per_store(cls, routes: list[StoreRoute]) -> list[StoreRoute]:
         _unique(routes, lambda route: route.store_key, "store_key")
         return routes
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> DestinationConfig:
+        """From here on the secret, its encoded forms and the DSN's password are filtered out
+        of every log line, message and journal row (`connectors_common.secrets`)."""
+        secrets.remember_client(self.client_id, self.client_secret.get_secret_value())
+        if isinstance(self.journal, PostgresJournalConfig):
+            secrets.remember_dsn(self.journal.dsn.get_secret_value())
+        return self
 
     @property
     def writes_order_objects(self) -> bool:
@@ -675,12 +952,84 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
     for item in error.errors(include_url=False):
         field = _field_name(item["loc"])
         reason = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":  # never quoted: it may be a mistyped secret
+            problems.append((field, unknown_key_reason(item["loc"])))
+            continue
         if item["type"] == "missing":
             reason = "is required"
         elif field not in UNQUOTED_FIELDS and _printable(item.get("input")):
             reason = f"{reason} (got {item['input']!r})"
         problems.append((field, reason))
     return problems
+
+
+def unknown_key_reason(loc: tuple[int | str, ...]) -> str:
+    """`unknown key; did you mean 'filters'?`: the nearest key the model at that place knows."""
+    known = known_keys(loc[:-1])
+    if not known:
+        return "unknown key"
+    nearest = max(known, key=lambda key: _likeness(str(loc[-1]), key))
+    return f"unknown key; did you mean '{nearest}'?"
+
+
+def _likeness(typed: str, key: str) -> float:
+    """How alike two keys are: the best pair of their `_`-separated words plus the whole
+    (`only_stores` is nearest `store_routing`, `client_secrett` nearest `client_secret`)."""
+
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+
+    words = max(ratio(a, b) for a in typed.split("_") for b in key.split("_"))
+    return words + ratio(typed, key)
+
+
+def known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys of the object at `loc` (a pydantic error location) of a DestinationConfig."""
+    node: Any = DestinationConfig
+    for part in loc:
+        node = _inside(node, part)
+        if node is None:
+            return []
+    models = _models_of(node)
+    if len(models) != 1:
+        return []
+    return [info.alias or name for name, info in models[0].model_fields.items()]
+
+
+def _inside(node: Any, part: int | str) -> Any:
+    """The annotation one step into `node` (a model or an annotation) at `part`."""
+    if isinstance(part, int):
+        for candidate in _flatten(node):
+            if typing.get_origin(candidate) in (list, tuple):
+                return typing.get_args(candidate)[0]
+        return None
+    for model in _models_of(node):
+        for name, info in model.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+    for model in _models_of(node):  # a union's tag: the model whose `type` is that literal
+        tag = model.model_fields.get("type")
+        if tag is not None and tag.default == part:
+            return model
+    return None
+
+
+def _flatten(node: Any) -> list[Any]:
+    """An annotation without its Annotated/Optional/union wrapping, as a list of options."""
+    origin = typing.get_origin(node)
+    if origin is Annotated:
+        return _flatten(typing.get_args(node)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [option for arg in typing.get_args(node) for option in _flatten(arg)]
+    return [node]
+
+
+def _models_of(node: Any) -> list[type[BaseModel]]:
+    return [
+        option
+        for option in _flatten(node)
+        if isinstance(option, type) and issubclass(option, BaseModel)
+    ]
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -726,7 +1075,13 @@ def _airbyte_shape(node: Any, definitions: dict[str, Any]) -> Any:
     if "$ref" in node:
         target = copy.deepcopy(definitions[node["$ref"].rsplit("/", 1)[-1]])
         node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    node = {key: value for key, value in node.items() if key != "discriminator"}
+    # unknown keys are refused by `parse_config` (naming the key and the nearest known one),
+    # not by the CDK's spec validation, which runs first and would say less
+    node = {
+        key: value
+        for key, value in node.items()
+        if key != "discriminator" and not (key == "additionalProperties" and value is False)
+    }
     if "anyOf" in node:
         branches = [branch for branch in node["anyOf"] if branch != {"type": "null"}]
         rest = {key: value for key, value in node.items() if key != "anyOf"}

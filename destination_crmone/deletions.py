@@ -55,5 +55,7 @@ class DeletionSender(Sender):
                 return self.queue(item, "failed", error.code, f"{deletion.action}: {error}")
             ctx.stats.add(self.stream, "deletions_not_found")
         if not ctx.dry_run:  # what the journal holds about the customer goes too
+            if deletion.action == "erase" and external_id:  # a filtered one was never written
+                ctx.journal.forget_contact_commerce([contact_key(external_id=external_id) or ""])
             ctx.journal.forget_customer(deletion.customer_id, external_id, deletion.action)
         return self.done(item)

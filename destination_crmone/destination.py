@@ -43,6 +43,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import secrets
 from destination_crmone.check import problems
 from destination_crmone.commerce.sender import write_abandoned_carts
 from destination_crmone.config import (
@@ -168,7 +169,7 @@ class DestinationCrmOne(Destination):
             return AirbyteConnectionStatus(status=Status.FAILED, message=str(error))
         if notice := consent_notice(parsed):
             logger.warning(notice)
-        found = problems(parsed, make_client(parsed, for_check=True))
+        found = [secrets.scrub(p) for p in problems(parsed, make_client(parsed, for_check=True))]
         if found:
             return AirbyteConnectionStatus(
                 status=Status.FAILED,

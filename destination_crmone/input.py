@@ -1,10 +1,17 @@
 """The destination's stdin, read with limits: no line longer than `max_line_bytes` is held in
 memory, no message nested deeper than `MAX_DEPTH` reaches the code that walks records.
 
-A line that breaks a limit, or is not an Airbyte message, is reported by its position (line
-number) and length only, never by its content (a truncated record holds personal data). A
-RECORD that breaks a limit is handed to `on_reject`: the destination queues it with its
-reason and the run goes on; anything else is logged and skipped, as the CDK does.
+Every input line is accounted for. A line that cannot be read as an Airbyte message — over
+the line cap (whatever the order of its keys), nested too deep, not decodable JSON (invalid
+UTF-8, `NaN`/`Infinity`, a number out of range, broken syntax), or a RECORD without the shape
+of one — is a refused record, handed to `on_reject`: the destination queues it with its
+reason, counts it in the covering STATE's `recordCount` and `rejectedRecordCount`, and the
+run goes on. A line the destination cannot read cannot tell what it was, so it counts as a
+record: the side that never hides a lost record (a STATE is never that large or broken
+coming from a source). Only well-formed JSON that names another type (a LOG, a TRACE) and
+is still not a message is logged and skipped, as the CDK does. Every refusal is reported by
+its position (line number) and length only, never by its content (a truncated record holds
+personal data).
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ logger = logging.getLogger("airbyte")
 MAX_DEPTH = 64
 SKIP_CHUNK = 1024 * 1024
 HEAD_BYTES = 4096  # read from a long line to tell a RECORD and its stream
-_RECORD = re.compile(rb'"type"\s*:\s*"RECORD"')
 _STREAM = re.compile(rb'"stream"\s*:\s*"([A-Za-z0-9_.\-]{1,128})"')
 
 
@@ -110,13 +116,17 @@ class CappedInput:
         except orjson.JSONDecodeError as error:
             if "depth" in str(error) or "recursion" in str(error):
                 return self._too_deep(line, length, text)
-            logger.warning("Input line %d (%d bytes) is not JSON; skipped.", line, length)
-            return None
+            reason = f"{length} bytes, {undecodable(str(error))}"
+            return self._refuse(line, length, text[:HEAD_BYTES], "input_not_json", reason)
         if deeper_than(parsed, self.max_depth):
             return self._too_deep(line, length, text)
         try:
             return load_message(parsed)
         except Exception:  # valid JSON, but no Airbyte message: its content stays unquoted
+            kind = parsed.get("type") if isinstance(parsed, dict) else None
+            if kind in (None, "RECORD") or not isinstance(kind, str):
+                reason = f"{length} bytes, not an Airbyte message of any known shape"
+                return self._refuse(line, length, text[:HEAD_BYTES], "input_not_a_message", reason)
             logger.warning(
                 "Input line %d (%d bytes) is not an Airbyte message; skipped.", line, length
             )
@@ -124,15 +134,27 @@ class CappedInput:
 
     def _too_deep(self, line: int, length: int, text: bytes) -> None:
         reason = f"{length} bytes, nested deeper than {self.max_depth} levels"
-        self._refuse(line, length, text[:HEAD_BYTES], "input_too_deep", reason)
-        return None
+        return self._refuse(line, length, text[:HEAD_BYTES], "input_too_deep", reason)
 
     def _refuse(self, line: int, length: int, head: bytes, code: str, reason: str) -> None:
+        """A line that cannot be read: a refused record (of the stream its head names, if
+        any), handed to `on_reject`; logged by position and length without one."""
         found = _STREAM.search(head)
         stream = found.group(1).decode() if found else None
-        if _RECORD.search(head) and self.on_reject is not None:
+        logger.warning("Input line %d refused as a record: %s.", line, reason)
+        if self.on_reject is not None:
             self.on_reject(
                 RejectedInput(line, length, stream, code, f"input line {line}: {reason}")
             )
-        else:
-            logger.warning("Input line %d skipped: %s.", line, reason)
+        return None
+
+
+def undecodable(error: str) -> str:
+    """Why orjson could not decode a line, in words that quote nothing of it."""
+    if "UTF-8" in error or "utf-8" in error:
+        return "not valid UTF-8"
+    if "infinity" in error.lower() or "number" in error.lower():
+        return "a number out of range (larger than a double)"
+    if "NaN" in error or "unexpected character" in error:
+        return "not JSON (NaN, Infinity or broken syntax)"
+    return "not JSON"

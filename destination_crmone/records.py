@@ -10,15 +10,15 @@ endpoint also carry `_ab_store_key`.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
 
-from destination_crmone.config import ConsentMapping, DestinationConfig, Identity, StoreRoute
+from connectors_common.personal import personal_paths
+from destination_crmone.config import ConsentMapping, DestinationConfig, Identity
 from destination_crmone.crmone.validate import (
     ContactSchema,
     Invalid,
@@ -33,6 +33,19 @@ from destination_crmone.crmone.validate import (
     shown,
     validate_properties,
 )
+from destination_crmone.customer_fields import (
+    ADDRESS_FIELDS,
+    _items,
+    billing_address,
+    customer_group,
+    customer_store_keys,
+    customer_value,
+    get_path,
+    mapped_source_value,
+    shipping_address,
+    street,
+)
+from destination_crmone.segments import Routed, route, routed_property_names
 from destination_crmone.timefmt import try_normalize_rfc3339
 
 CONSENT_SOURCE = "commercetools"
@@ -87,11 +100,17 @@ class MappedContact:
     source_updated_at: str | None
     consents: list[ConsentPayload] = field(default_factory=list)
     list_ids: list[str] = field(default_factory=list)
+    routed_properties: tuple[str, ...] = ()  # the names routing set (cleared on leaving)
     issues: list[Issue] = field(default_factory=list)
 
     @property
     def rejected(self) -> bool:
         return any(issue.severity == "error" for issue in self.issues)
+
+    @property
+    def routed(self) -> Routed:
+        """What routing gave this contact (for the journal's memory)."""
+        return Routed(tuple(self.list_ids), dict.fromkeys(self.routed_properties))
 
     @property
     def warnings(self) -> list[Issue]:
@@ -220,94 +239,21 @@ class Deletion:
 # --- reading records -----------------------------------------------------------------------
 
 
-def _items(value: Any) -> list[Any]:
-    """A list field of a record; anything else (absent, malformed) reads as empty."""
-    return value if isinstance(value, list) else []
-
-
-def get_path(record: Any, path: str) -> Any:
-    """The value at a dotted path (`custom.fields.loyaltyTier`, `addresses.0.city`), or None."""
-    value = record
-    for part in _path_parts(path):
-        if type(value) is dict or isinstance(value, Mapping):  # dict first: no ABC check
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-        if value is None:
-            return None
-    return value
-
-
-@functools.cache
-def _path_parts(path: str) -> tuple[str, ...]:
-    """A dotted path split once (paths come from the code and the config: a handful)."""
-    return tuple(path.split("."))
-
-
-def customer_address(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The default billing address, else the first address, else an empty one."""
-    addresses = [
-        address for address in _items(record.get("addresses")) if isinstance(address, dict)
-    ]
-    billing_id = record.get("defaultBillingAddressId")
-    for address in addresses:
-        if billing_id is not None and address.get("id") == billing_id:
-            return address
-    return addresses[0] if addresses else {}
-
-
-def customer_store_keys(record: Mapping[str, Any]) -> list[str]:
-    """`stores[].key` in order; for a global customer read in a store, that store."""
-    keys: list[str] = []
-    for reference in _items(record.get("stores")):
-        key = reference.get("key") if isinstance(reference, Mapping) else None
-        if isinstance(key, str) and key and key not in keys:
-            keys.append(key)
-    if not keys and isinstance(record.get("_ab_store_key"), str):
-        keys.append(record["_ab_store_key"])
-    return keys
-
-
-def _source_value(record: Mapping[str, Any], address: Mapping[str, Any], path: str) -> Any:
-    """A field of the customer; `address.*` reads the chosen address."""
-    if path.startswith("address."):
-        return get_path(address, path.removeprefix("address."))
-    return get_path(record, path)
-
-
-def _street(address: Mapping[str, Any]) -> str | None:
-    parts = [address.get("streetName"), address.get("streetNumber")]
-    text = " ".join(str(part).strip() for part in parts if part not in (None, ""))
-    return text or None
-
-
-def _customer_group(record: Mapping[str, Any]) -> str | None:
-    reference = record.get("customerGroup")
-    if not isinstance(reference, Mapping):
-        return None
-    expanded = reference.get("obj") if isinstance(reference.get("obj"), Mapping) else {}
-    return expanded.get("key") or reference.get("key") or reference.get("id")
-
-
 # Reads one CRM One property's raw value from (customer, chosen address, its store keys).
 Extract = Callable[[Mapping[str, Any], Mapping[str, Any], list[str]], Any]
 
 
 def _path(path: str) -> Extract:
-    """A field of the customer; `address.*` reads the chosen address. A plain name is one
-    `get` (what `get_path` does for it, without walking a path)."""
+    """A field of the customer; `address.*` a field of its billing address. A plain name is
+    one `get` (what `get_path` does for it, without walking a path)."""
     on_address = path.startswith("address.")
     name = path.removeprefix("address.") if on_address else path
-    if "." not in name:
-        if on_address:
-            return lambda record, address, stores: address.get(name)
-        return lambda record, address, stores: record.get(name)
-    return lambda record, address, stores: _source_value(record, address, path)
+    if on_address:
+        return lambda record, address, stores: address.get(name)
+    return lambda record, address, stores: record.get(name)
 
 
-# The default mapping: CRM One property ← (customer, chosen address, store keys) → raw value.
+# The default mapping: CRM One property ← (customer, billing address, store keys) → raw value.
 DEFAULT_CUSTOMER_FIELDS: dict[str, Extract] = {
     "email": _path("email"),
     "first_name": _path("firstName"),
@@ -317,7 +263,7 @@ DEFAULT_CUSTOMER_FIELDS: dict[str, Extract] = {
     "birth_date": _path("dateOfBirth"),
     "company": _path("companyName"),
     "vat_id": _path("vatId"),
-    "street": lambda record, address, stores: _street(address),
+    "street": lambda record, address, stores: street(address),
     "postal_code": _path("address.postalCode"),
     "city": _path("address.city"),
     "region": lambda record, address, stores: address.get("region") or address.get("state"),
@@ -327,9 +273,38 @@ DEFAULT_CUSTOMER_FIELDS: dict[str, Extract] = {
     "locale": _path("locale"),
     "stores": lambda record, address, stores: list(stores),
     "store": lambda record, address, stores: stores[0] if stores else None,
-    "customer_group": lambda record, address, stores: _customer_group(record),
+    "customer_group": lambda record, address, stores: customer_group(record),
     "source_created_at": _path("createdAt"),
     "source_updated_at": _path("lastModifiedAt"),
+}
+
+
+def personal_properties() -> frozenset[str]:
+    """The CRM One properties the default mapping fills from a personal field of the
+    customer (those the schema annotates `x-personal`): found by mapping a probe customer
+    whose personal fields hold markers, so the list follows the mapping and the schema."""
+    record: dict[str, Any] = {}
+    address: dict[str, Any] = {}
+    markers = []
+    for index, path in enumerate(personal_paths("customers")):
+        marker = f"personal-probe-{index}"
+        markers.append(marker)
+        if path.startswith("addresses[]."):
+            address[path.removeprefix("addresses[].")] = marker
+        elif "." not in path and "[]" not in path:
+            record[path] = marker
+    record["addresses"] = [address]
+    return frozenset(
+        name
+        for name, extract in DEFAULT_CUSTOMER_FIELDS.items()
+        if any(marker in str(extract(record, address, [])) for marker in markers)
+    )
+
+
+# Written from the shipping address when the tenant has these (not standard) properties.
+SHIPPING_PROPERTIES: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    f"shipping_{name}": ADDRESS_FIELDS[name]
+    for name in ("street", "postal_code", "city", "region", "country")
 }
 
 
@@ -337,7 +312,7 @@ def mapped_property_names(config: DestinationConfig) -> list[str]:
     """Every CRM One property the config may write (for `check` against the schema)."""
     names = list(DEFAULT_CUSTOMER_FIELDS)
     extra = [mapping.target for mapping in config.field_mappings]
-    extra += [name for route in config.store_routing for name in route.property_values]
+    extra += routed_property_names(config)
     return names + [name for name in dict.fromkeys(extra) if name not in names]
 
 
@@ -350,18 +325,8 @@ def unwritable_properties(config: DestinationConfig, schema: ContactSchema) -> l
     ]
 
 
-def configured_list_ids(config: DestinationConfig) -> list[str]:
-    """Every CRM One list the store routing adds contacts to (for `check`)."""
-    return list(dict.fromkeys(i for route in config.store_routing for i in route.list_ids))
-
-
-def routes_for(config: DestinationConfig, store_keys: list[str]) -> list[StoreRoute]:
-    """The store routes that apply to a record in these stores, in config order."""
-    return [route for route in config.store_routing if route.store_key in store_keys]
-
-
 def route_value(value: Any, schema: ContactSchema, name: str) -> Any:
-    """A store route's value as the form gives it (text), in the type of the tenant's property
+    """A routed value as the form gives it (text), in the type of the tenant's property
     when the text reads as one ("42" for a number, "true" for a boolean); else as given, for
     validation to accept or reject with a reason."""
     definition = schema.get(name)
@@ -392,32 +357,44 @@ def contact_external_id(identity: Identity, value: Any) -> str | None:
     return identity.prefix + value
 
 
+def customer_external_id(record: Mapping[str, Any], config: DestinationConfig) -> str | None:
+    """The contact's external_id of a customer record (its `identity` field, prefixed)."""
+    return contact_external_id(config.identity, record.get(config.identity.source_field))
+
+
 # --- customers -----------------------------------------------------------------------------
 
 
 def map_customer(
-    record: Mapping[str, Any], config: DestinationConfig, schema: ContactSchema
+    record: Mapping[str, Any],
+    config: DestinationConfig,
+    schema: ContactSchema,
+    languages_of: Mapping[str, Sequence[str]] | None = None,
 ) -> MappedContact:
-    """A commercetools customer → contact properties, consents and list memberships."""
-    source_field = config.identity.source_field
-    identity_value = record.get(source_field)
-    external_id = contact_external_id(config.identity, identity_value)
-    issues = check_match_key(external_id, source_field)
-    address = customer_address(record)
+    """A commercetools customer → contact properties, consents and list memberships.
+
+    `languages_of`: the languages of each store (by key), for field mappings that read a
+    localized value in the customer's language."""
+    external_id = customer_external_id(record, config)
+    issues = check_match_key(external_id, config.identity.source_field)
+    address = billing_address(record)
     store_keys = customer_store_keys(record)
-    routes = routes_for(config, store_keys)
 
     raw = {
         target: extract(record, address, store_keys)
         for target, extract in DEFAULT_CUSTOMER_FIELDS.items()
     }
+    shipping_names = [name for name in SHIPPING_PROPERTIES if name in schema]
+    if shipping_names:
+        shipping = shipping_address(record)
+        raw.update({name: SHIPPING_PROPERTIES[name](shipping) for name in shipping_names})
     for mapping in config.field_mappings:
-        raw[mapping.target] = _source_value(record, address, mapping.source)
-    routed: dict[str, Any] = {}
-    for route in routes:  # the first route of the config wins a property two routes set
-        for name, value in route.property_values.items():
-            routed.setdefault(name, route_value(value, schema, name))
-    raw.update(routed)
+        raw[mapping.target] = mapped_source_value(
+            record, mapping.source, mapping.locale, languages_of or {}, config.fallback_locale
+        )
+    routed = route(config, lambda path: customer_value(record, path)) if config.routes else None
+    if routed is not None:  # a routed value wins over the mapping's
+        raw.update({n: route_value(v, schema, n) for n, v in routed.properties.items()})
 
     country = address.get("country")
     default_region = country.strip().upper() if is_country(country) else None
@@ -436,7 +413,6 @@ def map_customer(
             if consent is not None:
                 consents.append(consent)
 
-    list_ids = list(dict.fromkeys(list_id for route in routes for list_id in route.list_ids))
     return MappedContact(
         source_id=record.get("id"),
         source_version=record.get("version"),
@@ -445,7 +421,8 @@ def map_customer(
         properties=properties,
         source_updated_at=source_updated_at,
         consents=consents,
-        list_ids=list_ids,
+        list_ids=list(routed.lists) if routed else [],
+        routed_properties=tuple(routed.properties) if routed else (),
         issues=shown_issues(issues, config),
     )
 
@@ -669,6 +646,16 @@ def _map_order(
     return mapped
 
 
+def customers_external_id(
+    customer_id: str, config: DestinationConfig, resolve: Callable[[str], str | None]
+) -> str | None:
+    """The external_id of the customer an order or cart names: its id when that is the
+    identity, else what `resolve` (the journal's identities) knows."""
+    if config.identity.source_field == "id":
+        return contact_external_id(config.identity, customer_id)
+    return resolve(customer_id)
+
+
 def _attach_contact(
     mapped: MappedOrder,
     record: Mapping[str, Any],
@@ -678,10 +665,7 @@ def _attach_contact(
     """Set the contact an order belongs to, or why it is skipped or rejected."""
     customer_id = mapped.customer_id
     if customer_id is not None:
-        if config.identity.source_field == "id":
-            mapped.contact_external_id = contact_external_id(config.identity, customer_id)
-            return
-        resolved = resolve_external_id(customer_id)
+        resolved = customers_external_id(customer_id, config, resolve_external_id)
         if resolved is not None:
             mapped.contact_external_id = resolved
             return

@@ -40,6 +40,9 @@ STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
         "consents_stale",
         "consents_unchanged",
         "list_members_added",
+        "list_members_removed",  # left the lists of rules it no longer matches
+        "filtered",  # customers the filters do not take: not written, not rejected
+        "contacts_archived",  # archived on leaving the filters (`on_leave: archive`)
     ),
     "orders": (
         "activities_created",
@@ -49,6 +52,7 @@ STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
         "objects_updated",
         "objects_unchanged",
         "orders_skipped",
+        "filtered",  # their customer (or, for a guest, the order) is not taken
     ),
     "carts": (
         "activities_created",  # checkout_started (and cart_recovered) activities
@@ -59,6 +63,11 @@ STREAM_COUNTERS: dict[str, tuple[str, ...]] = {
         "carts_recovered",  # an abandoned cart later ordered
         "carts_abandoned",  # cart_abandoned written at the end of the run
         "waiting_for_contact",  # queued until their contact is written
+        "filtered",  # their customer (or, for a guest, the cart) is not taken
+    ),
+    "stores": (
+        "stores_remembered",  # languages kept for localized values
+        "stores_without_key",
     ),
     "payments": (
         "objects_created",  # order objects given the payment properties

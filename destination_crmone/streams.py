@@ -19,9 +19,11 @@ from typing import Any
 from destination_crmone.commerce.sender import CartSender, CommerceOrderSender, PaymentSender
 from destination_crmone.config import DestinationConfig
 from destination_crmone.contacts.sender import ContactSender
+from destination_crmone.customer_fields import CUSTOMER_LOCALE
 from destination_crmone.deletions import DeletionSender
 from destination_crmone.delivery.sender import Sender
-from destination_crmone.records import configured_list_ids
+from destination_crmone.segments import configured_lists
+from destination_crmone.store_languages import StoreLanguageSender
 
 ORDER_ACTIVITY_TYPES = ("order_placed", "order_cancelled", "order_updated", "order_returned")
 CART_ACTIVITY_TYPES = ("checkout_started", "cart_abandoned")
@@ -48,7 +50,7 @@ def _contact_scopes(config: DestinationConfig) -> tuple[str, ...]:
     return (
         "contacts:write",
         *(("consents:write",) if config.consents else ()),
-        *(("lists:write",) if configured_list_ids(config) else ()),
+        *(("lists:write",) if configured_lists(config) else ()),
     )
 
 
@@ -73,6 +75,11 @@ STREAMS: dict[str, Stream] = {
         follows=("customers",),
         scopes=lambda c: ("activities:write",) if c.carts_as == "activities" else (),
         activity_types=lambda c: CART_ACTIVITY_TYPES if c.carts_as == "activities" else (),
+    ),
+    # the stores' languages: only for localized values in the customer's language
+    "stores": Stream(
+        StoreLanguageSender,
+        wanted=lambda c: any(m.locale == CUSTOMER_LOCALE for m in c.field_mappings),
     ),
     # payments set the payment properties of order objects: only when orders are objects
     "payments": Stream(

@@ -17,7 +17,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import Oauth2Authenti
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from connectors_common import location_host
+from connectors_common import location_host, secrets
 from source_commercetools.bounds import (
     CORRELATION,
     CORRELATION_HEADER,
@@ -39,19 +39,28 @@ def basic_auth_header(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(pair).decode()
 
 
+EXCERPT_CHARS = 120  # of a response's text in a message: enough for commercetools' words
+
+
 def error_text(response: requests.Response | None) -> str:
-    """commercetools' own words from an error body (API or auth host), else the raw text."""
+    """commercetools' own words from an error body (API or auth host), else the raw text: a
+    short excerpt, secrets filtered out first (a server may echo the credentials)."""
     if response is None:
         return "no response"
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300] or response.reason or ""
+        return excerpt(response.text or response.reason or "")
     if isinstance(body, Mapping):
         for key in ("message", "error_description", "error"):
             if body.get(key):
-                return str(body[key])
-    return response.text[:300]
+                return excerpt(str(body[key]))
+    return excerpt(response.text)
+
+
+def excerpt(text: str) -> str:
+    shown = secrets.scrub(text)
+    return shown if len(shown) <= EXCERPT_CHARS else shown[:EXCERPT_CHARS] + "…"
 
 
 def redirect_host(response: requests.Response) -> str:

@@ -12,6 +12,8 @@ import orjson
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import secrets
+from connectors_common.urls import check_resolved_host
 from source_commercetools.auth import CommercetoolsAuthenticator, basic_auth_header, post_token
 from source_commercetools.bounds import (
     CORRELATION,
@@ -22,7 +24,7 @@ from source_commercetools.bounds import (
     read_capped,
 )
 from source_commercetools.config import SourceConfig
-from source_commercetools.scopes import over_privileged, view_of
+from source_commercetools.scopes import over_privileged
 from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
 
 PROBE = {"limit": 1, "withTotal": "false"}
@@ -43,6 +45,10 @@ class ConnectionCheck:
 
     def run(self) -> None:
         """Raise CheckFailed with what is wrong; log warnings for what merely limits the sync."""
+        for field in ("api_url", "auth_url"):  # where a host name points now (DNS)
+            url = getattr(self.config, field)
+            if url and (problem := check_resolved_host(url, self.config.allow_private_network)):
+                raise CheckFailed(f"{field}: its host {problem}")
         try:
             self.authenticator.get_access_token()
             for stream in self.readable_streams():
@@ -59,7 +65,7 @@ class ConnectionCheck:
         plan = self.authenticator.plan
         unreadable = dict(plan.unreadable) if plan else {}
         if self.config.scopes:
-            kinds = {view_of(scope.split(":")[0]) for scope in self.config.scopes}
+            kinds = {scope.split(":")[0] for scope in self.config.scopes}
             for stream in self.streams:
                 if stream.declaration.scope not in kinds:
                     unreadable[stream.name] = (
@@ -116,6 +122,7 @@ class ConnectionCheck:
                 pk,
             )
             return
+        secrets.remember(str(token))
         settings = self.project_settings(str(token)).get("messages", {})
         if isinstance(settings, Mapping) and settings.get("enabled") is False:
             self.logger.warning(

@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -22,7 +23,9 @@ from connectors_common import (
     check_scope,
     check_service_url,
     format_datetime,
+    secrets,
 )
+from connectors_common.urls import check_service_address
 
 REGIONS = (
     "us-central1.gcp",
@@ -88,6 +91,14 @@ class SourceConfig(BaseModel):
         description="The region your project is hosted in (Merchant Center URL or API client "
         "page). Ignored when both API URL and Auth URL are given.",
         json_schema_extra={"order": 3, "always_show": True},
+    )
+    allow_private_network: bool = Field(
+        default=False,
+        title="Allow a private network",
+        description="Let api_url and auth_url point at a private address (10/8, 172.16/12, "
+        "192.168/16, fc00::/7…), for a commercetools proxy inside your network. Link-local "
+        "and cloud metadata addresses are refused whatever this says.",
+        json_schema_extra={"order": 20},
     )
     api_url: str | None = Field(
         default=None,
@@ -225,8 +236,12 @@ class SourceConfig(BaseModel):
 
     @field_validator("api_url", "auth_url")
     @classmethod
-    def _service_url(cls, value: str | None) -> str | None:
-        return check_service_url(value) if value else None
+    def _service_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        url = check_service_url(value)
+        check_service_address(url, bool(info.data.get("allow_private_network")))
+        return url
 
     @field_validator("start_date")
     @classmethod
@@ -258,13 +273,36 @@ class SourceConfig(BaseModel):
 
     @field_validator("scopes")
     @classmethod
-    def _scopes(cls, value: list[str] | None) -> list[str] | None:
+    def _scopes(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """Least privilege: only read-only `view_*` scopes of this project (project-wide or
+        of one of its stores). A `manage_*` scope would let a leaked secret change or delete
+        data; another project's scope reads data this connection is not about."""
         if value is None:
             return None
         scopes = check_each([scope for scope in value if scope.strip()], check_scope)
-        if any(scope.startswith("manage_project") for scope in scopes):
-            raise ValueError("manage_project is refused: this source only reads; use view_* scopes")
+        project = info.data.get("project_key")
+        for scope in scopes:  # messages name the scope itself: no secret, no index needed
+            name, scope_project = scope.split(":")[:2]
+            if name.startswith("manage_"):
+                raise ValueError(
+                    f"{name} is refused: this source only reads, and a manage_* scope "
+                    "lets anyone holding the client's secret change or delete data; give the "
+                    "API client only the read-only view_* scopes (least privilege)"
+                )
+            if not name.startswith("view_"):
+                raise ValueError(f"{name} is refused: only read-only view_* scopes")
+            if project and scope_project != project:
+                raise ValueError(
+                    f"{scope} is a scope of project '{scope_project}', not of "
+                    f"project_key '{project}': only this project's view_* scopes"
+                )
         return scopes or None
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> SourceConfig:
+        """From here on the secret (and its Basic-auth forms) is filtered out of every text."""
+        secrets.remember_client(self.client_id, self.client_secret.get_secret_value())
+        return self
 
     @model_validator(mode="after")
     def _endpoints(self) -> SourceConfig:

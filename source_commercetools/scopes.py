@@ -51,11 +51,6 @@ def manage_of(scope: str) -> str:
     return "manage_" + scope.removeprefix("view_")
 
 
-def view_of(scope: str) -> str:
-    """The read-only scope a scope grants: `manage_X…` grants `view_X…`."""
-    return "view_" + scope.removeprefix("manage_") if scope.startswith("manage_") else scope
-
-
 def usable(scope: str, held: set[str]) -> str | None:
     """The held scope that reads what `scope` (a view_ scope) reads: itself, else its manage_."""
     if scope in held:

@@ -21,6 +21,7 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from connectors_common import secrets
 from source_commercetools.auth import CommercetoolsAuthenticator
 from source_commercetools.check import CheckFailed, ConnectionCheck
 from source_commercetools.config import ConfigError, SourceConfig, spec_schema
@@ -68,9 +69,11 @@ class SourceCommercetools(AbstractSource):
         try:
             ConnectionCheck(SourceConfig.parse(dict(config)), logger).run()
         except (ConfigError, CheckFailed) as problem:
-            return False, str(problem)
+            return False, secrets.scrub(str(problem))
         except requests.RequestException as error:
-            return False, f"Could not reach commercetools: {type(error).__name__}: {error}"
+            return False, secrets.scrub(
+                f"Could not reach commercetools: {type(error).__name__}: {error}"
+            )
         return True, None
 
     # --- streams, discover, read ---------------------------------------------------

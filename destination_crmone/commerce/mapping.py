@@ -32,6 +32,7 @@ from destination_crmone.crmone.validate import (
     shown,
     validate_properties,
 )
+from destination_crmone.customer_fields import street
 from destination_crmone.journal.commerce import CartRow, OrderFact, PaymentFact
 from destination_crmone.records import (
     ActivityPayload,
@@ -40,7 +41,6 @@ from destination_crmone.records import (
     _apply_policy,
     _attach_contact,
     _items,
-    _street,
     _without_none,
     get_path,
     map_order,
@@ -329,7 +329,7 @@ def guest_contact(
         "last_name": address.get("lastName"),
         "salutation": address.get("salutation"),
         "company": address.get("company"),
-        "street": _street(address),
+        "street": street(address),
         "postal_code": address.get("postalCode"),
         "city": address.get("city"),
         "region": address.get("region") or address.get("state"),

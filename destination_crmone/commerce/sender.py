@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from destination_crmone import segments
 from destination_crmone.commerce.mapping import (
     PAYMENT_METHOD_NOTICE,
     PAYMENT_METHOD_PROPERTY,
@@ -58,12 +59,22 @@ from destination_crmone.delivery.context import (
 )
 from destination_crmone.delivery.sender import UPSERT_STATUSES, Sender
 from destination_crmone.journal.commerce import CartRow, OrderFact, OrderPayments, PaymentFact
-from destination_crmone.records import MappedContact, MappedOrder, contact_key
+from destination_crmone.lifecycle import (
+    LIFECYCLE_PROPERTY,
+    history_sets_lifecycle,
+    lifecycle_stage,
+)
+from destination_crmone.records import (
+    MappedContact,
+    MappedOrder,
+    contact_key,
+    customers_external_id,
+)
 from destination_crmone.versions import is_newer
 
 logger = logging.getLogger("airbyte")
 
-HISTORY_PROPERTIES = ("order_count", "last_order_at", "total_spent")
+HISTORY_PROPERTIES = ("order_count", "last_order_at", "total_spent", LIFECYCLE_PROPERTY)
 ONCE_TYPES = ("order_updated", "order_returned", "order_cancelled")  # written once, not moved
 WAITING_CODE = "contact_not_found"
 
@@ -128,6 +139,7 @@ class CommerceSender(OrderCalls):
         kept, dropped = newest_only(items, key=lambda i: i.key, version=lambda i: i.version)
         for item in dropped:
             self.dropped_as_older(item)
+        kept = self.in_scope(kept)
         known = self.recall(kept)
         plans: list[Planned] = []
         for item in kept:
@@ -158,6 +170,30 @@ class CommerceSender(OrderCalls):
                 self.wait_for(planned.item, planned.contact_key, failure)
             else:
                 self.queue(planned.item, *failure)
+
+    def in_scope(self, items: list[Pending]) -> list[Pending]:
+        """The records the filters take (they follow their customer, `segments`); the others
+        are counted as `filtered` and settled."""
+        ctx = self.ctx
+        config = ctx.config
+        if not config.filters:
+            return items
+        keys: dict[Pending, str] = {}
+        for item in items:
+            customer_id = item.record.get("customerId")
+            if isinstance(customer_id, str) and customer_id:
+                external_id = customers_external_id(customer_id, config, ctx.journal.identity)
+                keys[item] = contact_key(external_id) or ""
+        known = ctx.journal.memberships(key for key in keys.values() if key)
+        taken = []
+        for item in items:
+            customer = segments.remembered(known.get(keys.get(item, "")), config)
+            if segments.order_in_scope(config, item.record, customer):
+                taken.append(item)
+            else:
+                ctx.stats.add(self.stream, "filtered")
+                self.done(item)
+        return taken
 
     # --- planning helpers ----------------------------------------------------------------
 
@@ -413,16 +449,18 @@ class CommerceOrderSender(CommerceSender):
             self._send_history([key for key in facts if before.get(key) != after.get(key)])
 
     def _send_history(self, keys: list[str]) -> None:
-        """`order_count`, `last_order_at`, `total_spent` of these contacts, from the journal's
-        order facts, sent under the ownership rules (CRM One's values are read only when a
-        history property is not owned by commercetools)."""
+        """`order_count`, `last_order_at`, `total_spent` (and `lifecycle_stage`) of these
+        contacts, from the journal's order facts, sent under the ownership rules (CRM One's
+        values are read only when a history property is not owned by commercetools)."""
         ctx = self.ctx
-        history = {
-            key: props
-            for key, orders in ctx.journal.orders_of(keys).items()
-            if (props := order_history_properties(orders))
-            and all(name in ctx.schema for name in props)
-        }
+        stage = history_sets_lifecycle(ctx.config, ctx.schema)
+        history = {}
+        for key, orders in ctx.journal.orders_of(keys).items():
+            props = order_history_properties(orders)
+            if props and all(name in ctx.schema for name in props):
+                if stage:  # one order or more: customer or repeat_customer
+                    props[LIFECYCLE_PROPERTY] = lifecycle_stage(props["order_count"], False)
+                history[key] = props
         owners = {
             name: ownership_map(ctx.config).get(name, "commercetools")
             for name in HISTORY_PROPERTIES

@@ -4,7 +4,8 @@ The contact sender (`contacts/sender.py`) asks these functions what to send, sen
 reports outcomes. Everything here works on records, mapped payloads and CRM One replies only,
 so it is tested without a server.
 
-- `map_contacts`: customers → valid `ContactDraft`s (mapped contact + digest) or rejections.
+- `map_contacts`: customers → valid `ContactDraft`s (mapped contact + digest), customers the
+  filters do not take, or rejections.
 - `contact_digest`: what was sent for a contact, as one hash the journal remembers; a draft
   whose digest equals the remembered one costs no request.
 - `needs_current` / `upsert_properties`: the ownership rules. CRM One's current values are
@@ -15,7 +16,7 @@ so it is tested without a server.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,21 @@ import orjson
 from destination_crmone.config import DestinationConfig, Owner
 from destination_crmone.contacts.merge import decide, is_empty, ownership_map
 from destination_crmone.crmone.validate import ContactSchema, issue_summary
+from destination_crmone.customer_fields import customer_value
 from destination_crmone.delivery.context import Pending, newest_only
-from destination_crmone.records import MappedContact, map_customer
+from destination_crmone.lifecycle import (
+    LIFECYCLE_PROPERTY,
+    counted_orders,
+    lifecycle_stage,
+    marketing_granted,
+)
+from destination_crmone.records import (
+    MappedContact,
+    contact_key,
+    customer_external_id,
+    map_customer,
+)
+from destination_crmone.segments import in_scope
 
 # --- customers → contacts -----------------------------------------------------------------------
 
@@ -41,11 +55,19 @@ class ContactDraft:
         return self.mapped.external_id or ""
 
 
+@dataclass(frozen=True)
+class Filtered:
+    """A customer the filters do not take (`external_id` None when it has no identity)."""
+
+    external_id: str | None
+
+
 @dataclass
 class ContactPlan:
     rejected: list[tuple[Pending, str, str]] = field(default_factory=list)
     dropped: list[Pending] = field(default_factory=list)  # an older copy of a record kept here
     drafts: list[ContactDraft] = field(default_factory=list)
+    filtered: list[tuple[Pending, str | None]] = field(default_factory=list)  # (item, ext id)
 
 
 def contact_digest(mapped: MappedContact, tenant: str) -> str:
@@ -62,10 +84,18 @@ def contact_digest(mapped: MappedContact, tenant: str) -> str:
 
 
 def map_contact(
-    item: Pending, config: DestinationConfig, schema: ContactSchema, tenant: str
-) -> ContactDraft | tuple[str, str]:
-    """A valid draft, or (code, reasons) of a record that cannot be written."""
-    mapped = map_customer(item.record, config, schema)
+    item: Pending,
+    config: DestinationConfig,
+    schema: ContactSchema,
+    tenant: str,
+    languages_of: Mapping[str, Sequence[str]] | None = None,
+) -> ContactDraft | Filtered | tuple[str, str]:
+    """A valid draft, a customer the filters do not take, or (code, reasons) of a record that
+    cannot be written."""
+    record = item.record
+    if config.filters and not in_scope(config, lambda path: customer_value(record, path)):
+        return Filtered(customer_external_id(record, config))
+    mapped = map_customer(record, config, schema, languages_of)
     if mapped.rejected:
         return issue_summary([i for i in mapped.issues if i.severity == "error"])
     return ContactDraft(item, mapped, contact_digest(mapped, tenant))
@@ -82,6 +112,8 @@ def map_contacts(
         mapped = item.prepared or map_contact(item, config, schema, tenant)
         if isinstance(mapped, ContactDraft):
             valid.append(mapped)
+        elif isinstance(mapped, Filtered):
+            plan.filtered.append((item, mapped.external_id))
         else:
             plan.rejected.append((item, *mapped))
     plan.drafts, older = newest_only(
@@ -132,3 +164,16 @@ def upsert_properties(
         compared = {name: value for name, value in mapped.properties.items() if name in read}
         send.update(decide(compared, current, owners, mapped.source_updated_at))
     return send
+
+
+def set_lifecycle_stages(drafts: list[ContactDraft], orders_of: Mapping[str, list[Any]]) -> None:
+    """`lifecycle_stage` of each draft from the orders the journal knows (`orders_of` by
+    contact key) and its consents, unless the mapping or routing set it. The digest is left
+    as mapped: what the stage derives from is in it (the consents) or sent by the orders'
+    history, so a customer seen again unchanged still costs no request."""
+    for draft in drafts:
+        if LIFECYCLE_PROPERTY in draft.mapped.properties:
+            continue
+        count = counted_orders(orders_of.get(contact_key(draft.external_id) or "", ()))
+        granted = marketing_granted(draft.mapped.consents)
+        draft.mapped.properties[LIFECYCLE_PROPERTY] = lifecycle_stage(count, granted)

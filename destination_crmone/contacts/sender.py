@@ -1,9 +1,10 @@
-"""customers → CRM One contacts, their consents and list memberships.
+"""customers → CRM One contacts, their consents and list memberships (customers the filters
+do not take are counted, and get `on_leave` when they were written before).
 
 Per batch: map and validate (`contacts/plan.py`), skip contacts whose digest did not change,
 read CRM One's current values only where an ownership rule needs them (`contacts/merge.py`),
 upsert by external_id (attach by email on `email_conflict`), then consents, list memberships,
-and the lists of routed stores the customer left (`contacts/stores.py`). Every record is
+and the lists of routing rules the customer left (`contacts/stores.py`). Every record is
 settled once through the outcomes of `delivery.sender.Sender`.
 """
 
@@ -18,24 +19,30 @@ from destination_crmone.contacts.plan import (
     map_contacts,
     needs_current,
     owned_properties,
+    set_lifecycle_stages,
     upsert_properties,
 )
 from destination_crmone.contacts.stores import (
-    StoreDeparture,
     leave_lists,
+    leave_scope,
     plan_departures,
     remember_written,
 )
 from destination_crmone.crmone.client import CrmOneError
 from destination_crmone.crmone.replies import error_text, read_reply
 from destination_crmone.crmone.validate import issue_summary
+from destination_crmone.customer_fields import CUSTOMER_LOCALE
 from destination_crmone.delivery.context import (
     Failure,
     Pending,
+    WriteContext,
     chunks,
     stop_unless_record_level,
 )
 from destination_crmone.delivery.sender import UPSERT_STATUSES, Sender
+from destination_crmone.lifecycle import writes_lifecycle
+from destination_crmone.records import contact_key
+from destination_crmone.segments import Departure
 
 CONSENT_STATUSES = ("applied", "stale", "unchanged")
 
@@ -47,13 +54,20 @@ class ContactSender(Sender):
     contacts whose digest changed; none at all when nothing changed since the last run.
     """
 
+    def __init__(self, stream: str, ctx: WriteContext) -> None:
+        super().__init__(stream, ctx)
+        # the stores' languages (from the `stores` stream of earlier syncs), for localized
+        # values in the customer's language
+        wanted = any(m.locale == CUSTOMER_LOCALE for m in ctx.config.field_mappings)
+        self.languages_of = ctx.journal.store_languages() if wanted else {}
+
     def key(self, item: Pending) -> str:
         return item.key  # the customer id; the external_id derives from it
 
     def prepare(self, item: Pending) -> int:
         """Map and validate now: a batch is full at `batch_size` contacts or consents."""
         ctx = self.ctx
-        item.prepared = map_contact(item, ctx.config, ctx.schema, ctx.tenant)
+        item.prepared = map_contact(item, ctx.config, ctx.schema, ctx.tenant, self.languages_of)
         if isinstance(item.prepared, ContactDraft):
             return len(item.prepared.mapped.consents)
         return 0
@@ -65,7 +79,12 @@ class ContactSender(Sender):
             self.queue(item, "rejected", code, reason)
         for item in plan.dropped:
             self.dropped_as_older(item)
+        if plan.filtered:
+            self._out_of_scope(plan.filtered)
         drafts = plan.drafts
+        if writes_lifecycle(ctx.config, ctx.schema):
+            orders = ctx.journal.orders_of(contact_key(d.external_id) or "" for d in drafts)
+            set_lifecycle_stages(drafts, orders)
         if ctx.config.identity.source_field != "id":
             ctx.journal.remember_identities(
                 {
@@ -74,13 +93,13 @@ class ContactSender(Sender):
                     if d.mapped.source_id and d.external_id
                 }
             )
-        # leaving a routed store clears its properties: sent with the (changed) stores, while
+        # leaving a routing rule clears its properties: sent with the (changed) lists, while
         # the digest stays that of the mapping, so the next run finds nothing to send
-        departures = plan_departures(ctx, [(d.mapped, d.item.record) for d in drafts])
+        departures = plan_departures(ctx, [d.mapped for d in drafts])
         if not ctx.dry_run:
             known = ctx.journal.digests(d.external_id for d in drafts)
             unchanged = [d for d in drafts if known.get(d.external_id) == d.digest]
-            remember_written(ctx, [(d.mapped, d.item.record) for d in unchanged])
+            remember_written(ctx, [d.mapped for d in unchanged])
             for draft in unchanged:
                 ctx.stats.add(self.stream, "contacts_skipped")
                 ctx.stats.add(self.stream, "consents_skipped", len(draft.mapped.consents))
@@ -89,7 +108,20 @@ class ContactSender(Sender):
         if drafts:
             self._write(drafts, departures)
 
-    def _write(self, drafts: list[ContactDraft], departures: dict[str, StoreDeparture]) -> None:
+    def _out_of_scope(self, filtered: list[tuple[Pending, str | None]]) -> None:
+        """Customers the filters do not take: counted as `filtered` (not rejected), and
+        `on_leave` for those that were written in scope before."""
+        ctx = self.ctx
+        known = [external_id for _, external_id in filtered if external_id]
+        failures = leave_scope(ctx, self.stream, list(dict.fromkeys(known)))
+        for item, external_id in filtered:
+            if external_id in failures:
+                self.queue(item, *failures[external_id])
+            else:
+                ctx.stats.add(self.stream, "filtered")
+                self.done(item)
+
+    def _write(self, drafts: list[ContactDraft], departures: dict[str, Departure]) -> None:
         ctx = self.ctx
         owners = owned_properties(ctx.config)
         to_read = drafts if ctx.dry_run else [d for d in drafts if needs_current(d.mapped, owners)]
@@ -128,8 +160,7 @@ class ContactSender(Sender):
                 failures.setdefault(draft.item, left[draft.external_id])
         # the journal learns the contacts' stores (and wakes what waited for them) before
         # their records are settled, so no STATE is released ahead of that memory
-        kept = [(d.mapped, d.item.record) for d in written if d.item not in failures]
-        remember_written(ctx, kept)
+        remember_written(ctx, [d.mapped for d in written if d.item not in failures])
         remembered: dict[str, str] = {}
         for draft in written:
             self._settle_written(draft, failures.get(draft.item), remembered)

@@ -43,11 +43,12 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors_common import location_host
+from connectors_common import location_host, secrets
 from destination_crmone.crmone.calllog import CallRecord, now_text
 from destination_crmone.crmone.pacing import TokenBucket
 
 TOKEN_PATH = "/oauth/token"
+EXCERPT_CHARS = 120  # of a response's text in an error message
 # 408 and the contract's "nothing was applied; retry" statuses.
 TRANSIENT_STATUSES = frozenset({408, 502, 503, 504})
 # A 409 with these codes is about the data, not an idempotency race: never retried.
@@ -75,7 +76,7 @@ class CrmOneError(Exception):
         body: Any = None,
         attempts: int = 1,
     ) -> None:
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail = status, code, secrets.scrub(detail)
         self.correlation_id, self.request_id, self.body = correlation_id, request_id, body
         self.method, self.path, self.attempts = method, path, attempts
         super().__init__(self._message())
@@ -273,8 +274,8 @@ def _decode(response: requests.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
-        return response.text[:2000]
+    except ValueError:  # secrets out before the cut: a cut one would escape the filter
+        return secrets.scrub(response.text)[:2000]
 
 
 def _reason_phrase(status: int | None) -> str:
@@ -293,15 +294,17 @@ def _error_code(payload: Any) -> str | None:
 
 def _error_detail(payload: Any, status: int | None) -> str:
     if not isinstance(payload, dict):
-        text = str(payload or "").strip()
-        return text[:300] or _reason_phrase(status)
-    detail = str(
-        payload.get("detail")
-        or payload.get("error_description")
-        or payload.get("title")
-        or payload.get("error")
-        or "no detail given"
-    )
+        text = secrets.scrub(str(payload or "").strip())
+        return text[:EXCERPT_CHARS] or _reason_phrase(status)
+    detail = secrets.scrub(
+        str(
+            payload.get("detail")
+            or payload.get("error_description")
+            or payload.get("title")
+            or payload.get("error")
+            or "no detail given"
+        )
+    )[:EXCERPT_CHARS]
     fields = [
         f"{e.get('field')}: {e.get('message') or e.get('code')}"
         for e in (payload.get("errors") or [])[:3]
@@ -435,6 +438,7 @@ class CrmOneClient:
             lifetime = float(body.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
+        secrets.remember(token)  # filtered out of every text from now on
         self._token = token
         self._token_renew_at = (
             time.monotonic() + lifetime - min(TOKEN_MARGIN_SECONDS, lifetime / 10)

@@ -28,6 +28,8 @@ from destination_crmone.input import RejectedInput
 from destination_crmone.journal import Journal
 from destination_crmone.stats import RunStats
 
+UNREAD = ("unknown", None)  # the tally of refused input lines that name no stream
+
 
 def reject_input(
     journal: Journal, stats: RunStats, run_id: str, dry_run: bool, rejected: RejectedInput
@@ -62,7 +64,8 @@ def relay(
             refused = unread.pop(0)
             if on_unread is not None:
                 on_unread(refused)
-            writer.rejected_unread(tallies.setdefault((refused.stream or "unknown", None), Tally()))
+            key = (refused.stream, None) if refused.stream else UNREAD
+            writer.rejected_unread(tallies.setdefault(key, Tally()))
 
     try:
         for message in messages:
@@ -77,6 +80,8 @@ def relay(
                 descriptor = state.stream.stream_descriptor if state.stream else None
                 if state.type == AirbyteStateType.STREAM and descriptor is not None:
                     closed = [tallies.pop((descriptor.name, descriptor.namespace), Tally())]
+                    # Lines of no known stream (unreadable): counted by the next state.
+                    closed += [tallies.pop(key) for key in [UNREAD] if key in tallies]
                 else:
                     closed, tallies = list(tallies.values()), {}
                 writer.state(message, closed)

@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from connectors_common import secrets
+from connectors_common.files import NotOurs
 from destination_crmone.journal.base import (
     FAILED_AGAIN,
     PARKED,
@@ -24,36 +26,28 @@ from destination_crmone.journal.base import (
 )
 from destination_crmone.journal.redact import redact
 
+DSN_UNREADABLE = (
+    "libpq cannot read this connection string: quote a value that holds a space or a quote "
+    "(password='…', with \\' for a quote inside), or use a postgresql:// URL with the password "
+    "percent-encoded"
+)
+
+
+# `password=…` in key=value text: a quoted value (with `\'` escapes), or everything up to the
+# next `keyword=` (libpq refuses an unquoted space, but a message may still quote the text).
+_KEYWORD_PASSWORD = re.compile(
+    r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|.*?)(?=\s+[A-Za-z_]+\s*=|$)", re.I | re.S
+)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
+
 
 def hide_password(text: str, dsn: str = "") -> str:
-    """A DSN (or a message quoting one) with its password replaced by `***`.
-
-    Every reading of the password is hidden: libpq's (up to the first `@`), the URL's
-    userinfo up to the *last* `@` (an unencoded `@` in a password puts its tail into libpq's
-    host name, which connection errors quote), and each `@`-separated piece of it.
-    """
-    for password in sorted(_dsn_passwords(dsn), key=len, reverse=True) if dsn else ():
-        text = text.replace(password, "***")
-    text = re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", text)
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
-
-
-def _dsn_passwords(dsn: str) -> set[str]:
-    found: set[str] = set()
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        password = conninfo_to_dict(dsn).get("password")
-        if password:
-            found.add(str(password))
-    except Exception:
-        pass
-    userinfo = re.match(r"[a-z]+://[^:/@\s]*:(\S*)@", dsn)
-    if userinfo:
-        raw = userinfo.group(1)
-        found |= {raw, *re.split(r"[@/:]", raw)}
-    # Shorter strings would blank out ordinary words; the patterns above cover where they sit.
-    return {password for password in found if len(password) >= 3}
+    """A text (a psycopg error) without any spelling of the DSN's password: the values libpq's
+    parser reads (`secrets.dsn_passwords`) by value, and whatever follows `password=` or sits
+    in a URL's userinfo by pattern (for a DSN libpq cannot parse)."""
+    text = secrets.scrub(text, secrets.dsn_passwords(dsn) if dsn else ())
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    return _KEYWORD_PASSWORD.sub(r"\1***", text)
 
 
 def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal:
@@ -67,6 +61,8 @@ def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal
             raise JournalError("journal.path: a SQLite journal needs a file path")
         try:
             return SqliteJournal(str(path), redact_pii=redact_pii)
+        except NotOurs as problem:  # a directory, device, FIFO, link or another user's file
+            raise JournalError(f"journal.path: {path} {problem}") from None
         except JournalError as error:
             raise JournalError(f"journal.path: {path}: {error}") from None
         except Exception as error:  # sqlite3.Error, OSError (permissions, a directory…)
@@ -79,13 +75,16 @@ def open_journal(spec: Mapping[str, Any], *, redact_pii: bool = True) -> Journal
         dsn = str(spec.get("dsn") or "")
         if not dsn:
             raise JournalError("journal.dsn: a PostgreSQL journal needs a DSN")
+        if not secrets.dsn_parts(dsn):  # libpq's own message would quote the text
+            raise JournalError(f"journal.dsn: {DSN_UNREADABLE}")
+        secrets.remember_dsn(dsn)
         try:
             return PostgresJournal(dsn, redact_pii=redact_pii)
         except Exception as error:  # psycopg.Error, JournalError
-            shown = hide_password(dsn, dsn)
             reason = hide_password(str(error).strip(), dsn)
             raise JournalError(
-                f"journal.dsn: cannot open the PostgreSQL journal {shown}: {reason}"
+                "journal.dsn: cannot open the PostgreSQL journal "
+                f"({secrets.describe_dsn(dsn)}): {reason}"
             ) from None
     raise JournalError(f"journal.type: {kind!r} is not a journal type (sqlite or postgres)")
 

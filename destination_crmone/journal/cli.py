@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from connectors_common import secrets
 from destination_crmone.journal import JournalError, hide_password, open_journal
 
 
@@ -235,6 +236,22 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def say(text: str, *, error: bool = False) -> None:
+    """Every line the command prints, without the config's secrets (`secrets.scrub`): rows
+    written before the journal filtered them may still hold one."""
+    print(secrets.scrub(text), file=sys.stderr if error else sys.stdout)
+
+
+def remember_secrets(config: dict[str, Any]) -> None:
+    """The config's secrets, as the connector knows them, so `say` can filter them."""
+    client_id, client_secret = config.get("client_id"), config.get("client_secret")
+    if isinstance(client_id, str) and isinstance(client_secret, str) and client_secret:
+        secrets.remember_client(client_id, client_secret)
+    journal = config.get("journal")
+    if isinstance(journal, dict) and isinstance(journal.get("dsn"), str):
+        secrets.remember_dsn(journal["dsn"])
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
@@ -242,30 +259,31 @@ def main(argv: list[str]) -> int:
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:
-        print(f"error: cannot read --config {args.config}: {error}", file=sys.stderr)
+        say(f"error: cannot read --config {args.config}: {error}", error=True)
         return 2
+    remember_secrets(config)
     spec = _journal_spec(config)
     kind = spec.get("type") or ("postgres" if spec.get("dsn") else "sqlite")
     if kind == "sqlite" and not Path(str(spec.get("path"))).expanduser().exists():
-        print(f"error: journal.path: no journal at {spec.get('path')} yet", file=sys.stderr)
+        say(f"error: journal.path: no journal at {spec.get('path')} yet", error=True)
         return 2
     try:
         journal = open_journal(spec, redact_pii=bool(config.get("redact_pii", True)))
     except JournalError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say(f"error: {error}", error=True)
         return 2
     try:
         rows = _rows(journal, args.what, args.run, max(0, args.limit), args.parked)
     except Exception as error:
-        print(f"error: reading the journal failed: {hide_password(str(error))}", file=sys.stderr)
+        say(f"error: reading the journal failed: {hide_password(str(error))}", error=True)
         return 2
     finally:
         journal.close()
     if args.json:
         for row in rows:
-            print(json.dumps(row, default=str, ensure_ascii=False))
+            say(json.dumps(row, default=str, ensure_ascii=False))
     elif rows:
-        print(table(_view(args.what, args.parked).table_columns, rows))
+        say(table(_view(args.what, args.parked).table_columns, rows))
     else:
-        print(f"(no {'parked ' if args.parked else ''}{args.what})")
+        say(f"(no {'parked ' if args.parked else ''}{args.what})")
     return 0

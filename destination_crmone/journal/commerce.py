@@ -6,8 +6,10 @@
   source: this table is how the end of a run finds the carts that went idle since.
 - `order_facts`: the orders written for each contact (`ext:<external_id>` or `email:<email>`),
   from which the contact's `order_count`, `last_order_at` and `total_spent` are computed.
-- `contact_stores`: the routed stores last written for each contact, so that leaving a store
-  can be undone (its lists left, its properties cleared).
+- `contact_stores`: each contact's segment membership as last written (in or out of the
+  filters' scope, the lists and routed properties routing gave it), so that leaving a rule or
+  the scope can be undone (its lists left, its properties cleared); journals of earlier
+  releases hold the routed store keys there, read as what those stores' routes gave.
 - `order_events`: the lifecycle activities written (a state reached, a return): each is
   written once, at the time the destination first saw it, and never moved by later changes.
 - `payment_facts`: each payment's method and state (derived from its transactions), kept
@@ -16,6 +18,8 @@
 - `order_payments`: the payments each written order object names (`paymentInfo.payments`),
   with the order's contact key, so a payment arriving later updates the order objects that
   reference it.
+- `store_languages`: each store's `languages` (from the `stores` stream), the second choice
+  of a localized value's language after the customer's locale.
 
 `SqlJournal` inherits these methods; statements use `?` markers like the rest of the journal.
 """
@@ -66,9 +70,14 @@ CREATE TABLE IF NOT EXISTS order_payments (
   payment_id TEXT NOT NULL,
   contact_key TEXT,
   PRIMARY KEY (order_id, payment_id));
-CREATE INDEX IF NOT EXISTS order_payments_payment ON order_payments (payment_id)
+CREATE INDEX IF NOT EXISTS order_payments_payment ON order_payments (payment_id);
+CREATE TABLE IF NOT EXISTS store_languages (
+  store_key TEXT PRIMARY KEY,
+  languages TEXT NOT NULL)
 """
 CART_STATES = ("open", "abandoned", "recovered", "closed")
+# The tables that hold rows under a contact key: what an erasure clears.
+COMMERCE_TABLES = ("carts", "order_facts", "contact_stores", "order_events", "order_payments")
 CHUNK = 500  # keys per IN (…) list
 
 
@@ -150,6 +159,7 @@ class CommerceTables:
                 cursor = self.connection.cursor()
                 for statement, rows in statements:
                     if rows:
+                        rows = [self._params(statement, row) for row in rows]  # type: ignore[attr-defined]
                         cursor.executemany(self._sql(statement), rows)  # type: ignore[attr-defined]
                 self.connection.commit()
             except Exception:
@@ -327,17 +337,20 @@ class CommerceTables:
             found.setdefault(order_id, (contact_key, []))[1].append(payment_id)
         return [OrderPayments(order_id, key, tuple(ids)) for order_id, (key, ids) in found.items()]
 
-    # --- routed stores -------------------------------------------------------------------
+    # --- segment memberships -------------------------------------------------------------
 
-    def routed_stores(self, contact_keys: Iterable[str]) -> dict[str, list[str]]:
+    def memberships(self, contact_keys: Iterable[str]) -> dict[str, Any]:
+        """What was remembered per contact (`segments.Membership.as_dict()`, or the store keys
+        a journal of an earlier release holds), as JSON values."""
         rows = self._in(
             "SELECT contact_key, stores FROM contact_stores WHERE contact_key IN ({marks})",
             contact_keys,
         )
-        return {key: json.loads(stores) for key, stores in rows}
+        return {key: json.loads(value) for key, value in rows}
 
-    def remember_stores(self, stores: Mapping[str, Iterable[str]]) -> None:
-        rows = [(key, json.dumps(list(keys))) for key, keys in stores.items()]
+    def remember_memberships(self, memberships: Mapping[str, Any]) -> None:
+        """contact key → its membership (`Membership.as_dict()`), replacing what was kept."""
+        rows = [(key, json.dumps(value)) for key, value in memberships.items()]
         self._many(
             [
                 ("DELETE FROM contact_stores WHERE contact_key = ?", [(r[0],) for r in rows]),
@@ -345,28 +358,50 @@ class CommerceTables:
             ]
         )
 
+    # --- stores --------------------------------------------------------------------------
+
+    def store_languages(self, store_keys: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """The languages of these stores (of every store known: None)."""
+        if store_keys is None:
+            rows = self.query("SELECT store_key, languages FROM store_languages")
+        else:
+            rows = self._in(
+                "SELECT store_key, languages FROM store_languages WHERE store_key IN ({marks})",
+                store_keys,
+            )
+        return {key: json.loads(languages) for key, languages in rows}
+
+    def remember_store_languages(self, languages: Mapping[str, Iterable[str]]) -> None:
+        rows = [(key, json.dumps(list(tags))) for key, tags in languages.items()]
+        self._many(
+            [
+                ("DELETE FROM store_languages WHERE store_key = ?", [(r[0],) for r in rows]),
+                ("INSERT INTO store_languages (store_key, languages) VALUES (?, ?)", rows),
+            ]
+        )
+
     # --- erasure -------------------------------------------------------------------------
 
     def forget_contact_commerce(self, contact_keys: Iterable[str]) -> int:
         """Remove everything these tables hold about the contacts (GDPR erasure)."""
-        keys = list(dict.fromkeys(contact_keys))
-        removed = 0
         with self._lock:
             try:
-                for part in _chunks(keys):
-                    marks = ", ".join("?" * len(part))
-                    for table in (
-                        "carts",
-                        "order_facts",
-                        "contact_stores",
-                        "order_events",
-                        "order_payments",
-                    ):
-                        removed += self._execute(
-                            f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
-                        ).rowcount
+                removed = self._delete_commerce(contact_keys)
                 self.connection.commit()
-                return removed
             except Exception:
                 self.connection.rollback()
                 raise
+        self._erased(COMMERCE_TABLES)  # type: ignore[attr-defined]
+        return removed
+
+    def _delete_commerce(self, contact_keys: Iterable[str]) -> int:
+        """The rows under these contact keys, deleted in the open transaction."""
+        keys = list(dict.fromkeys(contact_keys))
+        removed = 0
+        for part in _chunks(keys):
+            marks = ", ".join("?" * len(part))
+            for table in COMMERCE_TABLES:
+                removed += self._execute(
+                    f"DELETE FROM {table} WHERE contact_key IN ({marks})", tuple(part)
+                ).rowcount
+        return removed

@@ -67,6 +67,33 @@ class PostgresJournal(SqlJournal):
             + hide_password(str(last).strip(), self._dsn)
         ) from None
 
+    def _purge_erased(self, at_end: bool) -> None:
+        """PostgreSQL keeps a deleted or updated row's old version in its table's pages until
+        VACUUM reclaims it. At the end of a run that erased someone, `VACUUM` each table the
+        erase touched (outside a transaction, as VACUUM must be); a role that may not is told
+        what to run. VACUUM FULL (which rewrites the files) and the WAL archive are the
+        operator's: docs/destination-crmone.md, "Privacy"."""
+        if not at_end:
+            return
+        tables = sorted(self._erased_tables)
+        with self._lock:
+            try:
+                self.connection.commit()
+                self.connection.autocommit = True
+                for table in tables:
+                    self.connection.execute(f"VACUUM {table}")
+            except psycopg.Error as error:
+                logger.warning(
+                    "The PostgreSQL journal could not VACUUM the tables an erase touched (%s): "
+                    "%s. Run VACUUM on them (VACUUM FULL to rewrite their files).",
+                    ", ".join(tables),
+                    hide_password(str(error).strip(), self._dsn),
+                )
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    self.connection.autocommit = False
+        super()._purge_erased(at_end)
+
 
 def _reconnecting(operation: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(operation)

@@ -15,46 +15,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 REDACTED = "[redacted]"
 
-# Compared after lower-casing and dropping "_" and "-": `first_name` and `firstName` match.
-PII_KEYS = frozenset(
-    {
-        "email",
-        "contactemail",
-        "customeremail",
-        "firstname",
-        "middlename",
-        "lastname",
-        "fullname",
-        "phone",
-        "mobile",
-        "mobilephone",
-        "fax",
-        "street",
-        "streetname",
-        "streetnumber",
-        "additionalstreetinfo",
-        "additionaladdressinfo",
-        "building",
-        "apartment",
-        "pobox",
-        "postalcode",
-        "city",
-        "birthdate",
-        "dateofbirth",
-        "vatid",
-    }
-)
+# CRM One's names for a person's values that the customer mapping does not produce: an
+# activity's or order object's `contact_email` (the buyer's `customerEmail`).
+CARRIED_KEYS = frozenset({"contact_email"})
+
+
+def _normal(key: str) -> str:
+    """Keys are compared after lower-casing and dropping "_" and "-": `first_name` and
+    `firstName` match."""
+    return re.sub(r"[_\-]", "", key).lower()
+
+
+@cache
+def personal_keys() -> frozenset[str]:
+    """The redaction list, derived, not kept by hand: every field the streams' schemas
+    annotate personal (`connectors_common.personal`), and every CRM One property the mapping
+    fills from one of them (`records.personal_properties`), normalised."""
+    from connectors_common.personal import personal_field_names
+    from destination_crmone.records import personal_properties  # imports the journal
+
+    names = {*personal_field_names(), *personal_properties(), *CARRIED_KEYS}
+    return frozenset(_normal(name) for name in names)
+
+
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+\d{7,15}\b")
 
 
 def is_personal_key(key: object) -> bool:
-    return isinstance(key, str) and re.sub(r"[_\-]", "", key).lower() in PII_KEYS
+    return isinstance(key, str) and _normal(key) in personal_keys()
 
 
 def personal_values(value: Any) -> list[str]:

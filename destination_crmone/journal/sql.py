@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors_common import secrets
 from destination_crmone.crmone.calllog import CallRecord, now_text
 from destination_crmone.journal import erase
 from destination_crmone.journal.base import (
@@ -28,7 +29,7 @@ from destination_crmone.journal.base import (
     QueuePolicy,
     keeps_payload,
 )
-from destination_crmone.journal.commerce import COMMERCE_SCHEMA, CommerceTables
+from destination_crmone.journal.commerce import COMMERCE_SCHEMA, COMMERCE_TABLES, CommerceTables
 from destination_crmone.journal.redact import (
     personal_values,
     redact,
@@ -126,6 +127,16 @@ OPEN_VERSIONS = (
     " WHERE stream = ? AND record_key = ? AND status = 'pending'"
 )
 SUPERSEDE = "UPDATE retry_queue SET status = 'superseded', resolved_at = ? WHERE id = ?"
+# Where an erase deletes or rewrites rows.
+ERASED_TABLES = (
+    "retry_queue",
+    "identities",
+    "contact_digests",
+    "sync_log",
+    "review",
+    "runs",
+    *COMMERCE_TABLES,
+)
 # Keys whose values never enter a journal row, whatever the caller passes.
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|dsn|authorization|api_?key", re.I)
 
@@ -170,6 +181,7 @@ class SqlJournal(CommerceTables):
         self._lock = threading.RLock()
         # Ids and emails of customers erased during this run: kept out of what it still writes.
         self._forgotten: list[str] = []
+        self._erased_tables: set[str] = set()  # where erased rows may still have bytes on disk
         with self._lock:
             rows = self._table_versions()
             for statement in (SCHEMA + ";" + COMMERCE_SCHEMA).format(serial=self.serial).split(";"):
@@ -204,9 +216,17 @@ class SqlJournal(CommerceTables):
             return statement
         return statement.replace("%", "%%").replace("?", self.marker)
 
+    @staticmethod
+    def _params(statement: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+        """What a write stores, without any secret a server echoed (`connectors_common.secrets`):
+        the one point every text passes on its way into the journal."""
+        if statement.lstrip()[:6].upper() == "SELECT":
+            return params
+        return tuple(secrets.scrub(value) if isinstance(value, str) else value for value in params)
+
     def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
         cursor = self.connection.cursor()
-        cursor.execute(self._sql(statement), params)
+        cursor.execute(self._sql(statement), self._params(statement, params))
         return cursor
 
     def _write(self, statement: str, params: tuple[Any, ...] = ()) -> int:
@@ -224,6 +244,7 @@ class SqlJournal(CommerceTables):
             return
         with self._lock:
             try:
+                rows = [self._params(statement, row) for row in rows]
                 self.connection.cursor().executemany(self._sql(statement), rows)
                 self.connection.commit()
             except Exception:
@@ -240,6 +261,8 @@ class SqlJournal(CommerceTables):
 
     def close(self) -> None:
         with self._lock:
+            if self._erased_tables:
+                self._purge_erased(at_end=True)
             self.connection.close()
 
     # --- runs ----------------------------------------------------------------------------
@@ -257,6 +280,8 @@ class SqlJournal(CommerceTables):
             "UPDATE runs SET ended_at = ?, status = ?, stats = ? WHERE run_id = ?",
             (now_text(), status, dumps(shown), run_id),
         )
+        if self._erased_tables:
+            self._purge_erased(at_end=True)
 
     def run_stats(self, run_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT stats FROM runs WHERE run_id = ?", (run_id,))
@@ -592,10 +617,11 @@ class SqlJournal(CommerceTables):
                     return {"retry_queue": len(pending)}
                 touched = self._erase(customer_id, external_id, items)
                 self.connection.commit()
-                return touched
             except Exception:
                 self.connection.rollback()
                 raise
+            self._erased(ERASED_TABLES)
+            return touched
 
     def _rows_like(self, table: str, columns: str, searched: list[str], values: list[str]) -> list:
         patterns = like_patterns(values)
@@ -649,6 +675,10 @@ class SqlJournal(CommerceTables):
             self._execute("DELETE FROM contact_digests WHERE external_id = ?", (external_id,))
         ids = [value for value in (customer_id, external_id) if value]
         emails = set().union(*(erase.emails_in(payload) for _, _, payload in items))
+        # Carts, orders, routed stores under the contact's keys: cleared here too, so an erase
+        # of a contact CRM One no longer has (`deletions_not_found`) leaves none of them.
+        keys = [f"ext:{external_id}"] if external_id else []
+        commerce = self._delete_commerce([*keys, *(f"email:{email}" for email in sorted(emails))])
         rows, found = self._sync_log_rows(erase.needles([*ids, *emails]))
         self._forgotten = erase.needles([*self._forgotten, *found])
         for item_id, path, request, response, error in rows:
@@ -678,7 +708,21 @@ class SqlJournal(CommerceTables):
             "sync_log": len(rows),
             "review": len(reviews),
             "runs": len(runs),
+            "commerce": commerce,
         }
+
+    # --- erasure on disk -------------------------------------------------------------------
+
+    def _erased(self, tables: Iterable[str]) -> None:
+        """Rows about a person were deleted or rewritten in these tables: their old bytes must
+        leave the database's files too (`_purge_erased`, per backend)."""
+        self._erased_tables.update(tables)
+        self._purge_erased(at_end=False)
+
+    def _purge_erased(self, at_end: bool) -> None:
+        """Backends remove what erased rows left on disk; `at_end`: the run (or the
+        connection) ends, the time for work too heavy to do after each erase."""
+        self._erased_tables.clear()
 
     # --- what was last sent per contact ---------------------------------------------------
 

@@ -1,5 +1,5 @@
 """`python -m sandbox.crmone --port 8082 --rps 20 --latency-ms 0 --fault-rate 0 [--state-file F]
-[--order-property payment_method]`.
+[--order-property payment_method] [--shipping-properties]`.
 
 Prints one line `READY http://127.0.0.1:PORT` once listening, serves until SIGTERM/SIGINT.
 """
@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         help="an extra property of the orders object type (e.g. payment_method); repeatable",
     )
     parser.add_argument(
+        "--shipping-properties",
+        action="store_true",
+        help="the tenant has shipping_street, shipping_postal_code, shipping_city, "
+        "shipping_region and shipping_country",
+    )
+    parser.add_argument(
         "--state-file", help="JSON file: loaded at start when it exists, written on stop"
     )
     args = parser.parse_args(argv)
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         port=args.port,
         token_ttl=args.token_ttl,
+        shipping_properties=args.shipping_properties,
     )
     for extra in args.order_property:
         name, _, type_name = extra.partition(":")

@@ -113,6 +113,16 @@ def contact_properties(stores: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def shipping_properties() -> list[dict[str, Any]]:
+    """Custom properties a tenant may add for the shipping address (not standard: a tenant
+    without them refuses a write naming one with `unknown_property`)."""
+    return [
+        *(definition(f"shipping_{name}", "string") for name in ("street", "postal_code")),
+        *(definition(f"shipping_{name}", "string") for name in ("city", "region")),
+        definition("shipping_country", "country"),
+    ]
+
+
 def order_properties(stores: list[str]) -> list[dict[str, Any]]:
     """The standard `orders` object type's properties."""
     return [

@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from sandbox.crmone.app import CrmOneApp
 from sandbox.crmone.guards import DEFAULT_FAULT_STATUSES
 from sandbox.crmone.schema import definition
+from sandbox.crmone.schema import shipping_properties as schema_shipping_properties
 
 
 class CrmOneSandbox:
@@ -31,6 +32,7 @@ class CrmOneSandbox:
         fault_rate: float = 0.0,
         port: int = 0,
         token_ttl: int = 3600,
+        shipping_properties: bool = False,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.app = CrmOneApp(
@@ -45,6 +47,9 @@ class CrmOneSandbox:
             fault_rate=fault_rate,
             token_ttl=token_ttl,
         )
+        if shipping_properties:  # a tenant admin added them; standard tenants lack them
+            for item in schema_shipping_properties():
+                self.app.data.add_property(item)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -125,6 +130,18 @@ class CrmOneSandbox:
         it): `add_object_property("orders", "payment_method")`."""
         with self.app.data.lock:
             self.app.data.object_types[type_][name] = definition(name, type_name)
+
+    def add_contact_property(self, name: str, type_name: str = "string", **extra: Any) -> None:
+        """A tenant admin adds a custom contact property (as `POST /v1/schema/contacts/
+        properties` does)."""
+        with self.app.data.lock:
+            self.app.data.add_property(definition(name, type_name, **extra))
+
+    def add_list(self, list_id: str, name: str, kind: str = "static") -> None:
+        """A tenant admin creates a list (the contract has no endpoint for it)."""
+        with self.app.data.lock:
+            self.app.data.lists[list_id] = {"id": list_id, "name": name, "kind": kind}
+            self.app.data.members.setdefault(list_id, set())
 
     def user_edit(
         self, external_id: str, properties: dict[str, Any], updated_by: str = "user"

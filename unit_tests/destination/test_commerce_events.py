@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from destination_crmone import segments
 from destination_crmone.commerce.mapping import (
     abandoned_activity,
     abandoned_since,
@@ -21,7 +22,6 @@ from destination_crmone.commerce.mapping import (
     order_recovery,
     recovered_activity,
 )
-from destination_crmone.contacts.stores import store_departure
 from destination_crmone.journal.commerce import CartRow, OrderFact
 from unit_tests.destination.test_mapping import (
     CUSTOMER_ID,
@@ -278,15 +278,21 @@ ROUTING = {
 
 
 def test_leaving_a_store_leaves_its_lists_and_clears_its_properties():
+    """store_routing both ways, now as routing rules and remembered memberships."""
     config = make_config(**copy.deepcopy(ROUTING))
-    departure = store_departure(["eu-web", "us-web"], ["us-web"], config)
-    assert departure.remove_list_ids == ("l_eu",)  # l_all stays: us-web adds it too
-    assert departure.clear_properties == ("tier",)  # region: us-web sets it
-    gone = store_departure(["eu-web"], [], config)
+
+    def store_departure(previous: list[str], current: list[str]):
+        then = segments.remembered(previous, config)
+        return segments.departure(then, segments.route(config, lambda path: current))
+
+    gone = store_departure(["eu-web", "us-web"], ["us-web"])
+    assert gone.remove_list_ids == ("l_eu",)  # l_all stays: us-web adds it too
+    assert gone.clear_properties == ("tier",)  # region: us-web sets it
+    gone = store_departure(["eu-web"], [])
     assert gone.remove_list_ids == ("l_eu", "l_all")
     assert set(gone.clear_properties) == {"region", "tier"}
-    assert not store_departure(["eu-web"], ["eu-web", "us-web"], config)
-    assert not store_departure(["b2b"], [], config)  # not a routed store
+    assert not store_departure(["eu-web"], ["eu-web", "us-web"])
+    assert not store_departure(["b2b"], [])  # not a routed store
 
 
 # --- what the journal remembers of a cart --------------------------------------------------

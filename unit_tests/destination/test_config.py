@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from destination_crmone.config import ConfigError, DestinationConfig, spec_schema
+from destination_crmone.config import ConfigError, DestinationConfig, spec_schema, upgrade_config
 from destination_crmone.journal import placement
 from destination_crmone.journal.placement import journal_path
 
@@ -268,10 +268,73 @@ def test_secrets_do_not_appear_in_repr():
     assert "hunter2" not in repr(config) and "hunter3" not in repr(config)
 
 
-def test_unknown_keys_are_ignored():
-    config = DestinationConfig.parse_config({**MINIMAL, "legacy_option": 1, "journal": {"x": 1}})
-    assert not hasattr(config, "legacy_option")
+@pytest.mark.parametrize(
+    ("overrides", "field", "nearest"),
+    [
+        ({"only_stores": ["eu-web"]}, "only_stores", "store_routing"),
+        ({"journal": {"type": "sqlite", "pathh": "/x"}}, "journal.pathh", "path"),
+        ({"ownership": [{"property": "phone", "ownr": "crm_one"}]}, "ownership[0].ownr", "owner"),
+        ({"identity": {"fallbak": "email"}}, "identity.fallbak", None),
+        (
+            {"routing": {"rules": [{"when": {"field": "country", "inn": ["DE"]}}]}},
+            "routing.rules[0].when[0].inn",
+            "in",
+        ),
+        ({"filters": [{"field": "country", "in": ["DE"], "nott": 1}]}, "filters[0].nott", "not"),
+        (
+            {"store_routing": [{"store_key": "eu-web", "lists": ["l_eu"]}]},
+            "store_routing[0].lists",
+            "list_ids",
+        ),
+    ],
+)
+def test_an_unknown_key_anywhere_names_its_path_and_the_nearest_known_key(
+    overrides, field, nearest
+):
+    error = config_error(**overrides)
+    assert field in error.fields
+    reason = dict(error.problems)[field]
+    assert reason.startswith("unknown key; did you mean '")
+    if nearest is not None:
+        assert f"did you mean '{nearest}" in reason
+
+
+def test_the_suggestion_comes_from_the_models_so_every_model_key_is_known():
+    """A key added to any model is known at once: each model's own keys parse, and a typo of
+    each is answered with that very key."""
+    for name in DestinationConfig.model_fields:
+        if name in MINIMAL:
+            continue
+        assert name in dict(config_error(**{name + "x": 1}).problems)[name + "x"]
+
+
+def test_an_unknown_key_never_quotes_its_value():
+    """A mistyped secret key holds the secret."""
+    error = config_error(client_secrett="hunter2", journal={"type": "postgres", "dns": "pw9"})
+    assert "hunter2" not in str(error) and "pw9" not in str(error)
+    assert {"client_secrett", "journal.dns"} <= set(error.fields)
+
+
+def test_the_fields_of_the_other_journal_type_are_ignored():
+    """The Airbyte form may keep them when the journal type is switched."""
+    config = parse(journal={"type": "postgres", "dsn": "postgresql://u@db/x", "path": "/x"})
+    assert config.journal.type == "postgres"
+    config = parse(journal={"type": "sqlite", "path": "/tmp/j.db", "dsn": "postgresql://u@db/x"})
     assert config.journal.type == "sqlite"
+
+
+def test_configs_of_earlier_releases_still_parse():
+    """Route properties as an object (the first releases) are upgraded, not refused."""
+    old = {**MINIMAL, "store_routing": [{"store_key": "eu-web", "properties": {"region": "EU"}}]}
+    config = DestinationConfig.parse_config(upgrade_config(old))
+    assert config.store_routing[0].property_values == {"region": "EU"}
+
+
+def test_the_spec_does_not_refuse_unknown_keys_before_parse_config_names_them():
+    """The CDK validates against the spec first; its message would not name the nearest key."""
+    spec = spec_schema()
+    jsonschema.validate({**MINIMAL, "only_stores": []}, spec)
+    assert not any(node.get("additionalProperties") is False for node in _walk(spec))
 
 
 # --- spec ------------------------------------------------------------------------------------
@@ -364,3 +427,27 @@ def test_the_cdk_reads_the_spec_and_finds_both_secrets():
         "postgresql://u:pw@db/j",
         "s3",
     ]
+
+
+def test_the_documented_routing_shorthands_reach_the_spec_in_its_shape():
+    """`routing` as a list of rules and `when` as one condition pass the CDK's spec check."""
+    raw = {
+        **MINIMAL,
+        "routing": [{"when": {"field": "country", "in": ["DE"]}, "properties": {"r": "EU"}}],
+    }
+    upgraded = upgrade_config(raw)
+    jsonschema.validate(upgraded, spec_schema())
+    rule = DestinationConfig.parse_config(upgraded).routing.rules[0]
+    assert rule.when[0].in_ == ["DE"] and rule.property_values == {"r": "EU"}
+
+
+def test_condition_values_of_any_json_type_pass_the_spec_as_text_that_compares_the_same():
+    raw = {
+        **MINIMAL,
+        "filters": [{"field": "custom.fields.vip", "in": [True, 1.0]}],
+        "routing": {"rules": [{"when": {"field": "custom.fields.tier", "not_in": [2]}}]},
+    }
+    upgraded = upgrade_config(raw)
+    jsonschema.validate(upgraded, spec_schema())
+    assert upgraded["filters"][0]["in"] == ["true", "1"]
+    assert upgraded["routing"]["rules"][0]["when"][0]["not_in"] == ["2"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from destination_crmone.contacts.stores import StoreDeparture, leave_lists, remember_written
+from destination_crmone.contacts.stores import leave_lists, remember_written
 from destination_crmone.delivery.context import Fatal, Transient
 from destination_crmone.records import MappedContact
+from destination_crmone.segments import Departure
 from unit_tests.destination.fake_crmone import FakeCrmOne, context
 
-LEFT = {"c1": StoreDeparture(remove_list_ids=("list-eu",)), "c2": StoreDeparture(("list-eu",))}
+LEFT = {"c1": Departure(remove_list_ids=("list-eu",)), "c2": Departure(("list-eu",))}
 
 
 def test_written_contacts_leave_the_lists_of_the_stores_they_left(tmp_path) -> None:
@@ -54,5 +55,5 @@ def test_written_contacts_wake_what_waited_for_them(tmp_path) -> None:
         "rejected", waiting_for="email:ana@example.com",
     )  # fmt: skip
     mapped = MappedContact("c1", 1, "c1", "ana@example.com", {}, None)
-    remember_written(ctx, [(mapped, {"id": "c1"})])
+    remember_written(ctx, [mapped])
     assert ctx.stats.queue["woken"] == 1

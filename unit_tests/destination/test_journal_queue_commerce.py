@@ -139,18 +139,19 @@ def test_order_facts_per_contact(journal):
     assert journal.orders_of(["email:g@example.com"])["email:g@example.com"][0].cancelled
 
 
-def test_routed_stores_and_forgetting_a_contact(journal):
-    journal.remember_stores({"ext:ct:1": ["eu-web", "us-web"], "ext:ct:2": []})
-    journal.remember_stores({"ext:ct:1": ["us-web"]})
-    assert journal.routed_stores(["ext:ct:1", "ext:ct:2", "ext:x"]) == {
-        "ext:ct:1": ["us-web"],
-        "ext:ct:2": [],
+def test_memberships_and_forgetting_a_contact(journal):
+    first = {"in_scope": True, "lists": ["l_eu", "l_us"], "properties": ["region"]}
+    journal.remember_memberships({"ext:ct:1": first, "ext:ct:2": {"in_scope": False}})
+    journal.remember_memberships({"ext:ct:1": {**first, "lists": ["l_us"]}})
+    assert journal.memberships(["ext:ct:1", "ext:ct:2", "ext:x"]) == {
+        "ext:ct:1": {**first, "lists": ["l_us"]},
+        "ext:ct:2": {"in_scope": False},
     }
     journal.save_carts([CartRow("1", "open", "ext:ct:1", "2026-11-01T10:00:00.000Z", ACTIVITY)])
     journal.record_orders({"ext:ct:1": [OrderFact("o1", "2026-11-01T10:00:00.000Z", "1", "EUR")]})
     assert journal.forget_contact_commerce(["ext:ct:1"]) == 3
     assert journal.carts(["1"]) == {} and journal.orders_of(["ext:ct:1"]) == {}
-    assert journal.routed_stores(["ext:ct:1"]) == {}
+    assert journal.memberships(["ext:ct:1"]) == {}
 
 
 def test_cli_lists_the_parked_queue(journal, spec, tmp_path, capsys):  # noqa: F811
@@ -179,3 +180,18 @@ def test_lifecycle_events_are_remembered_per_order(journal):
     assert journal.written_events(["1", "3"]) == {"order:1:shipment:Shipped", "order:1:returned:1"}
     assert journal.forget_contact_commerce(["ext:ct:1"]) == 2
     assert journal.written_events(["1", "2"]) == {"order:2:payment:Paid"}
+
+
+def test_memberships_of_an_earlier_release_are_read_as_kept(journal):
+    journal.remember_memberships({"ext:old": ["eu-web"]})  # the routed store keys of 0.1.x
+    assert journal.memberships(["ext:old"]) == {"ext:old": ["eu-web"]}
+
+
+def test_store_languages_are_remembered_per_store(journal):
+    journal.remember_store_languages({"eu-web": ["de-DE", "en"], "us-web": ["en-US"]})
+    journal.remember_store_languages({"eu-web": ["de-DE"]})
+    assert journal.store_languages(["eu-web", "us-web", "x"]) == {
+        "eu-web": ["de-DE"],
+        "us-web": ["en-US"],
+    }
+    assert journal.store_languages() == journal.store_languages(["eu-web", "us-web"])

@@ -10,7 +10,6 @@ import pytest
 from destination_crmone.config import DestinationConfig
 from destination_crmone.records import (
     Deletion,
-    configured_list_ids,
     get_path,
     map_customer,
     map_message,
@@ -18,6 +17,7 @@ from destination_crmone.records import (
     mapped_property_names,
     unwritable_properties,
 )
+from destination_crmone.segments import configured_lists
 from unit_tests.destination.crm_schema import contact_schema
 
 SCHEMA = contact_schema()
@@ -358,7 +358,7 @@ def test_store_routing_adds_lists_and_properties():
     assert contact.properties["stores"] == ["eu-web", "us-web"]
     assert contact.properties["store"] == "eu-web"
     assert mapped_property_names(config)[-1] == "sales_region"
-    assert configured_list_ids(config) == ["l_us", "l_eu", "l_all", "l_ch"]
+    assert configured_lists(config) == ["l_us", "l_eu", "l_all", "l_ch"]
 
 
 def test_global_customer_read_in_a_store_belongs_to_that_store():

@@ -326,3 +326,32 @@ def test_user_edit_is_recorded_as_the_users(api: Api) -> None:
     assert unknown.status_code == 404
     with pytest.raises(LookupError):
         api.sandbox.user_edit("ct:404", {"city": "Porto"})
+
+
+def test_shipping_properties_exist_only_in_a_tenant_configured_with_them() -> None:
+    record = contact("ct:1", shipping_city="Bergen", shipping_country="NO")
+    with CrmOneSandbox() as plain:
+        api = Api(plain)
+        names = {p["name"] for p in api.get("/v1/schema/contacts").json()["properties"]}
+        assert not any(name.startswith("shipping_") for name in names)
+        refused = api.upsert(record)
+        assert refused["errors"][0]["code"] == "unknown_property"
+    with CrmOneSandbox(shipping_properties=True) as configured:
+        api = Api(configured)
+        by_name = {p["name"]: p for p in api.get("/v1/schema/contacts").json()["properties"]}
+        assert by_name["shipping_country"]["type"] == "country"
+        assert {"shipping_street", "shipping_postal_code", "shipping_region"} <= set(by_name)
+        assert api.upsert(record)["results"][0]["status"] == "created"
+        wrong = api.upsert(contact("ct:2", shipping_country="Norway"))
+        assert wrong["errors"][0]["code"] == "invalid_value"
+
+
+def test_lists_are_listed_with_the_ones_an_admin_adds() -> None:
+    with CrmOneSandbox() as sandbox:
+        sandbox.add_list("l_north", "North", "pipeline")
+        api = Api(sandbox)
+        found = {item["id"]: item for item in api.get("/v1/lists").json()["results"]}
+        assert found["l_north"] == {"id": "l_north", "name": "North", "kind": "pipeline"}
+        assert "l_eu_newsletter" in found
+        added = api.post("/v1/lists/l_north/members/batch", {"add": ["ct:x"]}).json()
+        assert added["errors"][0]["code"] == "contact_not_found"

@@ -1,6 +1,7 @@
 """Issue #11, finding 6: poison input. The destination reads stdin within a line-size cap and
 a nesting-depth cap; an over-limit or non-JSON line is reported by length and position only;
-an over-limit record is queued as rejected and the run goes on."""
+an over-limit record is queued as rejected and the run goes on. (Issue #17: so is every line
+that cannot be read, see test_every_line_counted.py.)"""
 
 from __future__ import annotations
 
@@ -100,13 +101,18 @@ def test_poison_lines_are_reported_by_position_and_the_run_goes_on(
         for m in output
         if m.type == Type.STATE
     ]
-    assert counts == [(1, 0), (4, 3)]  # the three refused records count as rejected
+    # Issue #17: every line that cannot be read counts as a refused record, the two that name
+    # no stream too (in the next state).
+    assert counts == [(1, 0), (7, 6)]
     assert {c["external_id"] for c in sandbox.contacts()} == {customer(1)["id"], customer(2)["id"]}
     queued = destination.query("SELECT stream, code, kind, payload, reason FROM retry_queue")
     assert sorted((s, c, k, p) for s, c, k, p, _ in queued) == [
+        ("customers", "input_not_json", "rejected", "{}"),
         ("customers", "input_too_deep", "rejected", "{}"),
         ("customers", "input_too_deep", "rejected", "{}"),
         ("customers", "input_too_large", "rejected", "{}"),
+        ("unknown", "input_not_a_message", "rejected", "{}"),
+        ("unknown", "input_too_deep", "rejected", "{}"),
     ]
     assert "input line 4" in " ".join(r for *_, r in queued)
     logged = destination.logged()
@@ -114,7 +120,7 @@ def test_poison_lines_are_reported_by_position_and_the_run_goes_on(
     shown = logged + "\n".join(str(m) for m in output) + json.dumps(destination.journal_text())
     assert SECRET_TEXT not in shown and "xxxxxxxx" not in shown
     summary = next(m.log.message for m in output if m.type == Type.LOG)
-    assert "rejected 3" in summary, summary
+    assert "rejected 4" in summary and "unknown: queued 2, rejected 2" in summary, summary
 
 
 class Endless(io.RawIOBase):

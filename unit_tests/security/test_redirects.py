@@ -4,14 +4,13 @@ re-sent there; the error names the Location's host only, never its query."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from connectors_common import location_host
 from destination_crmone.crmone.client import CrmOneClient, CrmOneError
+from unit_tests.security.echo_servers import LoopbackServer
 
 pytestmark = pytest.mark.security
 
@@ -19,38 +18,11 @@ SECRET = "client-secret-never-elsewhere"
 QUERY_SECRET = "sig=query-value-never-shown"
 
 
-class Server:
+class Server(LoopbackServer):
     """A loopback HTTP server that records every request and answers with `answer(path)`."""
 
     def __init__(self, answer) -> None:
-        self.requests: list[tuple[str, str, bytes]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                owner.requests.append((self.command, self.path, body))
-                status, headers, payload = answer(self.command, self.path)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(lambda method, path, headers, body: answer(method, path))
 
 
 @pytest.fixture
