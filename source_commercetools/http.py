@@ -46,7 +46,6 @@ from source_commercetools.auth import error_text, redirect_host
 from source_commercetools.bounds import (
     ERROR_BODY_BYTES,
     BodyTooLarge,
-    DeadlineExceeded,
     RequestBounds,
     correlation_id,
     load_small_body,
@@ -59,16 +58,13 @@ from source_commercetools.bounds import (
 LOGGER = logging.getLogger("airbyte")
 
 RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
-# A dropped or stalled connection: retried like a 5xx. (The CDK maps exceptions by exact class.)
+# A dropped connection: retried like a 5xx. (The CDK maps exceptions by exact class.)
 RETRYABLE_EXCEPTIONS = (
     requests.exceptions.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.ReadTimeout,
-    requests.exceptions.Timeout,
-    DeadlineExceeded,
 )
-TIMEOUTS = (requests.exceptions.Timeout,)  # connect, read and deadline
+# Connect, read and deadline timeouts: retried twice (`_timed_out`), before the mapping above.
+TIMEOUTS = (requests.exceptions.Timeout,)
 MAX_RETRIES = 8
 MAX_TIMEOUT_RETRIES = 2  # a stalled server rarely recovers within seconds
 QUERY_TIMEOUT_FLOOR = 10  # the smallest page asked again after QueryTimedOut
