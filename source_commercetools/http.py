@@ -42,7 +42,7 @@ from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_now
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_commercetools.auth import error_text, redirect_host
+from source_commercetools.auth import error_text, excerpt, redirect_host
 from source_commercetools.bounds import (
     ERROR_BODY_BYTES,
     BodyTooLarge,
@@ -431,7 +431,7 @@ def page_records(
         raise AirbyteTracedException(
             message=f"Stream '{stream_name}': commercetools answered without a results list "
             f"(X-Correlation-ID {correlation_id(request)})",
-            internal_message=f"{problem}: {body[:300]!r}",
+            internal_message=f"{problem}: {excerpt(body[:4096].decode(errors='replace'))!r}",
             failure_type=FailureType.system_error,
         ) from None
     if limit and len(page.results) > limit:
