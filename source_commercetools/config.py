@@ -247,8 +247,8 @@ class SourceConfig(BaseModel):
         le=300,
         title="Connect timeout (seconds)",
         description="Power users: how long to wait for a connection to commercetools (API and "
-        "token). A timeout is retried twice, then fails naming the host.",
-        json_schema_extra={"order": 15},
+        "token). A timeout is retried twice, then fails naming the host. Default: 10.",
+        json_schema_extra={"order": 15, "group": "advanced"},
     )
     read_timeout_seconds: float = Field(
         default=60,
@@ -256,8 +256,9 @@ class SourceConfig(BaseModel):
         le=3_600,
         title="Read timeout (seconds)",
         description="Power users: the longest silence allowed while waiting for an answer or "
-        "between two parts of it. A timeout is retried twice, then fails naming the host.",
-        json_schema_extra={"order": 16},
+        "between two parts of it. A timeout is retried twice, then fails naming the host. "
+        "Default: 60.",
+        json_schema_extra={"order": 16, "group": "advanced"},
     )
     request_timeout_seconds: float = Field(
         default=300,
@@ -266,8 +267,8 @@ class SourceConfig(BaseModel):
         title="Request deadline (seconds)",
         description="Power users: the most one request may take, from sending it to the last "
         "byte of its answer (a server answering one byte a second counts). Retried twice, then "
-        "fails naming the host.",
-        json_schema_extra={"order": 17},
+        "fails naming the host. Default: 300.",
+        json_schema_extra={"order": 17, "group": "advanced"},
     )
 
     @field_validator("client_id")

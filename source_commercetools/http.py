@@ -408,6 +408,23 @@ class PageFetcher:
         raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def read_body(
+    response: requests.Response, cap_bytes: int, stream_name: str, bounds: RequestBounds
+) -> bytes:
+    """The whole body of a streamed response within the request bounds (the deadline counts
+    while it arrives), refusing one larger than `cap_bytes`: for the requests that do not go
+    through `PageFetcher` (counts, id snapshots)."""
+    try:
+        return read_capped(response, cap_bytes, bounds.deadline_seconds, started_at(response))
+    except BodyTooLarge:
+        raise AirbyteTracedException(
+            message=f"Stream '{stream_name}': a commercetools response exceeded "
+            f"{cap_bytes // (1 << 20)} MiB (max_response_mib); lower page_size or raise the cap "
+            f"(X-Correlation-ID {correlation_id(response.request)}).",
+            failure_type=FailureType.system_error,
+        ) from None
+
+
 def predicate_size(params: dict[str, Any]) -> str:
     where = params.get("where") or []
     clauses = [where] if isinstance(where, str) else list(where)

@@ -134,6 +134,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.config = config  # before super(): it asks for the error handler and back-off
         self.backoff = CommercetoolsBackoff(config.retry_backoff_seconds)  # shared by slices
         self.bounds = RequestBounds.of(config)
+        self.auth = authenticator  # for the one-attempt requests outside the CDK client
         super().__init__(authenticator=authenticator)
         # The CDK's client has no public hook for its session's adapters.
         bound_session(self._http_client._session, self.bounds, MAX_CONNECTION_POOL_SIZE)
