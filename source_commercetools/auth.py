@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +18,18 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from connectors_common import location_host, secrets
+from source_commercetools.bounds import (
+    CORRELATION,
+    CORRELATION_HEADER,
+    TOKEN_BODY_BYTES,
+    BodyTooLarge,
+    RequestBounds,
+    bounded_session,
+    correlation_id,
+    read_capped,
+    request_host,
+    timed_out,
+)
 from source_commercetools.config import SourceConfig
 from source_commercetools.scopes import Declared, ScopePlan, plan_scopes, project_scopes
 
@@ -54,18 +68,77 @@ def redirect_host(response: requests.Response) -> str:
     return location_host(response.headers.get("Location")) or "an unnamed location"
 
 
-def post_token(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> requests.Response:
-    """One POST to the token endpoint. A redirect is refused, not followed: following it would
-    send the grant (and, to the same host, the credentials) wherever it points."""
-    response = requests.post(url, data=body, headers=headers, timeout=60, allow_redirects=False)
+LOGGER = logging.getLogger("airbyte")
+# commercetools lets each API client set its tokens' lifetime within these bounds (48 h if
+# not set); an `expires_in` outside them is clamped to them.
+TOKEN_LIFETIME_SECONDS = (3_600, 604_800)
+TOKEN_ATTEMPTS = 3  # a token request that times out is tried twice more
+
+
+def post_token(
+    url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    bounds: RequestBounds | None = None,
+) -> requests.Response:
+    """One POST to the token endpoint, within `bounds`, its answer read in full (at most
+    64 KiB: a token answer is a few hundred bytes). A redirect is refused, not followed:
+    following it would send the grant (and, to the same host, the credentials) wherever it
+    points."""
+    bounds = bounds or RequestBounds()
+    correlation = CORRELATION.next_id()
+    LOGGER.debug("POST %s (X-Correlation-ID %s)", url, correlation)
+    started = time.monotonic()
+    with bounded_session(bounds) as session:
+        response = session.post(
+            url,
+            data=body,
+            headers={**headers, CORRELATION_HEADER: correlation},
+            timeout=bounds.timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+        return _token_answer(response, bounds, started)
+
+
+def _token_answer(
+    response: requests.Response, bounds: RequestBounds, started: float
+) -> requests.Response:
+    """The token endpoint's answer read in full within bounds; a redirect refused."""
     if 300 <= response.status_code < 400:
         response.close()
         raise AirbyteTracedException(
             message=f"The token endpoint answered HTTP {response.status_code}, a redirect to "
-            f"{redirect_host(response)}; redirects are never followed. Check region and auth_url.",
+            f"{redirect_host(response)}; redirects are never followed. Check region and auth_url. "
+            f"(X-Correlation-ID {correlation_id(response.request)})",
             failure_type=FailureType.config_error,
         )
+    try:
+        content = read_capped(response, TOKEN_BODY_BYTES, bounds.deadline_seconds, started)
+    except BodyTooLarge:
+        raise AirbyteTracedException(
+            message=f"The token endpoint at {request_host(response.request)} answered more than "
+            f"{TOKEN_BODY_BYTES >> 10} KiB, which no token is; refusing it (X-Correlation-ID "
+            f"{correlation_id(response.request)}). Check region and auth_url.",
+            failure_type=FailureType.system_error,
+        ) from None
+    response._content = content  # type: ignore[attr-defined]
+    response._content_consumed = True  # type: ignore[attr-defined]
     return response
+
+
+def token_lifetime(value: Any, response: requests.Response) -> int:
+    """`expires_in` in seconds, clamped to what commercetools allows; a value that is no
+    finite number is an error, never a crash."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AirbyteTracedException(
+            message=f"The token endpoint at {request_host(response.request)} answered an "
+            f"unusable expires_in ({str(value)[:40]}), not a number of seconds (X-Correlation-ID "
+            f"{correlation_id(response.request)}). Check region and auth_url.",
+            failure_type=FailureType.system_error,
+        )
+    low, high = TOKEN_LIFETIME_SECONDS
+    return int(min(max(value, low), high))
 
 
 def token_problem(response: requests.Response, config: SourceConfig, scopes: list[str]) -> str:
@@ -74,14 +147,19 @@ def token_problem(response: requests.Response, config: SourceConfig, scopes: lis
     if response.status_code == 401:
         return (
             f"commercetools rejected the client credentials at {config.auth_root}: check "
-            f"client_id and client_secret ({detail})."
+            f"client_id and client_secret ({detail}; X-Correlation-ID "
+            f"{correlation_id(response.request)})."
         )
     if response.status_code == 400 and "scope" in response.text:
         return (
             f"The API client may not request every scope asked for ({' '.join(scopes)}): "
-            f"{detail}. Give the client these scopes, or set `scopes` to the ones it has."
+            f"{detail}. Give the client these scopes, or set `scopes` to the ones it has "
+            f"(X-Correlation-ID {correlation_id(response.request)})."
         )
-    return f"The token request failed with HTTP {response.status_code}: {detail}"
+    return (
+        f"The token request failed with HTTP {response.status_code}: {detail} "
+        f"(X-Correlation-ID {correlation_id(response.request)})"
+    )
 
 
 def held_scope_problem(project_key: str, held: set[str], asked: list[str]) -> str | None:
@@ -128,6 +206,10 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
             config.project_key, self._streams
         )
         self.plan: ScopePlan | None = None  # known after the first token
+        self._bounds = RequestBounds.of(config)
+        # A refusal (bad credentials, scopes) is final: every later ask gets it again, without
+        # asking the token endpoint again.
+        self._refusal: AirbyteTracedException | None = None
         super().__init__(
             token_refresh_endpoint=f"{config.auth_root}/oauth/token",
             client_id=config.client_id,
@@ -148,19 +230,20 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
             body["scope"] = " ".join(self._asked)
         return body
 
-    @backoff.on_exception(
-        backoff.expo,
-        (DefaultBackoffException, requests.ConnectionError, requests.Timeout),
-        max_time=300,
-    )
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """The bearer token, and a fresh X-Correlation-ID on every API request (the CDK calls
+        this again for each retry)."""
+        request = super().__call__(request)
+        request.headers[CORRELATION_HEADER] = CORRELATION.next_id()
+        return request
+
+    @backoff.on_exception(backoff.expo, DefaultBackoffException, max_time=300)
     def _make_handled_request(self) -> Any:
-        """The CDK's token request (same retries: 429, 5xx and dropped connections), through
-        `post_token`, which refuses redirects (the CDK's would follow them)."""
-        response = post_token(
-            self.get_token_refresh_endpoint(),
-            self.build_refresh_request_body(),
-            self.build_refresh_request_headers(),
-        )
+        """The CDK's token request (same retries: 429 and 5xx for up to 5 minutes), through
+        `post_token`, which bounds it and refuses redirects (the CDK's would follow them). A
+        timeout or dropped connection is tried TOKEN_ATTEMPTS times, then fails naming the
+        host."""
+        response = self._post_with_retries()
         if response.status_code == 429 or response.status_code >= 500:
             raise DefaultBackoffException(
                 request=response.request,
@@ -168,9 +251,55 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
                 failure_type=FailureType.transient_error,
             )
         response.raise_for_status()
-        return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise AirbyteTracedException(
+                message=f"The token endpoint at {request_host(response.request)} answered "
+                f"without a JSON object (X-Correlation-ID {correlation_id(response.request)}). "
+                "Check region and auth_url.",
+                failure_type=FailureType.system_error,
+            )
+        if "expires_in" in body:
+            body["expires_in"] = token_lifetime(body["expires_in"], response)
+        return body
+
+    def _post_with_retries(self) -> requests.Response:
+        for attempt in range(1, TOKEN_ATTEMPTS + 1):
+            try:
+                return post_token(
+                    self.get_token_refresh_endpoint(),
+                    self.build_refresh_request_body(),
+                    self.build_refresh_request_headers(),
+                    self._bounds,
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if attempt == TOKEN_ATTEMPTS:
+                    raise self._unreachable(error, attempt) from None
+                time.sleep(self._config.retry_backoff_seconds * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _unreachable(self, error: requests.RequestException, attempts: int) -> Exception:
+        return AirbyteTracedException(
+            message=f"The token endpoint at {timed_out(error, attempts, self._bounds)}. Check "
+            "region and auth_url, or raise read_timeout_seconds / request_timeout_seconds.",
+            internal_message=str(error),
+            failure_type=FailureType.transient_error,
+        )
 
     def refresh_access_token(self) -> tuple[str, Any]:
+        if self._refusal is not None:
+            raise self._refusal
+        try:
+            return self._refresh_access_token()
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error:
+                self._refusal = error
+            raise
+
+    def _refresh_access_token(self) -> tuple[str, Any]:
         try:
             token, expiry = super().refresh_access_token()
         except requests.HTTPError as error:
@@ -214,12 +343,12 @@ class CommercetoolsAuthenticator(Oauth2Authenticator):
                 f"{self._config.auth_root}/oauth/token",
                 {"grant_type": "client_credentials"},
                 {"Authorization": basic_auth_header(self._config.client_id, secret)},
+                self._bounds,
             )
-        except requests.RequestException:
+            body = response.json() if response.ok else None
+        except (requests.RequestException, ValueError, AirbyteTracedException):
             return None
-        if not response.ok:
-            return None
-        return set(str(response.json().get("scope", "")).split())
+        return set(str(body.get("scope", "")).split()) if isinstance(body, dict) else None
 
     def _refused(
         self, response: requests.Response, problem: str | None = None

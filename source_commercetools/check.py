@@ -11,6 +11,7 @@ from connectors_common.urls import check_resolved_host
 from source_commercetools.auth import CommercetoolsAuthenticator
 from source_commercetools.config import SourceConfig
 from source_commercetools.project import read_messages_settings
+from source_commercetools.scopes import over_privileged
 from source_commercetools.streams import STREAMS, CommercetoolsStream, build_streams
 
 PROBE = {"limit": 1, "withTotal": "false"}
@@ -40,6 +41,7 @@ class ConnectionCheck:
                     stream.fetch(store, dict(PROBE))
         except AirbyteTracedException as error:
             raise CheckFailed(error.message or str(error)) from None
+        self.warn_if_over_privileged()
         self.warn_if_messages_disabled()
 
     def readable_streams(self) -> list[CommercetoolsStream]:
@@ -71,6 +73,17 @@ class ConnectionCheck:
         return readable
 
     # --- messages --------------------------------------------------------------------
+
+    def warn_if_over_privileged(self) -> None:
+        """A client that may change data is worth a warning even when the token asked for is
+        read-only (negotiated plans have warned already)."""
+        plan = self.authenticator.plan
+        if plan is not None and plan.warnings:
+            return
+        held = self.authenticator.held_scopes()
+        warning = over_privileged(held or ())
+        if warning:
+            self.logger.warning(warning)
 
     def warn_if_messages_disabled(self) -> None:
         """Messages off is a warning: the other streams work, deletions will not arrive.

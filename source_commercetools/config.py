@@ -241,6 +241,36 @@ class SourceConfig(BaseModel):
         json_schema_extra={"order": 14, "group": "advanced"},
     )
 
+    connect_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        title="Connect timeout (seconds)",
+        description="Power users: how long to wait for a connection to commercetools (API and "
+        "token). A timeout is retried twice, then fails naming the host. Default: 10.",
+        json_schema_extra={"order": 15, "group": "advanced"},
+    )
+    read_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3_600,
+        title="Read timeout (seconds)",
+        description="Power users: the longest silence allowed while waiting for an answer or "
+        "between two parts of it. A timeout is retried twice, then fails naming the host. "
+        "Default: 60.",
+        json_schema_extra={"order": 16, "group": "advanced"},
+    )
+    request_timeout_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=3_600,
+        title="Request deadline (seconds)",
+        description="Power users: the most one request may take, from sending it to the last "
+        "byte of its answer (a server answering one byte a second counts). Retried twice, then "
+        "fails naming the host. Default: 300.",
+        json_schema_extra={"order": 17, "group": "advanced"},
+    )
+
     @field_validator("client_id")
     @classmethod
     def _strip(cls, value: str) -> str:
@@ -339,6 +369,13 @@ class SourceConfig(BaseModel):
     @property
     def auth_root(self) -> str:
         return self.auth_url or f"https://auth.{self.region}.commercetools.com"
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) for requests: the read timeout never exceeds the deadline."""
+        return self.connect_timeout_seconds, min(
+            self.read_timeout_seconds, self.request_timeout_seconds
+        )
 
     @property
     def start_cursor(self) -> str:

@@ -1,10 +1,11 @@
 """Row estimates: Airbyte draws a sync's progress bar from `TRACE` `ESTIMATE` messages.
 
 At the start of a full read (full refresh, or incremental without saved state) each stream is
-counted with one query (`limit=1`, `withTotal=true`, per store for in-store streams), through
-the stream's own HTTP client (token, retries, back-off). The count is of the whole collection
-as the stream would read it without `start_date` (commercetools counts a query that has a
-`where` only up to 10,000; without one the count is exact): with a later `start_date` it is an
+counted with one query (`limit=1`, `withTotal=true`, per store for in-store streams), with the
+stream's authenticator, in one attempt within the request bounds (an estimate is worth no
+retry). The count is of the whole collection as the stream would read it without
+`start_date` (commercetools counts a query that has a `where` only up to 10,000; without one
+the count is exact): with a later `start_date` it is an
 upper bound. An incremental read from saved state gets no estimate (its size is the changes
 since the cursor, which one query cannot count exactly). A count that fails costs nothing but
 the estimate: the read itself reports any real problem.
@@ -31,6 +32,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_now
 
+from source_commercetools.bounds import CORRELATION, CORRELATION_HEADER, bounded_session
 from source_commercetools.http import read_body
 from source_commercetools.streams import CommercetoolsStream
 
@@ -60,16 +62,22 @@ def count(stream: CommercetoolsStream, store: str | None) -> int | None:
     params: dict[str, Any] = {**COUNT_QUERY}
     if predicates:
         params.update(where=predicates, **variables)
-    _, response = stream._http_client.send_request(
-        "GET",
-        stream.url_base + stream.resource_path(store),
-        request_kwargs={"allow_redirects": False, "stream": True},
-        params=params,
-    )
-    if response.status_code != 200:
-        response.close()
-        return None
-    body = orjson.loads(read_body(response, COUNT_BODY_CAP, stream.name))
+    # One attempt, within the request bounds: an estimate is worth no retry (a server that
+    # stalls costs the read its own bounded attempts, not those and as many again).
+    with bounded_session(stream.bounds) as session:
+        response = session.get(
+            stream.url_base + stream.resource_path(store),
+            params=params,
+            headers={CORRELATION_HEADER: CORRELATION.next_id()},
+            auth=stream.auth,
+            timeout=stream.bounds.timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+        if response.status_code != 200:
+            response.close()
+            return None
+        body = orjson.loads(read_body(response, COUNT_BODY_CAP, stream.name, stream.bounds))
     total = body.get("total") if isinstance(body, dict) else None
     return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from source_commercetools.config import format_datetime, parse_datetime
 from source_commercetools.cursor import KeySetCursor, Position, page_params, position_of
+from source_commercetools.http import limit_of
 
 Fetch = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
@@ -109,7 +110,7 @@ class PageReader:
                         cursor.field, cursor.start, after, cursor.end, self._page_size
                     )
                 records = self._fetch(params)
-                last = len(records) < self._page_size
+                last = len(records) < limit_of(records, self._page_size)
                 with self._lock:
                     if last:
                         self._ahead.pop(id(cursor), None)

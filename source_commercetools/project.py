@@ -9,16 +9,29 @@ token of its own so that the streams' token never carries it.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import orjson
 import requests
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from connectors_common import secrets
-from source_commercetools.auth import basic_auth_header
+from source_commercetools.auth import basic_auth_header, post_token
+from source_commercetools.bounds import (
+    CORRELATION,
+    CORRELATION_HEADER,
+    BodyTooLarge,
+    RequestBounds,
+    bounded_session,
+    read_capped,
+)
 from source_commercetools.config import SourceConfig, format_datetime
 
-TIMEOUT = 30
+PROJECT_BODY_BYTES = 1 << 20  # the project's settings are a few KiB
 MIN_RETENTION_DAYS = 1  # deleteDaysAfterCreation is 1 to 90
 
 
@@ -30,53 +43,71 @@ class MessagesSettings:
 
 def read_messages_settings(config: SourceConfig, logger: logging.Logger) -> MessagesSettings | None:
     """The project's Messages settings; None (with one line naming the scope) when the client
-    may not read them or the project does not answer."""
+    may not read them or the project does not answer. Both requests keep the request bounds
+    (timeouts, deadline, body cap, correlation id) and refuse redirects."""
     pk = config.project_key
+    bounds = RequestBounds.of(config)
     secret = config.client_secret.get_secret_value()
-    session = requests.Session()
     try:
-        response = session.post(
+        response = post_token(
             f"{config.auth_root}/oauth/token",
-            data={"grant_type": "client_credentials", "scope": f"view_project_settings:{pk}"},
-            headers={"Authorization": basic_auth_header(config.client_id, secret)},
-            timeout=TIMEOUT,
-            allow_redirects=False,
+            {"grant_type": "client_credentials", "scope": f"view_project_settings:{pk}"},
+            {"Authorization": basic_auth_header(config.client_id, secret)},
+            bounds,
         )
-        if not response.ok:
-            logger.warning(
-                "Could not read the project's Messages settings: the API client lacks "
-                "view_project_settings:%s. Deletions arrive only while Messages are enabled and "
-                "kept; without that scope the source cannot tell when some were lost.",
-                pk,
-            )
-            return None
-        token = str(response.json()["access_token"])
-        secrets.remember(token)
-        project = session.get(
-            f"{config.api_root}/{pk}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        )
-    except (requests.RequestException, ValueError, KeyError) as error:
+        token = response.json().get("access_token") if response.ok else None
+    except (requests.RequestException, ValueError, AirbyteTracedException) as error:
         logger.warning("Could not read the project's Messages settings: %s", type(error).__name__)
         return None
-    finally:
-        session.close()
-    if not project.ok:
+    if not token:
         logger.warning(
-            "Could not read the project's Messages settings: HTTP %s", project.status_code
+            "Could not read the project's Messages settings: the API client lacks "
+            "view_project_settings:%s. Deletions arrive only while Messages are enabled and "
+            "kept; without that scope the source cannot tell when some were lost.",
+            pk,
         )
         return None
-    try:
-        settings = project.json().get("messages") or {}
-    except ValueError:
+    secrets.remember(str(token))
+    project = project_settings(config, str(token), bounds)
+    if project is None:
+        logger.warning("Could not read the project's Messages settings: GET /%s failed", pk)
+        return None
+    settings = project.get("messages") or {}
+    if not isinstance(settings, Mapping):
         return None
     days = settings.get("deleteDaysAfterCreation")
     return MessagesSettings(
         enabled=bool(settings.get("enabled", False)),
         retention_days=days if type(days) is int and days > 0 else None,
     )
+
+
+def project_settings(
+    config: SourceConfig, token: str, bounds: RequestBounds
+) -> Mapping[str, Any] | None:
+    """`GET /{pk}` within the request bounds; None when it cannot be read."""
+    started = time.monotonic()
+    try:
+        with bounded_session(bounds) as session:
+            project = session.get(
+                f"{config.api_root}/{config.project_key}",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    CORRELATION_HEADER: CORRELATION.next_id(),
+                },
+                timeout=bounds.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            if not project.ok:
+                project.close()
+                return None
+            body = orjson.loads(
+                read_capped(project, PROJECT_BODY_BYTES, bounds.deadline_seconds, started)
+            )
+    except (requests.RequestException, BodyTooLarge, orjson.JSONDecodeError):
+        return None
+    return body if isinstance(body, Mapping) else None
 
 
 def may_have_lost(messages_position: str | None, now: datetime) -> bool:

@@ -8,6 +8,9 @@ tells what the client holds, and `plan_scopes` decides:
   with a warning that it is over-privileged;
 - a store-scoped client (`view_customers:{pk}:{storeKey}`…) with `store_keys` set: ask for the
   store-scoped scopes of customers, orders and carts;
+- `manage_X` implies `view_X`: a client holding only `manage_customers:{pk}` reads customers
+  with it (asked for as it is, since a client cannot ask for a scope it does not hold);
+- a client holding any `manage_*` scope gets a warning that it is over-privileged;
 - a scope the client has in no form: that stream cannot be read; the plan names the scope.
 """
 
@@ -43,6 +46,31 @@ def store_scopes(project_key: str, stream: Declared, store_keys: Sequence[str]) 
     return [f"{stream.scope}:{project_key}:{store}" for store in store_keys]
 
 
+def manage_of(scope: str) -> str:
+    """`view_customers:pk[:store]` → `manage_customers:pk[:store]`, which implies it."""
+    return "manage_" + scope.removeprefix("view_")
+
+
+def usable(scope: str, held: set[str]) -> str | None:
+    """The held scope that reads what `scope` (a view_ scope) reads: itself, else its manage_."""
+    if scope in held:
+        return scope
+    return manage_of(scope) if manage_of(scope) in held else None
+
+
+def over_privileged(held: Iterable[str]) -> str | None:
+    """A warning for a client that may change data (manage_* scopes), or None."""
+    manage = sorted(scope for scope in held if scope.startswith("manage_"))
+    if not manage:
+        return None
+    return (
+        f"The API client holds write scopes ({', '.join(manage)}): it may change or delete data, "
+        "more than this read-only source needs. A manage_ scope is used only where the client "
+        "lacks the matching view_ scope; create an API client with only view_* scopes and use "
+        "that instead."
+    )
+
+
 def plan_scopes(
     project_key: str,
     streams: Sequence[Declared],
@@ -67,13 +95,14 @@ def plan_scopes(
     for stream in streams:
         wide = f"{stream.scope}:{project_key}"
         in_stores = store_scopes(project_key, stream, store_keys) if stream.store_scoped else []
-        if wide in held:
-            scopes.append(wide)
-        elif in_stores and all(scope in held for scope in in_stores):
-            scopes.extend(in_stores)
+        held_in_stores = [usable(scope, held) for scope in in_stores]
+        if scope := usable(wide, held):
+            scopes.append(scope)
+        elif in_stores and all(held_in_stores):
+            scopes.extend(scope for scope in held_in_stores if scope)
         else:
             unreadable[stream.name] = wide + (f" (or {', '.join(in_stores)})" if in_stores else "")
-    warnings = []
+    warnings = [warning] if (warning := over_privileged(held)) else []
     if unreadable:
         warnings.append(
             "The API client cannot read these streams; add the scope to the client (Merchant "

@@ -269,7 +269,11 @@ class IdSnapshotStream(CommercetoolsStream):
         _, response = self._http_client.send_request(
             "POST",
             f"{self.url_base}graphql",
-            request_kwargs={"allow_redirects": False, "stream": True},
+            request_kwargs={
+                "allow_redirects": False,
+                "stream": True,
+                "timeout": self.bounds.timeout,
+            },
             json=body,
         )
         if 300 <= response.status_code < 400:
@@ -278,7 +282,9 @@ class IdSnapshotStream(CommercetoolsStream):
                 message=redirect_problem(self.name, response),
                 failure_type=FailureType.config_error,
             )
-        answer = orjson.loads(read_body(response, self.config.max_response_mib << 20, self.name))
+        answer = orjson.loads(
+            read_body(response, self.config.max_response_mib << 20, self.name, self.bounds)
+        )
         errors = answer.get("errors") if isinstance(answer, dict) else None
         if errors:
             first = errors[0] if isinstance(errors, list) and errors else {}

@@ -65,6 +65,7 @@ class SourceCommercetools(AbstractSource):
         self._selected_streams: list[str] | None = None  # set by read: the catalog's streams
         self._read_streams: list[Stream] | None = None  # built once per read
         self._reconcile_now: dict[str, str] = {}  # set by read: snapshot stream → why forced
+        self._authenticator: CommercetoolsAuthenticator | None = None  # read's, shared
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
@@ -102,7 +103,9 @@ class SourceCommercetools(AbstractSource):
         parsed = parse_config(config)
         # Default scopes: what the selected streams need (all of them outside `read`).
         selected = [READABLE[name] for name in self._selected_streams or [] if name in READABLE]
-        authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS)
+        authenticator = self._authenticator or CommercetoolsAuthenticator(
+            parsed, selected or STREAMS
+        )
         snapshots = build_snapshots(parsed, authenticator)
         for snapshot in snapshots:
             snapshot.forced_by = self._reconcile_now.get(snapshot.name)
@@ -142,9 +145,14 @@ class SourceCommercetools(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
+        """The token first: a refusal (bad credentials, scopes) or an unreachable token endpoint
+        ends the sync once, with one token request, instead of failing every stream."""
         self._selected_streams = [configured.stream.name for configured in catalog.streams]
         try:
             parsed = parse_config(config)
+            selected = [READABLE[name] for name in self._selected_streams if name in READABLE]
+            self._authenticator = CommercetoolsAuthenticator(parsed, selected or STREAMS, logger)
+            self._authenticator.get_access_token()
             yield from self.watch_deletions(logger, parsed, state)  # before the streams exist
             self._read_streams = self.streams(config)
             streams = {
@@ -157,6 +165,7 @@ class SourceCommercetools(AbstractSource):
         finally:
             self._selected_streams = self._read_streams = None
             self._reconcile_now = {}
+            self._authenticator = None
 
     def watch_deletions(
         self,

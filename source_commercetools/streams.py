@@ -34,18 +34,21 @@ from airbyte_cdk.models import (
     SyncMode,
     Type,
 )
+from airbyte_cdk.sources.http_config import MAX_CONNECTION_POOL_SIZE
 from airbyte_cdk.sources.streams.core import CheckpointMixin
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_commercetools.bounds import RequestBounds, bound_session
 from source_commercetools.config import SourceConfig, format_datetime, parse_datetime
 from source_commercetools.cursor import KeySetCursor, OutOfOrder, position_of
 from source_commercetools.http import (
     CommercetoolsBackoff,
     CommercetoolsErrorHandler,
+    PageFetcher,
     error_text,
-    fetch_results,
+    limit_of,
 )
 from source_commercetools.pages import NoPosition, PageReader
 from source_commercetools.state import (
@@ -130,7 +133,11 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
         self.declaration = declaration
         self.config = config  # before super(): it asks for the error handler and back-off
         self.backoff = CommercetoolsBackoff(config.retry_backoff_seconds)  # shared by slices
+        self.bounds = RequestBounds.of(config)
+        self.auth = authenticator  # for the one-attempt requests outside the CDK client
         super().__init__(authenticator=authenticator)
+        # The CDK's client has no public hook for its session's adapters.
+        bound_session(self._http_client._session, self.bounds, MAX_CONNECTION_POOL_SIZE)
         self._start_state: dict[str, Any] = {}  # the state this run started from
         self._progress: dict[str | None, dict[str, Any]] = {}  # per store, this run
         self._full_refresh = False
@@ -184,7 +191,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             yield {}
 
     def get_error_handler(self) -> ErrorHandler:
-        return CommercetoolsErrorHandler(self.name, self.logger)
+        return CommercetoolsErrorHandler(self.name, self.logger, self.bounds)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return self.backoff
@@ -211,12 +218,16 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
                 "where": [*params.get("where", []), *predicates],
                 **variables,
             }
-        return fetch_results(
+        return self.pages.page(self.url_base + self.resource_path(store), params)
+
+    @cached_property
+    def pages(self) -> PageFetcher:
+        return PageFetcher(
             self._http_client,
-            self.url_base + self.resource_path(store),
-            params,
-            self.config.max_response_mib << 20,
             self.name,
+            self.config.max_response_mib << 20,
+            self.bounds,
+            self.backoff,
         )
 
     def newest(self, store: str | None) -> Record | None:
@@ -291,7 +302,7 @@ class CommercetoolsStream(HttpStream, CheckpointMixin):
             first = slices[0]
             records = self.fetch(store, first.params(self.config.page_size))
             yield from self.messages(first, records, store)
-            if len(records) < self.config.page_size:
+            if len(records) < limit_of(records, self.config.page_size):
                 first.finish()
                 self.set_progress(store, merged_state(self.cursor_field, [first]))
                 return

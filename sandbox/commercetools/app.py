@@ -1,6 +1,7 @@
 """The WSGI application: token endpoint, read API, admin endpoints, faults and stats.
 
     POST /oauth/token                                   client credentials (Basic auth)
+    POST /_sandbox/hostile                              hostile answers (faults.Hostility)
     GET  /{pk}                                          project settings
     GET  /{pk}/{endpoint}[/{id} | /key={key}]           query / get one
     GET  /{pk}/in-store/key={store}/{endpoint}[/{id}]   customers, orders, carts of a store
@@ -16,7 +17,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.commercetools import graphql
 from sandbox.commercetools.auth import Authority, OAuthError
-from sandbox.commercetools.faults import CODES, FaultInjector, FaultSettings
+from sandbox.commercetools.faults import CODES, FaultInjector, FaultSettings, Hostility
 from sandbox.commercetools.mutations import MutationError, Mutator
 from sandbox.commercetools.query import Query, QueryError, parse_query, run
 from sandbox.commercetools.seed import SEED_START, SeedSpec, seed
@@ -46,6 +48,10 @@ MUTATIONS = {  # admin /mutate key → (answer key, Mutator method)
     "delete_payments": ("deleted_payments", "delete_payments"),
 }
 ALWAYS_ANSWERED = {"update_customers", "delete_customers", "update_orders", "cancel_orders"}
+QUERY_TIMED_OUT = (
+    "The query timed out. If your query constantly times out, please check that it follows "
+    "the performance best practices."
+)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -90,6 +96,7 @@ class CommercetoolsApp:
         self.faults = FaultInjector(spec.seed + 1, FaultSettings(rate=fault_rate))
         self.stats = RequestStats()
         self.store.visibility_delay_s = visibility_delay_s
+        self.hostility = Hostility()
 
     # --- WSGI ----------------------------------------------------------------------
 
@@ -99,7 +106,12 @@ class CommercetoolsApp:
             response = self.admin(request)
         else:
             response = self.handle(request)
-            self.stats.record(request.method, request.path, response.status_code)
+            self.stats.record(
+                request.method,
+                request.path,
+                response.status_code,
+                request.headers.get("X-Correlation-ID"),
+            )
         response.headers["X-Correlation-ID"] = request.headers.get(
             "X-Correlation-ID", f"sandbox-{uuid.uuid4()}"
         )
@@ -167,7 +179,15 @@ class CommercetoolsApp:
                 },
                 error.status,
             )
-        return json_response(body)
+        hostile = self.hostility
+        if hostile.token_expires_in is None and not hostile.token_padding_bytes:
+            return json_response(body)
+        text = orjson.dumps({**body, "expires_in": 0})
+        if hostile.token_expires_in is not None:  # raw, so NaN and 1e30 go out as they are
+            text = text.replace(
+                b'"expires_in":0', b'"expires_in":' + hostile.token_expires_in.encode()
+            )
+        return streamed_json(text, hostile.token_padding_bytes)
 
     # --- read API ------------------------------------------------------------------
 
@@ -205,10 +225,15 @@ class CommercetoolsApp:
         self.store.release_due()
         try:
             query = parse_query(request.args)
+            ceiling = self.hostility.query_timeout_above
+            if ceiling is not None and query.limit > ceiling:
+                return api_error(400, "QueryTimedOut", QUERY_TIMED_OUT)
             with self.store.lock:
                 page = run(self.store[endpoint], query, visible)
         except QueryError as error:
             return api_error(400, "InvalidInput", str(error))
+        if self.hostility.flood_items:
+            return flood(query.limit, self.hostility.flood_items)
         return json_response(page.body())
 
     def graphql(self, request: Request, scopes: frozenset[str]) -> Response:
@@ -293,6 +318,7 @@ class CommercetoolsApp:
             ("POST", "mutate"): self.mutate,
             ("POST", "upsert"): lambda b: self.mutator.upsert(str(b.get("type")), b.get("object")),
             ("POST", "faults"): self.set_faults,
+            ("POST", "hostile"): self.set_hostile,
             ("POST", "visibility"): self.set_visibility,
             ("GET", "stats"): lambda _: self.stats.snapshot(),
             ("POST", "stats/reset"): lambda _: self.stats.reset() or {},
@@ -340,6 +366,14 @@ class CommercetoolsApp:
             "token": settings.token,
         }
 
+    def set_hostile(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Fields of `faults.Hostility`; those not given keep their value."""
+        unknown = sorted(set(body) - set(asdict(self.hostility)))
+        if unknown:
+            raise ValueError(f"unknown hostile settings {unknown}")
+        self.hostility = replace(self.hostility, **body)
+        return asdict(self.hostility)
+
     def set_visibility(self, body: dict[str, Any]) -> dict[str, float]:
         """`{"max_delay_s": N}`: later writes become visible to queries after up to N s;
         `{"latency_ms": M}`: every API call waits M ms first."""
@@ -378,6 +412,36 @@ class CommercetoolsApp:
     def dump(self) -> dict[str, list[Record]]:
         with self.store.lock:
             return {name: list(c.latest().values()) for name, c in self.store.collections.items()}
+
+
+def flood(limit: int, items: int) -> Response:
+    """A query answer with `items` tiny results whatever its `limit`, made as it is sent."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"limit":%d,"offset":0,"count":%d,"results":[' % (limit, items)
+        batch = 10_000
+        for start in range(0, items, batch):
+            end = min(items, start + batch)
+            yield (b"," if start else b"") + b",".join(
+                b'{"id":"f%d","version":1}' % n for n in range(start, end)
+            )
+        yield b"]}"
+
+    return Response(chunks(), content_type="application/json; charset=utf-8")
+
+
+def streamed_json(text: bytes, padding: int) -> Response:
+    """`text` (a JSON object) with `padding` bytes of filler in a `padding` field, made as it
+    is sent."""
+
+    def chunks() -> Iterator[bytes]:
+        yield text[:-1] + b',"padding":"'
+        block = b"x" * 65536
+        for start in range(0, padding, len(block)):
+            yield block[: min(len(block), padding - start)]
+        yield b'"}'
+
+    return Response(chunks(), content_type="application/json; charset=utf-8")
 
 
 def _in_store(endpoint: str, store_key: str) -> Callable[[Record], bool]:

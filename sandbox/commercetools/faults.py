@@ -1,4 +1,5 @@
-"""Injected failures: a seeded share of API reads answers 502/503/504/429 instead."""
+"""Injected failures: a seeded share of API reads answers 502/503/504/429 instead; and
+`Hostility`, answers as unkind as a broken or hostile server (see also stalling.py)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,19 @@ class FaultInjector:
             if self._rng.random() >= settings.rate:
                 return None
             return self._rng.choice(settings.statuses)
+
+
+@dataclass(frozen=True)
+class Hostility:
+    """Set through `/_sandbox/hostile` or `CommercetoolsSandbox.set_hostile`; all off by default."""
+
+    flood_items: int = 0  # every query answers this many tiny results, whatever its limit
+    token_padding_bytes: int = 0  # the token answer carries this much filler
+    token_expires_in: str | None = None  # raw JSON put as the token's expires_in: 1e30, NaN, -5
+    query_timeout_above: int | None = None  # a query asking more results: 400 QueryTimedOut
+
+    def __post_init__(self) -> None:
+        if self.flood_items < 0 or self.token_padding_bytes < 0:
+            raise ValueError("flood_items and token_padding_bytes must not be negative")
+        if self.query_timeout_above is not None and self.query_timeout_above < 0:
+            raise ValueError("query_timeout_above must not be negative")

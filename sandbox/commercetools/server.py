@@ -168,6 +168,11 @@ class CommercetoolsSandbox:
     ) -> None:
         self.app.faults.settings = FaultSettings(rate, tuple(statuses), retry_after, token)
 
+    def set_hostile(self, **settings: Any) -> None:
+        """faults.Hostility fields: flood_items, token_padding_bytes, token_expires_in,
+        query_timeout_above (those not given keep their value)."""
+        self.app.set_hostile(settings)
+
     def stats(self) -> dict[str, Any]:
         return self.app.stats.snapshot()
 

@@ -155,9 +155,11 @@ def test_project_not_found_on_the_api(healthy, caplog):
     ]
     status, message = check(config(), caplog)
     assert status == Status.FAILED
+    sent = healthy.mocker.request_history[-1].headers["X-Correlation-ID"]
     assert message == (
         "Stream 'customers' failed: commercetools answered HTTP 404: The project 'demo' was not "
-        "found.. Check project_key, store_keys and region (or api_url)."
+        "found.. Check project_key, store_keys and region (or api_url). "
+        f"(X-Correlation-ID {sent})"
     )
 
 

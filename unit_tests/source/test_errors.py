@@ -88,9 +88,15 @@ def test_other_errors_name_stream_status_and_commercetools_message(api, sleeps):
     ]
     output = run_read(config(), ["orders", "customers"])
 
+    sent = [  # the page requests (a full read first counts each stream: withTotal=true)
+        r.headers["X-Correlation-ID"]
+        for r in api.mocker.request_history
+        if "/orders" in r.url and "withtotal=true" not in r.url.lower()
+    ]
     assert error_messages(output)[0] == (
         "Stream 'orders' failed: commercetools answered HTTP 400: "
-        "Malformed parameter: where: Syntax error while parsing 'where'."
+        "Malformed parameter: where: Syntax error while parsing 'where'. "
+        f"(X-Correlation-ID {sent[0]})"
     )
     assert len(api.queries) == 2  # no retry of a 400; customers still read
     assert not sleeps
@@ -100,8 +106,10 @@ def test_unexpected_status_fails_instead_of_retrying(api, sleeps):
     api.planned = [{"status": 409, "json": {"message": "conflict"}}]
     output = run_read(config(), ["payments"])
 
+    sent = api.mocker.request_history[-1].headers["X-Correlation-ID"]
     assert error_messages(output)[0] == (
-        "Stream 'payments' failed: commercetools answered HTTP 409: conflict"
+        "Stream 'payments' failed: commercetools answered HTTP 409: conflict "
+        f"(X-Correlation-ID {sent})"
     )
     assert len(api.queries) == 1
 
