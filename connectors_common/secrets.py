@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -41,8 +42,10 @@ MIN_LENGTH = 8
 
 _lock = threading.Lock()
 _values: set[str] = set()
-_sorted: list[str] = []  # `known()`, cached for this version of the two registries
-_sorted_for: tuple[int, int, int] = (0, 0, 0)
+_Known = tuple[tuple[int, int, int], list[str], "re.Pattern[str] | None"]
+# `known()` for one version of the two registries, and a pattern matching any of them (one
+# scan in C tells whether a text holds a secret at all: most texts hold none)
+_known: _Known = ((0, 0, 0), [], None)
 
 
 def _forms(value: str) -> set[str]:
@@ -125,26 +128,42 @@ def describe_dsn(dsn: str) -> str:
 
 def known() -> list[str]:
     """Every value to hide, longest first (so a secret inside another goes with it)."""
-    global _sorted, _sorted_for
+    return _current()[1]
+
+
+def _current() -> _Known:
+    """The cached values and pattern, rebuilt (under the lock) only when a registry grew."""
+    global _known
     registered = _cdk_registry()
-    with _lock:
-        version = (len(_values), id(registered), len(registered))
-        if version != _sorted_for:
+    version = (len(_values), id(registered), len(registered))
+    if version != _known[0]:
+        with _lock:
             values = _values | {str(v) for v in registered if v and len(str(v)) >= MIN_LENGTH}
-            _sorted, _sorted_for = sorted(values, key=len, reverse=True), version
-        return _sorted
+            ordered = sorted(values, key=len, reverse=True)
+            pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            _known = (version, ordered, pattern)
+    return _known
 
 
 def scrub(text: str, extra: Iterable[str] = ()) -> str:
     """The text with every remembered secret (and `extra` values) replaced by `****`."""
-    values = known()
+    _, values, pattern = _current()
     extra = [value for value in extra if value and len(value) >= 3]
     if extra:
         values = sorted({*values, *extra}, key=len, reverse=True)
+    elif pattern is None or pattern.search(text) is None:
+        return text
     for value in values:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+def any_in(texts: Iterable[str]) -> bool:
+    """Whether any of these texts holds a remembered secret: one scan of them all (a batch of
+    journal rows, most of which hold none, is then stored as it is)."""
+    pattern = _current()[2]
+    return pattern is not None and pattern.search("\x00".join(texts)) is not None
 
 
 def scrub_value(value: Any) -> Any:
@@ -160,10 +179,10 @@ def scrub_value(value: Any) -> Any:
 
 def reset() -> None:
     """Forget every remembered value (a new run in the same process; tests)."""
-    global _sorted_for
+    global _known
     with _lock:
         _values.clear()
-        _sorted_for = (-1, 0, 0)
+        _known = ((-1, 0, 0), [], None)
 
 
 class SecretFilter(logging.Filter):

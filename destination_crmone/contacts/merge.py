@@ -27,6 +27,7 @@ import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from destination_crmone.config import DestinationConfig, Owner
@@ -110,7 +111,19 @@ def decide(
 
 def value_digest(value: Any) -> str:
     """A short digest of a value as `same_value` compares it (blank ≡ absent, lists as sets,
-    instants, money, numbers): what the journal's field ledger keeps instead of the value."""
+    instants, money, numbers): what the journal's field ledger keeps instead of the value.
+    Scalars are remembered (countries, stores, flags and dates repeat across contacts)."""
+    if value is None or isinstance(value, str | int | float):
+        return _scalar_digest(type(value), value)
+    return _digest(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _scalar_digest(kind: type, value: Any) -> str:  # `kind`: True and 1 are cached apart
+    return _digest(value)
+
+
+def _digest(value: Any) -> str:
     return hashlib.sha256(repr(_stable(_comparable(value))).encode()).hexdigest()[:24]
 
 

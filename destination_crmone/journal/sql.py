@@ -248,6 +248,8 @@ class SqlJournal(CommerceTables, SnapshotTables):
         the one point every text passes on its way into the journal."""
         if statement.lstrip()[:6].upper() == "SELECT":
             return params
+        if not secrets.any_in(value for value in params if isinstance(value, str)):
+            return params
         return tuple(secrets.scrub(value) if isinstance(value, str) else value for value in params)
 
     def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
@@ -270,7 +272,9 @@ class SqlJournal(CommerceTables, SnapshotTables):
             return
         with self._lock:
             try:
-                rows = [self._params(statement, row) for row in rows]
+                texts = (value for row in rows for value in row if isinstance(value, str))
+                if secrets.any_in(texts):  # one scan for the batch; most hold no secret
+                    rows = [self._params(statement, row) for row in rows]
                 self.connection.cursor().executemany(self._sql(statement), rows)
                 self.connection.commit()
             except Exception:

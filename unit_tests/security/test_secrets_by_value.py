@@ -245,3 +245,26 @@ def test_destination_write_trace_shows_no_echoed_credential(refusing: dict) -> N
     assert "refused grant_type" in emitted  # the echo did reach the message
     texts = {"message": f"{error.message} {error.internal_message}", "trace": emitted}
     assert leaks(texts, forbidden()) == {}
+
+
+def test_a_journal_batch_is_scanned_once_and_scrubbed_only_when_it_holds_a_secret(
+    tmp_path: Path,
+) -> None:
+    """The journal's fast path (one scan of a batch) must never let a secret through: a batch
+    holding one, in any row and any spelling the filter knows, is stored masked."""
+    from destination_crmone.journal import open_journal
+
+    secrets.reset()
+    secrets.remember("s3cr3t-value-long")
+    assert not secrets.any_in(["ct:1", "digest-abc", "2026-01-01T00:00:00.000Z"])
+    assert secrets.any_in(["ct:1", "x s3cr3t-value-long y"])
+    assert secrets.any_in([quote_plus("a s3cr3t-value-long")])  # form-encoded spelling
+    journal = open_journal({"type": "sqlite", "path": str(tmp_path / "j.db")}, redact_pii=False)
+    try:
+        for detail in ("plain", "echo s3cr3t-value-long"):
+            journal.add_review("r1", "probe", "ext", None, {"detail": detail})
+        stored = json.dumps(journal.query("SELECT detail FROM review"))
+    finally:
+        journal.close()
+        secrets.reset()
+    assert "s3cr3t-value-long" not in stored and "****" in stored and "plain" in stored
